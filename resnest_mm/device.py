@@ -1,0 +1,96 @@
+"""The one place that knows about NPU, CUDA and CPU.
+
+Everything else in resnest_mm asks this module which device it runs on, which process-group
+backend and which mixed-precision dtype to use. ``torch_npu`` and ``apex`` are imported lazily and
+guarded: ``torch_npu`` installed without the CANN toolkit breaks ``import torch`` itself, so it is
+only touched when it is installed and an NPU is asked about.
+
+The device can be forced with the environment variable ``RESNEST_MM_DEVICE`` (``npu``, ``cuda`` or
+``cpu``), e.g. to train on the CPU of a GPU machine.
+"""
+from __future__ import annotations
+
+import functools
+import importlib
+import importlib.util
+import os
+from types import ModuleType
+from typing import Optional
+
+import torch
+
+DEVICE_ENV = 'RESNEST_MM_DEVICE'
+DEVICE_TYPES = ('npu', 'cuda', 'cpu')
+_BACKENDS = {'npu': 'hccl', 'cuda': 'nccl', 'cpu': 'gloo'}
+
+
+def _import_optional(name: str) -> Optional[ModuleType]:
+    """Import ``name`` if it is installed, else return None (never raises ImportError)."""
+    if importlib.util.find_spec(name.split('.')[0]) is None:
+        return None
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        return None
+
+
+@functools.cache
+def torch_npu() -> Optional[ModuleType]:
+    """The ``torch_npu`` module when installed and importable, else None."""
+    return _import_optional('torch_npu')
+
+
+def npu_available() -> bool:
+    """Whether an Ascend NPU is usable (torch_npu installed and a device present)."""
+    if torch_npu() is None:
+        return False
+    npu = getattr(torch, 'npu', None)
+    return bool(npu is not None and npu.is_available())
+
+
+@functools.cache
+def device_type() -> str:
+    """The device this process trains on: ``npu``, then ``cuda``, then ``cpu``.
+
+    ``RESNEST_MM_DEVICE`` overrides the choice.
+
+    Raises:
+        RuntimeError: if the requested device is unknown or not present.
+    """
+    wanted = os.environ.get(DEVICE_ENV, '').strip().lower()
+    if wanted:
+        if wanted not in DEVICE_TYPES:
+            raise RuntimeError(
+                f'{DEVICE_ENV}={wanted!r} is not a device resnest_mm knows; '
+                f'use one of {", ".join(DEVICE_TYPES)} or unset it.')
+        present = {'npu': npu_available, 'cuda': torch.cuda.is_available,
+                   'cpu': lambda: True}[wanted]()
+        if not present:
+            raise RuntimeError(
+                f'{DEVICE_ENV}={wanted} asks for a device this machine does not have '
+                f'(torch {torch.__version__}); unset it to use what is present.')
+        return wanted
+    if npu_available():
+        return 'npu'
+    if torch.cuda.is_available():
+        return 'cuda'
+    return 'cpu'
+
+
+def dist_backend() -> str:
+    """The process-group backend for this device: hccl on NPU, nccl on CUDA, gloo on CPU."""
+    return _BACKENDS[device_type()]
+
+
+def amp_dtype() -> torch.dtype:
+    """The autocast dtype of native AMP on this device.
+
+    fp16 (with a loss scaler) on CUDA and NPU, the formats their matrix units are fastest in;
+    bf16 on CPU, the only dtype CPU autocast supports, which needs no loss scaling.
+    """
+    return torch.bfloat16 if device_type() == 'cpu' else torch.float16
+
+
+def needs_loss_scaling(dtype: Optional[torch.dtype] = None) -> bool:
+    """Whether AMP in ``dtype`` (default: :func:`amp_dtype`) needs a gradient scaler."""
+    return (dtype or amp_dtype()) == torch.float16

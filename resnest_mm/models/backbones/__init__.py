@@ -1,0 +1,3 @@
+from .resnest import ResNeSt, ResNeStBottleneck
+
+__all__ = ['ResNeSt', 'ResNeStBottleneck']

@@ -1,0 +1,87 @@
+"""Split-attention convolution, the building block of ResNeSt.
+
+Paper: "ResNeSt: Split-Attention Networks", Zhang et al., 2020 (arXiv:2004.08955). Numerically the
+``SplAtConv2d`` of the authors' code (github.com/zhanghang1989/ResNeSt, PyPI ``resnest``), with
+the same parameter names so official and timm weights load unchanged; written with reshapes
+instead of Python lists of splits, so it is TorchScript-able.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+from mmcv.cnn import build_norm_layer
+from torch import nn
+
+
+class SplitAttentionConv2d(nn.Module):
+    """A ``radix``-way split-attention convolution.
+
+    One grouped convolution produces ``radix`` splits of ``channels`` each; their sum is pooled
+    and squeezed through ``fc1``/``fc2`` into one attention logit per split and channel; a
+    softmax across the splits (a sigmoid when ``radix == 1``) weights the splits, which are
+    summed.
+
+    Args:
+        in_channels (int): Input channels.
+        channels (int): Output channels.
+        kernel_size (int): Kernel of the grouped convolution. Defaults to 3.
+        stride (int): Its stride. Defaults to 1.
+        padding (int): Its padding. Defaults to 1.
+        dilation (int): Its dilation. Defaults to 1.
+        groups (int): Cardinality: groups of the convolution per split. Defaults to 1.
+        radix (int): Number of splits. Defaults to 2.
+        reduction_factor (int): ``fc1`` has ``max(in_channels * radix // reduction_factor, 32)``
+            channels. Defaults to 4.
+        norm_cfg (dict, optional): Norm layer config (``BN``, ``SyncBN`` ...).
+            Defaults to ``dict(type='BN')``.
+    """
+
+    def __init__(self,
+                 in_channels: int,
+                 channels: int,
+                 kernel_size: int = 3,
+                 stride: int = 1,
+                 padding: int = 1,
+                 dilation: int = 1,
+                 groups: int = 1,
+                 radix: int = 2,
+                 reduction_factor: int = 4,
+                 norm_cfg: Optional[dict] = None) -> None:
+        super().__init__()
+        if radix < 1 or groups < 1:
+            raise ValueError(f'radix ({radix}) and groups ({groups}) must be >= 1')
+        norm_cfg = norm_cfg or dict(type='BN')
+        inter_channels = max(in_channels * radix // reduction_factor, 32)
+        self.radix = radix
+        self.groups = groups
+        self.channels = channels
+        self.conv = nn.Conv2d(in_channels, channels * radix, kernel_size, stride=stride,
+                              padding=padding, dilation=dilation, groups=groups * radix,
+                              bias=False)
+        self.bn0 = build_norm_layer(norm_cfg, channels * radix)[1]
+        self.relu = nn.ReLU(inplace=True)
+        self.fc1 = nn.Conv2d(channels, inter_channels, 1, groups=groups)
+        self.bn1 = build_norm_layer(norm_cfg, inter_channels)[1]
+        self.fc2 = nn.Conv2d(inter_channels, channels * radix, 1, groups=groups)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.relu(self.bn0(self.conv(x)))
+        batch = x.shape[0]
+        if self.radix > 1:
+            # (B, radix*C, H, W) -> (B, radix, C, H, W): split r is channels [r*C, (r+1)*C).
+            splits = x.unflatten(1, (self.radix, self.channels))
+            gap = splits.sum(dim=1)
+        else:
+            splits = x
+            gap = x
+        gap = F.adaptive_avg_pool2d(gap, 1)
+        attn = self.fc2(self.relu(self.bn1(self.fc1(gap))))
+        if self.radix > 1:
+            # fc2 is grouped by cardinality: its channels run (group, radix, C/group); the softmax
+            # is across radix, and the result is laid out (radix, C) to match the splits.
+            attn = attn.view(batch, self.groups, self.radix, -1).transpose(1, 2)
+            attn = F.softmax(attn, dim=1).reshape(batch, self.radix, self.channels, 1, 1)
+            return (splits * attn).sum(dim=1)
+        return x * torch.sigmoid(attn)

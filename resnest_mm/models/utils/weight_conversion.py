@@ -1,0 +1,163 @@
+"""Convert ResNeSt weights of the original package, timm and mmpretrain to resnest_mm's layout.
+
+resnest_mm's ``ImageClassifier`` keys are ``backbone.<original name>`` and ``head.fc.*``. The
+original package (``resnest.torch``, the official release) and timm (``resnest50d`` ...,
+``resnest101e`` ...) share the original names (``conv1.0``, ``layer1.0.conv2.fc1``, ``fc``), so
+they only gain prefixes. mmpretrain names the stem ``stem.{0,1,2}.{conv,bn}`` and has no
+stride-1 pool in the first shortcut, so its stem and ``layer1.0.downsample`` are renamed.
+
+Files from outside are read with ``torch.load(weights_only=True)``: a file that would run code
+when unpickled is refused.
+"""
+from __future__ import annotations
+
+import os
+import re
+from collections import OrderedDict
+from typing import Dict, Optional, Tuple
+
+import torch
+from mmengine.logging import print_log
+
+from ...utils.fileio import atomic_save
+
+FORMATS = ('official', 'timm', 'mmpretrain', 'resnest_mm')
+# mmpretrain stem -> original stem (the third BN is the original's top-level ``bn1``).
+_MMPRETRAIN_STEM = {
+    'stem.0.conv.': 'conv1.0.', 'stem.0.bn.': 'conv1.1.',
+    'stem.1.conv.': 'conv1.3.', 'stem.1.bn.': 'conv1.4.',
+    'stem.2.conv.': 'conv1.6.', 'stem.2.bn.': 'bn1.',
+}
+_WRAPPER_KEYS = ('state_dict', 'model', 'state_dict_ema', 'model_ema')
+
+StateDict = Dict[str, torch.Tensor]
+
+
+def load_weights(path: str) -> StateDict:
+    """Read a weight file safely and return its flat state dict.
+
+    Unwraps ``{'state_dict': ...}``/``{'model': ...}`` containers and a DDP ``module.`` prefix.
+
+    Raises:
+        FileNotFoundError: the file does not exist.
+        ValueError: the file is not plain weights or holds no tensors.
+    """
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f'weight file {path} does not exist')
+    try:
+        obj = torch.load(path, map_location='cpu', weights_only=True)
+    except Exception as exc:
+        raise ValueError(
+            f'{path} is not a plain weight file: torch.load(weights_only=True) refused it '
+            f'({str(exc).splitlines()[0]}). resnest_mm never unpickles code from outside files; '
+            're-save the state dict alone (torch.save(model.state_dict(), path)) where it was '
+            'made.') from exc
+    for key in _WRAPPER_KEYS:
+        if isinstance(obj, dict) and isinstance(obj.get(key), dict):
+            obj = obj[key]
+            break
+    if not isinstance(obj, dict) or not any(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise ValueError(f'{path} holds no state dict (found {type(obj).__name__}); expected a '
+                         'dict of tensors, possibly under "state_dict" or "model".')
+    return OrderedDict((k[len('module.'):] if k.startswith('module.') else k, v)
+                       for k, v in obj.items() if isinstance(v, torch.Tensor))
+
+
+def detect_format(state_dict: StateDict) -> str:
+    """Tell which layout a ResNeSt state dict uses: one of :data:`FORMATS`.
+
+    The original and timm layouts are identical; both are reported as ``official``.
+
+    Raises:
+        ValueError: the keys are not a ResNeSt of any known layout.
+    """
+    keys = set(state_dict)
+    if 'backbone.conv1.0.weight' in keys:
+        return 'resnest_mm'
+    if 'backbone.stem.0.conv.weight' in keys or 'stem.0.conv.weight' in keys:
+        return 'mmpretrain'
+    if 'conv1.0.weight' in keys and any(k.endswith('conv2.fc1.weight') for k in keys):
+        return 'official'
+    sample = ', '.join(sorted(keys)[:5])
+    raise ValueError(f'these weights are not a ResNeSt of the original package, timm, '
+                     f'mmpretrain or resnest_mm (first keys: {sample}); pass --format if you '
+                     'know the layout.')
+
+
+def _from_mmpretrain(state_dict: StateDict) -> StateDict:
+    bare = {k[len('backbone.'):] if k.startswith('backbone.') else k for k in state_dict}
+    out: StateDict = OrderedDict()
+    for key, value in state_dict.items():
+        key = key[len('backbone.'):] if key.startswith('backbone.') else key
+        for old, new in _MMPRETRAIN_STEM.items():
+            if key.startswith(old):
+                key = new + key[len(old):]
+                break
+        # mmpretrain omits the stride-1 pool of layer1's shortcut: conv/norm sit one index lower.
+        match = re.match(r'(layer\d+\.0\.downsample\.)(\d)(\..*)', key)
+        if match and f'{match.group(1)}0.weight' in bare:
+            key = f'{match.group(1)}{int(match.group(2)) + 1}{match.group(3)}'
+        out[key] = value
+    return out
+
+
+def convert_state_dict(state_dict: StateDict,
+                       fmt: Optional[str] = None,
+                       num_classes: Optional[int] = None) -> Tuple[StateDict, dict]:
+    """Convert a ResNeSt state dict to resnest_mm's ``ImageClassifier`` keys.
+
+    Args:
+        state_dict (dict): Weights in the original/official, timm, mmpretrain or resnest_mm
+            layout.
+        fmt (str, optional): One of :data:`FORMATS`; detected from the keys when None.
+        num_classes (int, optional): Class count of the target model. When it differs from
+            the weights', the classifier is dropped (with a message) and the backbone kept.
+
+    Returns:
+        tuple: the converted state dict, and a dict with ``format``, ``num_classes`` (of the
+        weights) and ``head_dropped``.
+    """
+    fmt = fmt or detect_format(state_dict)
+    if fmt not in FORMATS:
+        raise ValueError(f'unknown weight format {fmt!r}; choose one of {", ".join(FORMATS)}')
+    if fmt == 'resnest_mm':
+        flat = OrderedDict(state_dict)
+    else:
+        src = _from_mmpretrain(state_dict) if fmt == 'mmpretrain' else state_dict
+        flat = OrderedDict()
+        for key, value in src.items():
+            if key.startswith(('fc.', 'head.fc.')):
+                flat['head.fc.' + key.split('fc.', 1)[1]] = value
+            else:
+                flat['backbone.' + key] = value
+    if 'backbone.conv1.0.weight' not in flat:
+        raise ValueError(f'no ResNeSt stem found after reading the weights as {fmt!r}; '
+                         'check --format.')
+    head_classes = flat['head.fc.weight'].shape[0] if 'head.fc.weight' in flat else None
+    dropped = head_classes is not None and num_classes is not None \
+        and head_classes != num_classes
+    if dropped:
+        print_log(f'Weights have a {head_classes}-class classifier, the model has '
+                  f'{num_classes} classes: dropping head.fc (it will be trained from scratch).',
+                  logger='current')
+        flat = OrderedDict((k, v) for k, v in flat.items() if not k.startswith('head.fc.'))
+    return flat, dict(format=fmt, num_classes=head_classes, head_dropped=dropped)
+
+
+def convert_checkpoint(src: str,
+                       dst: str,
+                       fmt: Optional[str] = None,
+                       num_classes: Optional[int] = None) -> dict:
+    """Read ``src`` (any supported layout), write a resnest_mm checkpoint to ``dst``.
+
+    The result loads as ``load_from`` in our configs and as ``tools/test.py CONFIG dst``.
+
+    Returns:
+        dict: what :func:`convert_state_dict` reports, plus ``src`` and ``dst``.
+    """
+    state_dict, info = convert_state_dict(load_weights(src), fmt, num_classes)
+    info = dict(info, src=os.path.abspath(src), dst=os.path.abspath(dst))
+    meta = dict(converted_from=info['format'], source=info['src'],
+                num_classes=None if info['head_dropped'] else info['num_classes'])
+    atomic_save(dict(state_dict=state_dict, meta=meta), dst)
+    return info

@@ -1,0 +1,90 @@
+"""resnest_mm's registries: children of mmpretrain's, in scope ``resnest_mm``.
+
+A config with ``default_scope = 'resnest_mm'`` resolves every type through these nodes: ours
+first, then mmpretrain's, then mmengine's. mmengine imports a registry's ``locations`` lazily on
+first use, but it does not run the *parent's* locations when a child falls back to it, so each node
+lists mmpretrain's modules after ours; that is what makes ``ImageClassifier``, ``LinearClsHead``,
+``CustomDataset`` and mmpretrain's transforms resolve here.
+
+Importing this module also applies :mod:`resnest_mm.compat` (fixes for the pinned stack), since
+every entry point (tools, configs in our scope, ``from resnest_mm.models import ...``) comes through
+here before it builds anything.
+"""
+from typing import Any
+
+from mmengine.registry import DefaultScope, Registry
+from mmpretrain import registry as mmpretrain_registry
+
+from . import compat
+
+compat.apply()
+
+SCOPE = 'resnest_mm'
+
+_PRE_MODELS = 'mmpretrain.models'
+_PRE_DATASETS = 'mmpretrain.datasets'
+_PRE_ENGINE = 'mmpretrain.engine'
+_PRE_EVAL = 'mmpretrain.evaluation'
+_PRE_VIS = 'mmpretrain.visualization'
+
+
+def _child(parent: Registry, ours: list, theirs: list) -> Registry:
+    """A child node of ``parent`` in our scope, importing our modules then mmpretrain's.
+
+    Building through it makes ``resnest_mm`` the default scope for the duration of the build, so
+    the nested builds of mmpretrain's components (the backbone inside ``ImageClassifier``)
+    resolve through our nodes too, even when no config set ``default_scope``.
+    """
+    def build_in_our_scope(cfg: Any, *args: Any, **kwargs: Any) -> Any:
+        with DefaultScope.overwrite_default_scope(SCOPE):
+            return parent.build_func(cfg, *args, **kwargs)
+
+    return Registry(parent.name, parent=parent, scope=SCOPE, locations=ours + theirs,
+                    build_func=build_in_our_scope)
+
+
+_MODELS = 'resnest_mm.models'
+
+RUNNERS = _child(mmpretrain_registry.RUNNERS, [], [_PRE_ENGINE])
+RUNNER_CONSTRUCTORS = _child(mmpretrain_registry.RUNNER_CONSTRUCTORS, [], [_PRE_ENGINE])
+LOOPS = _child(mmpretrain_registry.LOOPS, [], [_PRE_ENGINE])
+HOOKS = _child(mmpretrain_registry.HOOKS, [], [_PRE_ENGINE])
+LOG_PROCESSORS = _child(mmpretrain_registry.LOG_PROCESSORS, [], [_PRE_ENGINE])
+OPTIMIZERS = _child(mmpretrain_registry.OPTIMIZERS, [], [_PRE_ENGINE])
+OPTIM_WRAPPERS = _child(mmpretrain_registry.OPTIM_WRAPPERS, [], [_PRE_ENGINE])
+OPTIM_WRAPPER_CONSTRUCTORS = _child(mmpretrain_registry.OPTIM_WRAPPER_CONSTRUCTORS, [],
+                                    [_PRE_ENGINE])
+PARAM_SCHEDULERS = _child(mmpretrain_registry.PARAM_SCHEDULERS, [], [_PRE_ENGINE])
+DATASETS = _child(mmpretrain_registry.DATASETS, [], [_PRE_DATASETS])
+DATA_SAMPLERS = _child(mmpretrain_registry.DATA_SAMPLERS, [], [_PRE_DATASETS])
+TRANSFORMS = _child(mmpretrain_registry.TRANSFORMS, [], [_PRE_DATASETS])
+MODELS = _child(mmpretrain_registry.MODELS, [_MODELS], [_PRE_MODELS])
+MODEL_WRAPPERS = _child(mmpretrain_registry.MODEL_WRAPPERS, [], [_PRE_MODELS])
+WEIGHT_INITIALIZERS = _child(mmpretrain_registry.WEIGHT_INITIALIZERS, [], [_PRE_MODELS])
+TASK_UTILS = _child(mmpretrain_registry.TASK_UTILS, [], [_PRE_MODELS])
+METRICS = _child(mmpretrain_registry.METRICS, [], [_PRE_EVAL])
+EVALUATORS = _child(mmpretrain_registry.EVALUATORS, [], [_PRE_EVAL])
+VISUALIZERS = _child(mmpretrain_registry.VISUALIZERS, [], [_PRE_VIS])
+VISBACKENDS = _child(mmpretrain_registry.VISBACKENDS, [], [_PRE_VIS])
+
+__all__ = [
+    'SCOPE', 'RUNNERS', 'RUNNER_CONSTRUCTORS', 'LOOPS', 'HOOKS', 'LOG_PROCESSORS', 'OPTIMIZERS',
+    'OPTIM_WRAPPERS', 'OPTIM_WRAPPER_CONSTRUCTORS', 'PARAM_SCHEDULERS', 'DATASETS',
+    'DATA_SAMPLERS', 'TRANSFORMS', 'MODELS', 'MODEL_WRAPPERS', 'WEIGHT_INITIALIZERS',
+    'TASK_UTILS', 'METRICS', 'EVALUATORS', 'VISUALIZERS', 'VISBACKENDS', 'register_all_modules'
+]
+
+
+def register_all_modules(init_default_scope: bool = True) -> None:
+    """Import every module of resnest_mm and mmpretrain so their types are registered.
+
+    Args:
+        init_default_scope (bool): Also make ``resnest_mm`` the current default scope, as a config
+            with ``default_scope = 'resnest_mm'`` would. Defaults to True.
+    """
+    import importlib
+
+    for name in (_MODELS, _PRE_MODELS, _PRE_DATASETS, _PRE_ENGINE, _PRE_EVAL, _PRE_VIS):
+        importlib.import_module(name)
+    if init_default_scope and DefaultScope.get_current_instance() is None:
+        DefaultScope.get_instance(SCOPE, scope_name=SCOPE)

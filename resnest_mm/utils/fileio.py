@@ -1,0 +1,27 @@
+"""File writing that never leaves a half-written file behind."""
+from __future__ import annotations
+
+import os
+import tempfile
+
+import torch
+
+
+def atomic_save(obj: object, path: str) -> None:
+    """``torch.save`` to a temporary file in the target folder, then rename over ``path``.
+
+    A reader never sees a half-written file, and a crash leaves the old file intact.
+    """
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix='.' + os.path.basename(path) + '.', dir=folder)
+    try:
+        with os.fdopen(fd, 'wb') as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise

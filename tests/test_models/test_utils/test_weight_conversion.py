@@ -1,0 +1,90 @@
+"""Weight conversion: format detection, classifier handling, safe loading, atomic output."""
+import os
+import pickle
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.runner import load_checkpoint
+
+from resnest_mm.models.utils import (
+    convert_checkpoint,
+    convert_state_dict,
+    detect_format,
+    load_weights,
+)
+from resnest_mm.registry import MODELS
+
+
+@pytest.fixture(scope='module')
+def official_state_dict():
+    import resnest.torch as original
+    return original.resnest50().state_dict()
+
+
+def _classifier(num_classes: int = 1000):
+    cfg = Config.fromfile('configs/_base_/models/resnest50.py')
+    cfg.model.head.num_classes = num_classes
+    return MODELS.build(cfg.model)
+
+
+def test_detect_format(official_state_dict):
+    assert detect_format(official_state_dict) == 'official'
+    ours, _ = convert_state_dict(official_state_dict)
+    assert detect_format(ours) == 'resnest_mm'
+    mmpre = {'backbone.stem.0.conv.weight': torch.zeros(1)}
+    assert detect_format(mmpre) == 'mmpretrain'
+    with pytest.raises(ValueError, match='not a ResNeSt'):
+        detect_format({'features.0.weight': torch.zeros(1)})
+
+
+def test_converted_keys_match_our_classifier(official_state_dict):
+    ours, info = convert_state_dict(official_state_dict)
+    assert set(ours) == set(_classifier().state_dict())
+    assert info == dict(format='official', num_classes=1000, head_dropped=False)
+
+
+def test_head_dropped_when_class_count_differs(official_state_dict, tmp_path):
+    ours, info = convert_state_dict(official_state_dict, num_classes=10)
+    assert info['head_dropped'] and not any(k.startswith('head.') for k in ours)
+    src = tmp_path / 'src.pth'
+    torch.save(official_state_dict, src)
+    convert_checkpoint(str(src), str(tmp_path / 'dst.pth'), num_classes=10)
+    model = _classifier(10)
+    load_checkpoint(model, str(tmp_path / 'dst.pth'), strict=False)
+    torch.testing.assert_close(model.backbone.conv1[0].weight,
+                               official_state_dict['conv1.0.weight'])
+
+
+def test_unwraps_containers_and_ddp_prefix(official_state_dict, tmp_path):
+    path = tmp_path / 'wrapped.pth'
+    torch.save({'state_dict': {'module.' + k: v for k, v in official_state_dict.items()},
+                'epoch': 3}, path)
+    assert set(load_weights(str(path))) == set(official_state_dict)
+
+
+class _Exploit:
+    def __reduce__(self):
+        return (os.system, ('echo pwned > /dev/null',))
+
+
+def test_refuses_a_pickle_that_runs_code(tmp_path):
+    path = tmp_path / 'evil.pth'
+    with open(path, 'wb') as f:
+        pickle.dump({'state_dict': _Exploit()}, f)
+    with pytest.raises(ValueError, match='not a plain weight file'):
+        load_weights(str(path))
+
+
+def test_missing_file_is_named(tmp_path):
+    with pytest.raises(FileNotFoundError, match='nope.pth'):
+        load_weights(str(tmp_path / 'nope.pth'))
+
+
+def test_output_written_atomically(official_state_dict, tmp_path):
+    src, dst = tmp_path / 'src.pth', tmp_path / 'out' / 'dst.pth'
+    torch.save(official_state_dict, src)
+    convert_checkpoint(str(src), str(dst))
+    assert sorted(os.listdir(dst.parent)) == ['dst.pth']  # no temporary left behind
+    ckpt = torch.load(dst, weights_only=True)
+    assert ckpt['meta']['converted_from'] == 'official'
