@@ -10,7 +10,7 @@ REQUIREMENTS := setup.py requirements/runtime.txt requirements/tests.txt require
 PIP := $(BIN)/python -m pip install -qq --disable-pip-version-check -c requirements/constraints.txt
 PYTEST_ARGS ?=
 
-.PHONY: venv test lint clean
+.PHONY: venv test lint demo clean
 
 venv: $(STAMP)
 
@@ -27,6 +27,24 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+
+# The demo: ResNeSt-50 learns scikit-learn's digits on whatever device is present, then the final
+# checkpoint is evaluated by tools/test.py.
+DEMO_CONFIG := configs/resnest50_1xb32_digits.py
+DEMO_DIR := work_dirs/demo
+
+data/digits/.complete: tools/dataset_converters/make_digits.py | $(STAMP)
+	$(BIN)/python tools/dataset_converters/make_digits.py data/digits
+	@touch $@
+
+demo: $(STAMP) data/digits/.complete
+	$(BIN)/python tools/train.py $(DEMO_CONFIG) --work-dir $(DEMO_DIR)
+	$(BIN)/python tools/test.py $(DEMO_CONFIG) "$$(cat $(DEMO_DIR)/last_checkpoint)" \
+		--work-dir $(DEMO_DIR)/test
+	@$(BIN)/python -c "import json; s = json.load(open('$(DEMO_DIR)/test/summary.json')); \
+		print(f\"accuracy/top1: {s['accuracy/top1']:.2f}  accuracy/top5: {s['accuracy/top5']:.2f}\")"
+	@echo "checkpoint: $$(cat $(DEMO_DIR)/last_checkpoint)"
+	@echo "logs: $(DEMO_DIR)/ (training) and $(DEMO_DIR)/test/ (evaluation), summary.json in each"
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

@@ -44,11 +44,12 @@ def _child(parent: Registry, ours: list, theirs: list) -> Registry:
 
 
 _MODELS = 'resnest_mm.models'
+_ENGINE = 'resnest_mm.engine'
 
 RUNNERS = _child(mmpretrain_registry.RUNNERS, [], [_PRE_ENGINE])
 RUNNER_CONSTRUCTORS = _child(mmpretrain_registry.RUNNER_CONSTRUCTORS, [], [_PRE_ENGINE])
 LOOPS = _child(mmpretrain_registry.LOOPS, [], [_PRE_ENGINE])
-HOOKS = _child(mmpretrain_registry.HOOKS, [], [_PRE_ENGINE])
+HOOKS = _child(mmpretrain_registry.HOOKS, [_ENGINE], [_PRE_ENGINE])
 LOG_PROCESSORS = _child(mmpretrain_registry.LOG_PROCESSORS, [], [_PRE_ENGINE])
 OPTIMIZERS = _child(mmpretrain_registry.OPTIMIZERS, [], [_PRE_ENGINE])
 OPTIM_WRAPPERS = _child(mmpretrain_registry.OPTIM_WRAPPERS, [], [_PRE_ENGINE])
@@ -84,7 +85,7 @@ def register_all_modules(init_default_scope: bool = True) -> None:
     """
     import importlib
 
-    for name in (_MODELS, _PRE_MODELS, _PRE_DATASETS, _PRE_ENGINE, _PRE_EVAL, _PRE_VIS):
+    for name in (_MODELS, _ENGINE, _PRE_MODELS, _PRE_DATASETS, _PRE_ENGINE, _PRE_EVAL, _PRE_VIS):
         importlib.import_module(name)
     if init_default_scope and DefaultScope.get_current_instance() is None:
         DefaultScope.get_instance(SCOPE, scope_name=SCOPE)

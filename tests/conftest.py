@@ -23,6 +23,6 @@ def _quiet_mmengine():
     logger.setLevel(level)
 
 
-@pytest.fixture
+@pytest.fixture(scope='session')
 def repo_root() -> str:
     return ROOT

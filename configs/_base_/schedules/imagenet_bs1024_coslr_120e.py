@@ -1,0 +1,12 @@
+# The seed's schedule: SGD, LR 0.05 per 128 images (0.4 for the global batch 1024), 120 epochs,
+# cosine per iteration down to 0, no warm-up, weight decay 1e-4 on every parameter.
+optim_wrapper = dict(
+    optimizer=dict(type='SGD', lr=0.4, momentum=0.9, weight_decay=1e-4))
+param_scheduler = dict(
+    type='CosineAnnealingLR', T_max=120, eta_min=0., by_epoch=True, begin=0, end=120,
+    convert_to_iter_based=True)
+train_cfg = dict(by_epoch=True, max_epochs=120, val_interval=10)  # and at the end
+val_cfg = dict()
+test_cfg = dict()
+# LR above is for 8 devices x 128 images; other world sizes / batch sizes scale it linearly.
+auto_scale_lr = dict(base_batch_size=1024, enable=True)

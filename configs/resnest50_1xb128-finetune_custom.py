@@ -1,0 +1,25 @@
+# The seed's fine-tuning recipe (config *_finetune_1p.yaml): the 1-device recipe on a folder
+# dataset with 1200 classes, starting from an ImageNet checkpoint with a fresh classifier.
+# data/custom/{train,val}/<class name>/*.{jpg,png,...}; class names are the folder names.
+_base_ = ['./resnest50_1xb128_in1k.py']
+
+num_classes = 1200
+model = dict(head=dict(num_classes=num_classes))
+data_preprocessor = dict(num_classes=num_classes)
+
+# Trained (or converted: tools/model_converters/resnest_to_mm.py) ImageNet weights.
+load_from = 'work_dirs/resnest50_8xb128_in1k/epoch_120.pth'
+custom_hooks = [
+    dict(type='CheckpointAdapterHook', head_mismatch='reinit'),  # new classifier
+    dict(type='ThroughputHook', skip_iters=2),
+    dict(type='RunSummaryHook'),
+]
+
+data_root = 'data/custom'
+train_dataloader = dict(
+    dataset=dict(_delete_=True, type='CustomDataset', data_root=data_root, data_prefix='train',
+                 pipeline={{_base_.train_pipeline}}))
+val_dataloader = dict(
+    dataset=dict(_delete_=True, type='CustomDataset', data_root=data_root, data_prefix='val',
+                 pipeline={{_base_.test_pipeline}}))
+test_dataloader = val_dataloader

@@ -1,0 +1,143 @@
+"""What ``tools/train.py`` and ``tools/test.py`` do, in the package so tests reach it.
+
+The flags are mmpretrain's; :func:`merge_train_args` / :func:`merge_test_args` hold all of the
+command-line-to-config logic, and :func:`train` / :func:`test` build the MMEngine Runner and run.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import os.path as osp
+from typing import List, Optional
+
+from mmengine.config import Config, DictAction
+from mmengine.runner import Runner
+
+from .. import device
+
+
+def _common_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument('--work-dir', help='where logs, checkpoints and summary.json go '
+                        '(default: ./work_dirs/<config name>)')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config keys, e.g. train_dataloader.batch_size=64')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none', help='job launcher (dist_*.sh set pytorch)')
+    # torchrun passes --local-rank on old torch versions
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0,
+                        help=argparse.SUPPRESS)
+
+
+def train_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description='Train a ResNeSt classifier')
+    parser.add_argument('config', help='config file')
+    parser.add_argument('--resume', nargs='?', const='auto', default=None, metavar='PATH',
+                        help='resume from PATH, or from the latest checkpoint of the work dir '
+                        'when no PATH is given')
+    parser.add_argument('--amp', action='store_true',
+                        help="mixed precision in the device's flavour (bf16 autocast on CPU, "
+                        'fp16 with dynamic loss scaling on GPU/NPU)')
+    parser.add_argument('--auto-scale-lr', action='store_true',
+                        help='scale the LR by the real global batch over auto_scale_lr.'
+                        'base_batch_size')
+    parser.add_argument('--no-validate', action='store_true',
+                        help='skip validation during training')
+    _common_args(parser)
+    return parser
+
+
+def test_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description='Evaluate a ResNeSt checkpoint')
+    parser.add_argument('config', help='config file')
+    parser.add_argument('checkpoint', help='checkpoint to evaluate')
+    parser.add_argument('--out', help='dump every prediction to this pickle file')
+    _common_args(parser)
+    return parser
+
+
+def _common_merge(cfg: Config, args: argparse.Namespace) -> Config:
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    cfg.launcher = args.launcher
+    if args.work_dir:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    # The process-group backend follows the device unless the config names one.
+    env_cfg = cfg.setdefault('env_cfg', {})
+    dist_cfg = env_cfg.get('dist_cfg') or {}
+    dist_cfg.setdefault('backend', device.dist_backend())
+    env_cfg['dist_cfg'] = dist_cfg
+    return cfg
+
+
+def merge_train_args(cfg: Config, args: argparse.Namespace) -> Config:
+    """Apply ``tools/train.py``'s flags to ``cfg`` (returned for chaining)."""
+    cfg = _common_merge(cfg, args)
+    if args.amp:
+        wrapper = cfg.optim_wrapper
+        if wrapper.get('type', 'OptimWrapper') not in ('OptimWrapper', 'AmpOptimWrapper'):
+            raise ValueError(f'--amp: optim_wrapper.type={wrapper.type} is not an optimizer '
+                             'wrapper --amp knows how to switch; set the AMP wrapper in the '
+                             'config instead.')
+        wrapper.type = 'AmpOptimWrapper'
+        wrapper.setdefault('loss_scale', 'dynamic')
+    if args.auto_scale_lr:
+        cfg.setdefault('auto_scale_lr', {})['enable'] = True
+    if args.no_validate:
+        cfg.val_cfg = None
+        cfg.val_dataloader = None
+        cfg.val_evaluator = None
+    if args.resume == 'auto':
+        cfg.resume = True
+        cfg.load_from = None
+    elif args.resume is not None:
+        cfg.resume = True
+        cfg.load_from = args.resume
+    return cfg
+
+
+def merge_test_args(cfg: Config, args: argparse.Namespace) -> Config:
+    """Apply ``tools/test.py``'s flags to ``cfg`` (returned for chaining)."""
+    cfg = _common_merge(cfg, args)
+    cfg.load_from = args.checkpoint
+    cfg.resume = False
+    if args.out:
+        evaluators = cfg.test_evaluator
+        if not isinstance(evaluators, list):
+            evaluators = [evaluators]
+        cfg.test_evaluator = evaluators + [dict(type='DumpResults', out_file_path=args.out)]
+    return cfg
+
+
+def _load_config(path: str) -> Config:
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'config file {path} does not exist')
+    return Config.fromfile(path)
+
+
+def _build_runner(cfg: Config) -> Runner:
+    import resnest_mm.registry  # noqa: F401  (registries and compat before the Runner exists)
+    if 'runner_type' in cfg:
+        from mmengine.registry import RUNNERS
+        return RUNNERS.build(cfg)
+    return Runner.from_cfg(cfg)
+
+
+def train(argv: Optional[List[str]] = None) -> Runner:
+    """``tools/train.py``: parse, merge, build, train. Returns the finished runner."""
+    args = train_parser().parse_args(argv)
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    cfg = merge_train_args(_load_config(args.config), args)
+    runner = _build_runner(cfg)
+    runner.train()
+    return runner
+
+
+def test(argv: Optional[List[str]] = None) -> dict:
+    """``tools/test.py``: parse, merge, build, evaluate. Returns the metrics."""
+    args = test_parser().parse_args(argv)
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    cfg = merge_test_args(_load_config(args.config), args)
+    runner = _build_runner(cfg)
+    return runner.test()

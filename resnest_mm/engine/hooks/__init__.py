@@ -1,0 +1,5 @@
+from .checkpoint_adapter_hook import CheckpointAdapterHook
+from .run_summary_hook import RunSummaryHook
+from .throughput_hook import ThroughputHook
+
+__all__ = ['CheckpointAdapterHook', 'RunSummaryHook', 'ThroughputHook']

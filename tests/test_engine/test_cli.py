@@ -1,0 +1,45 @@
+"""Command-line flags to config: what tools/train.py and tools/test.py change."""
+from mmengine.config import Config
+
+from resnest_mm import device
+from resnest_mm.engine.cli import merge_test_args, merge_train_args, test_parser, train_parser
+
+CONFIG = 'configs/resnest50_8xb128_in1k.py'
+
+
+def _train(*argv):
+    args = train_parser().parse_args([CONFIG, *argv])
+    return merge_train_args(Config.fromfile(CONFIG), args)
+
+
+def test_defaults():
+    cfg = _train()
+    assert cfg.work_dir == './work_dirs/resnest50_8xb128_in1k'
+    assert cfg.launcher == 'none' and cfg.resume is False
+    assert cfg.env_cfg.dist_cfg.backend == device.dist_backend()
+    assert cfg.optim_wrapper.get('type', 'OptimWrapper') == 'OptimWrapper'
+
+
+def test_amp_resume_validate_and_options():
+    cfg = _train('--amp', '--no-validate', '--resume', '--work-dir', 'w',
+                 '--cfg-options', 'train_dataloader.batch_size=64', '--launcher', 'pytorch')
+    assert cfg.optim_wrapper.type == 'AmpOptimWrapper'
+    assert cfg.optim_wrapper.loss_scale == 'dynamic'
+    assert cfg.val_cfg is None and cfg.val_dataloader is None and cfg.val_evaluator is None
+    assert cfg.resume is True and cfg.load_from is None  # latest checkpoint of the work dir
+    assert cfg.work_dir == 'w' and cfg.launcher == 'pytorch'
+    assert cfg.train_dataloader.batch_size == 64
+
+
+def test_resume_from_path_and_auto_scale_lr():
+    cfg = _train('--resume', 'ckpt.pth', '--auto-scale-lr',
+                 '--cfg-options', 'auto_scale_lr.enable=False')
+    assert cfg.resume is True and cfg.load_from == 'ckpt.pth'
+    assert cfg.auto_scale_lr.enable is True
+
+
+def test_test_args():
+    args = test_parser().parse_args([CONFIG, 'model.pth', '--out', 'preds.pkl'])
+    cfg = merge_test_args(Config.fromfile(CONFIG), args)
+    assert cfg.load_from == 'model.pth' and cfg.resume is False
+    assert cfg.test_evaluator[-1] == dict(type='DumpResults', out_file_path='preds.pkl')
