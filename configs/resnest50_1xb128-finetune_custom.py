@@ -10,6 +10,8 @@ data_preprocessor = dict(num_classes=num_classes)
 # Trained (or converted: tools/model_converters/resnest_to_mm.py) ImageNet weights.
 load_from = 'work_dirs/resnest50_8xb128_in1k/epoch_120.pth'
 custom_hooks = [
+    dict(type='ApexAmpHook', opt_level='O1', loss_scale='dynamic', combine_grad=True,
+         float_functions=[('torch', 'sigmoid'), ('torch', 'softmax')]),
     dict(type='CheckpointAdapterHook', head_mismatch='reinit'),  # new classifier
     dict(type='ThroughputHook', skip_iters=2),
     dict(type='RunSummaryHook'),

@@ -47,7 +47,7 @@ test_dataloader = val_dataloader
 test_evaluator = val_evaluator
 
 epochs = 10
-optim_wrapper = dict(optimizer=dict(type='SGD', lr=0.05, momentum=0.9, weight_decay=1e-4))
+optim_wrapper = dict(optimizer=dict(type='NpuFusedSGD', lr=0.05, momentum=0.9, weight_decay=1e-4))
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.1, by_epoch=True, begin=0, end=1,
          convert_to_iter_based=True),

@@ -6,3 +6,13 @@ _base_ = [
     './_base_/schedules/imagenet_bs1024_coslr_120e.py',
     './_base_/default_runtime.py',
 ]
+
+# The seed trained with apex AMP O1 and combine_grad on Ascend; without apex (CUDA, CPU) the hook
+# falls back to the device's native AMP (fp16 + dynamic loss scaling / bf16 autocast).
+custom_hooks = [
+    dict(type='ApexAmpHook', opt_level='O1', loss_scale='dynamic', combine_grad=True,
+         float_functions=[('torch', 'sigmoid'), ('torch', 'softmax')]),
+    dict(type='CheckpointAdapterHook', head_mismatch='error'),
+    dict(type='ThroughputHook', skip_iters=2),
+    dict(type='RunSummaryHook'),
+]

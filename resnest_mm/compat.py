@@ -18,11 +18,17 @@ that shows the unpatched stack failing (:func:`unpatched` restores the originals
    uses the configured backend (``nccl`` in every OpenMMLab config), and ``Runner.wrap_model``
    passes ``device_ids=[LOCAL_RANK]``, which DDP rejects for a CPU module (both unchanged in
    mmengine 0.10.7). On CPU we skip ``set_device``, use gloo, and drop ``device_ids``.
+4. **No silent AMP on older Ascend SoCs**: mmengine's ``build_optim_wrapper`` replaces whatever
+   ``optim_wrapper.type`` the config names with ``AmpOptimWrapper`` when the NPU's SoC version is
+   below 220 (910A), without a word (``optim/optimizer/builder.py``). We build the configured
+   wrapper and log the decision instead.
 """
 from __future__ import annotations
 
 import contextlib
 import contextvars
+import copy
+import logging
 import os
 from typing import Any, Callable, Dict, Iterator, List, Tuple
 
@@ -33,7 +39,9 @@ from mmengine.dist import utils as dist_utils
 from mmengine.logging import HistoryBuffer, print_log
 from mmengine.model.wrappers import MMDistributedDataParallel
 from mmengine.optim import AmpOptimWrapper, OptimWrapper
+from mmengine.registry import OPTIM_WRAPPER_CONSTRUCTORS
 from mmengine.runner import Runner
+from mmengine.runner import runner as runner_module
 from mmengine.runner.checkpoint import CheckpointLoader
 
 from . import device
@@ -100,9 +108,11 @@ def _load_from_local(filename: str, map_location: Any) -> Any:
                                 'to load_from / --resume / the test checkpoint.')
     if _TRUSTED_LOAD.get():
         return torch.load(filename, map_location=map_location, weights_only=False)
+    # Registered globally by apply(); again here because torch.serialization.safe_globals(...)
+    # blocks elsewhere drop entries they shared with the global list on exit (seen in torch 2.14).
+    torch.serialization.add_safe_globals(SAFE_GLOBALS)
     try:
-        with torch.serialization.safe_globals(SAFE_GLOBALS):
-            return torch.load(filename, map_location=map_location, weights_only=True)
+        return torch.load(filename, map_location=map_location, weights_only=True)
     except Exception as exc:  # torch raises UnpicklingError / RuntimeError here
         raise RuntimeError(
             f'{filename} could not be loaded as plain weights (torch.load with weights_only=True '
@@ -184,6 +194,26 @@ def _wrap_ddp_init(original: Callable) -> Callable:
     return __init__
 
 
+# --- 4. no silent AMP on older Ascend SoCs --------------------------------------------------
+
+def _build_optim_wrapper(model: torch.nn.Module, cfg: Any) -> OptimWrapper:
+    """mmengine's ``build_optim_wrapper`` without the forced ``AmpOptimWrapper`` on SoC < 220."""
+    optim_wrapper_cfg = copy.deepcopy(cfg)
+    constructor_type = optim_wrapper_cfg.pop('constructor', 'DefaultOptimWrapperConstructor')
+    paramwise_cfg = optim_wrapper_cfg.pop('paramwise_cfg', None)
+    wanted = optim_wrapper_cfg.get('type', 'OptimWrapper')
+    if device.device_type() == 'npu' and not device.npu_full_precision() \
+            and wanted != 'AmpOptimWrapper':
+        print_log(f'This Ascend SoC runs fp32 work through fp16 internally; mmengine would '
+                  f'silently replace optim_wrapper.type={wanted} with AmpOptimWrapper here. '
+                  f'resnest_mm keeps {wanted} as configured: pass --amp (or add ApexAmpHook) '
+                  'for mixed precision.', logger='current', level=logging.WARNING)
+    constructor = OPTIM_WRAPPER_CONSTRUCTORS.build(
+        dict(type=constructor_type, optim_wrapper_cfg=optim_wrapper_cfg,
+             paramwise_cfg=paramwise_cfg))
+    return constructor(model)
+
+
 # --- applying --------------------------------------------------------------------------------
 
 def apply() -> None:
@@ -201,6 +231,7 @@ def apply() -> None:
            _wrap_init_dist_pytorch(dist_utils._init_dist_pytorch))
     _patch(MMDistributedDataParallel, '__init__',
            _wrap_ddp_init(MMDistributedDataParallel.__init__))
+    _patch(runner_module, 'build_optim_wrapper', _build_optim_wrapper)
     _applied = True
 
 

@@ -22,6 +22,7 @@ import torch
 DEVICE_ENV = 'RESNEST_MM_DEVICE'
 DEVICE_TYPES = ('npu', 'cuda', 'cpu')
 _BACKENDS = {'npu': 'hccl', 'cuda': 'nccl', 'cpu': 'gloo'}
+_TORCH_VERSION = tuple(int(v) for v in torch.__version__.split('+')[0].split('.')[:2])
 
 
 def _import_optional(name: str) -> Optional[ModuleType]:
@@ -38,6 +39,15 @@ def _import_optional(name: str) -> Optional[ModuleType]:
 def torch_npu() -> Optional[ModuleType]:
     """The ``torch_npu`` module when installed and importable, else None."""
     return _import_optional('torch_npu')
+
+
+@functools.cache
+def apex() -> Optional[ModuleType]:
+    """The ``apex`` package (Ascend's or NVIDIA's) with its ``amp`` module, else None."""
+    module = _import_optional('apex')
+    if module is None or _import_optional('apex.amp') is None:
+        return None
+    return module
 
 
 def npu_available() -> bool:
@@ -77,6 +87,17 @@ def device_type() -> str:
     return 'cpu'
 
 
+def npu_full_precision() -> bool:
+    """Whether the NPU computes in fp32 natively (SoC 910B and later: version >= 220).
+
+    Older SoCs (910A, version < 220) default to converting fp32 work to fp16; mmengine then
+    forces AMP, which resnest_mm does not do silently (see :mod:`resnest_mm.compat`).
+    """
+    if device_type() != 'npu':
+        return True
+    return torch_npu().npu.get_soc_version() >= 220
+
+
 def dist_backend() -> str:
     """The process-group backend for this device: hccl on NPU, nccl on CUDA, gloo on CPU."""
     return _BACKENDS[device_type()]
@@ -94,3 +115,33 @@ def amp_dtype() -> torch.dtype:
 def needs_loss_scaling(dtype: Optional[torch.dtype] = None) -> bool:
     """Whether AMP in ``dtype`` (default: :func:`amp_dtype`) needs a gradient scaler."""
     return (dtype or amp_dtype()) == torch.float16
+
+
+def amp_flavour(apex_requested: bool = False) -> str:
+    """Which mixed precision runs here.
+
+    ``'apex'`` when apex AMP is asked for (``ApexAmpHook``) and apex is installed; otherwise the
+    device's native AMP: ``'fp16'`` (autocast + dynamic loss scaling) on CUDA and NPU, ``'bf16'``
+    (autocast, no scaling) on CPU.
+    """
+    if apex_requested and apex() is not None:
+        return 'apex'
+    return 'bf16' if amp_dtype() == torch.bfloat16 else 'fp16'
+
+
+def sgd_implementation(apex_amp: bool = False) -> str:
+    """The fused SGD that exists here, fastest first.
+
+    ``'apex'`` (``apex.optimizers.NpuFusedSGD``: NPU with apex AMP active; it refuses to step
+    without it), ``'torch_npu'`` (``torch_npu.optim.NpuFusedSGD``), ``'torch_fused'``
+    (``torch.optim.SGD(fused=True)``: CUDA, and CPU since torch 2.4) or ``'torch_foreach'``.
+    """
+    kind = device_type()
+    if kind == 'npu':
+        optimizers = _import_optional('apex.optimizers') if apex_amp and apex() else None
+        if optimizers is not None and hasattr(optimizers, 'NpuFusedSGD'):
+            return 'apex'
+        return 'torch_npu'
+    if kind == 'cuda' or _TORCH_VERSION >= (2, 4):
+        return 'torch_fused'
+    return 'torch_foreach'

@@ -51,8 +51,8 @@ RUNNER_CONSTRUCTORS = _child(mmpretrain_registry.RUNNER_CONSTRUCTORS, [], [_PRE_
 LOOPS = _child(mmpretrain_registry.LOOPS, [], [_PRE_ENGINE])
 HOOKS = _child(mmpretrain_registry.HOOKS, [_ENGINE], [_PRE_ENGINE])
 LOG_PROCESSORS = _child(mmpretrain_registry.LOG_PROCESSORS, [], [_PRE_ENGINE])
-OPTIMIZERS = _child(mmpretrain_registry.OPTIMIZERS, [], [_PRE_ENGINE])
-OPTIM_WRAPPERS = _child(mmpretrain_registry.OPTIM_WRAPPERS, [], [_PRE_ENGINE])
+OPTIMIZERS = _child(mmpretrain_registry.OPTIMIZERS, [_ENGINE], [_PRE_ENGINE])
+OPTIM_WRAPPERS = _child(mmpretrain_registry.OPTIM_WRAPPERS, [_ENGINE], [_PRE_ENGINE])
 OPTIM_WRAPPER_CONSTRUCTORS = _child(mmpretrain_registry.OPTIM_WRAPPER_CONSTRUCTORS, [],
                                     [_PRE_ENGINE])
 PARAM_SCHEDULERS = _child(mmpretrain_registry.PARAM_SCHEDULERS, [], [_PRE_ENGINE])

@@ -11,6 +11,9 @@ if ROOT not in sys.path:
 
 import resnest_mm.registry  # noqa: E402,F401  (applies resnest_mm.compat)
 
+# standin_apex / simulated_npu fixtures for the contract tests
+pytest_plugins = ['tests.helpers.standins']
+
 
 @pytest.fixture(autouse=True)
 def _quiet_mmengine():

@@ -1,4 +1,5 @@
 """Each compat fix works, and the stack as released fails without it."""
+import logging
 import os
 import pickle
 import socket
@@ -41,6 +42,9 @@ def test_load_from_our_checkpoint_uses_weights_only(trained_work_dir):
     model = ToyModel()
     ckpt = load_checkpoint(model, os.path.join(trained_work_dir, 'epoch_2.pth'))
     assert 'message_hub' in ckpt  # the whole mmengine checkpoint, read with weights_only=True
+    # and plain torch.load(weights_only=True) of our checkpoints keeps working afterwards
+    assert compat.SAFE_GLOBALS[0] in torch.serialization.get_safe_globals()
+    torch.load(os.path.join(trained_work_dir, 'epoch_2.pth'), weights_only=True)
 
 
 class _Exploit:
@@ -121,3 +125,41 @@ def test_ddp_wrapper_drops_device_ids_for_cpu_modules(tmp_path):
             MMDistributedDataParallel(ToyModel(), device_ids=[0])
     finally:
         dist.destroy_process_group()
+
+
+# --- 4. no silent AMP on older Ascend SoCs -----------------------------------------------------
+
+def test_contract_old_ascend_soc_keeps_the_configured_wrapper(simulated_npu):
+    """Contract test (torch_npu stand-in, SoC 104 < 220): mmengine would force AmpOptimWrapper;
+    the configured OptimWrapper is built and the decision is logged."""
+    from mmengine.logging import MMLogger
+    from mmengine.optim import OptimWrapper
+    from mmengine.runner import runner as runner_module
+
+    logger = MMLogger.get_current_instance()
+    messages = []
+    handler = logging.Handler()
+    handler.emit = lambda record: messages.append(record.getMessage())
+    logger.addHandler(handler)
+    try:
+        wrapper = runner_module.build_optim_wrapper(
+            ToyModel(), dict(type='OptimWrapper', optimizer=dict(type='SGD', lr=0.1)))
+    finally:
+        logger.removeHandler(handler)
+    assert type(wrapper) is OptimWrapper
+    assert any('would silently replace optim_wrapper.type=OptimWrapper' in m for m in messages)
+    simulated_npu.SOC_VERSION['value'] = 220  # 910B: full precision, nothing to say
+    messages.clear()
+    wrapper = runner_module.build_optim_wrapper(
+        ToyModel(), dict(type='OptimWrapper', optimizer=dict(type='SGD', lr=0.1)))
+    assert type(wrapper) is OptimWrapper and not messages
+
+
+def test_released_builder_forces_amp_on_old_ascend_socs(monkeypatch):
+    """Documents the upstream behaviour the fix above replaces."""
+    from mmengine.optim.optimizer import builder
+    monkeypatch.setattr(builder, 'is_npu_available', lambda: True)
+    monkeypatch.setattr(builder, 'is_npu_support_full_precision', lambda: False)
+    wrapper = builder.build_optim_wrapper(
+        ToyModel(), dict(type='OptimWrapper', optimizer=dict(type='SGD', lr=0.1)))
+    assert type(wrapper) is AmpOptimWrapper  # silently, whatever the config said

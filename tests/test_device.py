@@ -36,3 +36,25 @@ def test_unknown_or_absent_device_is_a_clear_error(monkeypatch):
     monkeypatch.setenv(device.DEVICE_ENV, 'npu')
     with pytest.raises(RuntimeError, match='does not have'):
         device.device_type()
+
+
+def test_contract_simulated_npu_answers(simulated_npu):
+    """Contract test (torch_npu stand-in): HCCL, fp16 AMP, torch_npu's fused SGD, SoC check."""
+    assert device.dist_backend() == 'hccl'
+    assert device.amp_dtype() == torch.float16 and device.amp_flavour() == 'fp16'
+    assert device.sgd_implementation() == 'torch_npu'
+    assert not device.npu_full_precision()  # SoC 104 (910A family)
+    simulated_npu.SOC_VERSION['value'] = 223
+    assert device.npu_full_precision()
+
+
+def test_contract_apex_flavour_only_when_installed_and_asked(standin_apex):
+    """Contract test (apex stand-in)."""
+    assert device.amp_flavour(apex_requested=True) == 'apex'
+    assert device.amp_flavour(apex_requested=False) in ('bf16', 'fp16')
+
+
+def test_no_apex_here():
+    assert device.apex() is None and device.torch_npu() is None
+    assert device.amp_flavour(apex_requested=True) in ('bf16', 'fp16')
+    assert device.sgd_implementation() == 'torch_fused'

@@ -1,4 +1,6 @@
-"""Engine components (hooks ...) registered in scope resnest_mm."""
-from .hooks import CheckpointAdapterHook, RunSummaryHook, ThroughputHook
+"""Engine components registered in scope resnest_mm: hooks, optimizers, optimizer wrappers."""
+from .hooks import ApexAmpHook, CheckpointAdapterHook, RunSummaryHook, ThroughputHook
+from .optimizers import ApexAmpOptimWrapper, build_npu_fused_sgd
 
-__all__ = ['CheckpointAdapterHook', 'RunSummaryHook', 'ThroughputHook']
+__all__ = ['ApexAmpHook', 'ApexAmpOptimWrapper', 'CheckpointAdapterHook', 'RunSummaryHook',
+           'ThroughputHook', 'build_npu_fused_sgd']

@@ -11,6 +11,7 @@ import os.path as osp
 from typing import List, Optional
 
 from mmengine.config import Config, DictAction
+from mmengine.logging import print_log
 from mmengine.runner import Runner
 
 from .. import device
@@ -75,13 +76,7 @@ def merge_train_args(cfg: Config, args: argparse.Namespace) -> Config:
     """Apply ``tools/train.py``'s flags to ``cfg`` (returned for chaining)."""
     cfg = _common_merge(cfg, args)
     if args.amp:
-        wrapper = cfg.optim_wrapper
-        if wrapper.get('type', 'OptimWrapper') not in ('OptimWrapper', 'AmpOptimWrapper'):
-            raise ValueError(f'--amp: optim_wrapper.type={wrapper.type} is not an optimizer '
-                             'wrapper --amp knows how to switch; set the AMP wrapper in the '
-                             'config instead.')
-        wrapper.type = 'AmpOptimWrapper'
-        wrapper.setdefault('loss_scale', 'dynamic')
+        _enable_amp(cfg)
     if args.auto_scale_lr:
         cfg.setdefault('auto_scale_lr', {})['enable'] = True
     if args.no_validate:
@@ -95,6 +90,32 @@ def merge_train_args(cfg: Config, args: argparse.Namespace) -> Config:
         cfg.resume = True
         cfg.load_from = args.resume
     return cfg
+
+
+def _enable_amp(cfg: Config) -> None:
+    """``--amp``: the device's flavour of mixed precision.
+
+    A config with ``ApexAmpHook`` keeps it (apex where installed, else the hook's native
+    fallback); otherwise ``AmpOptimWrapper`` in the device's dtype: bf16 autocast on CPU, fp16
+    with dynamic loss scaling on CUDA and NPU.
+    """
+    hooks = cfg.get('custom_hooks') or []
+    if any(h.get('type') == 'ApexAmpHook' for h in hooks):
+        print_log('--amp: the config has ApexAmpHook; it sets up mixed precision '
+                  f'({device.amp_flavour(apex_requested=True)}).', logger='current')
+        return
+    wrapper = cfg.optim_wrapper
+    if wrapper.get('type', 'OptimWrapper') not in ('OptimWrapper', 'AmpOptimWrapper'):
+        raise ValueError(f'--amp: optim_wrapper.type={wrapper.type} is not an optimizer '
+                         'wrapper --amp knows how to switch; set the AMP wrapper in the '
+                         'config instead.')
+    dtype = device.amp_dtype()
+    wrapper.type = 'AmpOptimWrapper'
+    wrapper.setdefault('loss_scale', 'dynamic')
+    wrapper.setdefault('dtype', str(dtype).replace('torch.', ''))
+    scaling = 'dynamic loss scaling' if device.needs_loss_scaling(dtype) else 'no loss scaling'
+    print_log(f'--amp: {wrapper.dtype} autocast on {device.device_type()} ({scaling}).',
+              logger='current')
 
 
 def merge_test_args(cfg: Config, args: argparse.Namespace) -> Config:

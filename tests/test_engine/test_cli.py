@@ -5,11 +5,12 @@ from resnest_mm import device
 from resnest_mm.engine.cli import merge_test_args, merge_train_args, test_parser, train_parser
 
 CONFIG = 'configs/resnest50_8xb128_in1k.py'
+DIGITS = 'configs/resnest50_1xb32_digits.py'  # no ApexAmpHook
 
 
-def _train(*argv):
-    args = train_parser().parse_args([CONFIG, *argv])
-    return merge_train_args(Config.fromfile(CONFIG), args)
+def _train(*argv, config=CONFIG):
+    args = train_parser().parse_args([config, *argv])
+    return merge_train_args(Config.fromfile(config), args)
 
 
 def test_defaults():
@@ -22,7 +23,8 @@ def test_defaults():
 
 def test_amp_resume_validate_and_options():
     cfg = _train('--amp', '--no-validate', '--resume', '--work-dir', 'w',
-                 '--cfg-options', 'train_dataloader.batch_size=64', '--launcher', 'pytorch')
+                 '--cfg-options', 'train_dataloader.batch_size=64', '--launcher', 'pytorch',
+                 config=DIGITS)
     assert cfg.optim_wrapper.type == 'AmpOptimWrapper'
     assert cfg.optim_wrapper.loss_scale == 'dynamic'
     assert cfg.val_cfg is None and cfg.val_dataloader is None and cfg.val_evaluator is None
@@ -43,3 +45,20 @@ def test_test_args():
     cfg = merge_test_args(Config.fromfile(CONFIG), args)
     assert cfg.load_from == 'model.pth' and cfg.resume is False
     assert cfg.test_evaluator[-1] == dict(type='DumpResults', out_file_path='preds.pkl')
+
+
+def test_amp_flag_picks_the_device_flavour():
+    cfg = _train('--amp', config=DIGITS)
+    expected = 'bfloat16' if device.device_type() == 'cpu' else 'float16'
+    assert cfg.optim_wrapper.type == 'AmpOptimWrapper' and cfg.optim_wrapper.dtype == expected
+
+
+def test_amp_flag_leaves_apex_hook_configs_to_the_hook():
+    cfg = _train('--amp')  # the seed's recipe has ApexAmpHook
+    assert any(h.type == 'ApexAmpHook' for h in cfg.custom_hooks)
+    assert cfg.optim_wrapper.get('type', 'OptimWrapper') == 'OptimWrapper'
+
+
+def test_contract_backend_is_hccl_on_a_simulated_npu(simulated_npu):
+    """Contract test (torch_npu stand-in): the process group backend follows the device."""
+    assert _train().env_cfg.dist_cfg.backend == 'hccl'

@@ -1,7 +1,9 @@
 # The seed's schedule: SGD, LR 0.05 per 128 images (0.4 for the global batch 1024), 120 epochs,
 # cosine per iteration down to 0, no warm-up, weight decay 1e-4 on every parameter.
+# NpuFusedSGD is the fused SGD of the device (torch_npu's / apex's on Ascend as the seed used,
+# torch's fused SGD on CUDA and CPU), with torch.optim.SGD's semantics.
 optim_wrapper = dict(
-    optimizer=dict(type='SGD', lr=0.4, momentum=0.9, weight_decay=1e-4))
+    optimizer=dict(type='NpuFusedSGD', lr=0.4, momentum=0.9, weight_decay=1e-4))
 param_scheduler = dict(
     type='CosineAnnealingLR', T_max=120, eta_min=0., by_epoch=True, begin=0, end=120,
     convert_to_iter_based=True)

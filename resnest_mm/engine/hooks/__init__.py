@@ -1,5 +1,6 @@
+from .apex_amp_hook import ApexAmpHook
 from .checkpoint_adapter_hook import CheckpointAdapterHook
 from .run_summary_hook import RunSummaryHook
 from .throughput_hook import ThroughputHook
 
-__all__ = ['CheckpointAdapterHook', 'RunSummaryHook', 'ThroughputHook']
+__all__ = ['ApexAmpHook', 'CheckpointAdapterHook', 'RunSummaryHook', 'ThroughputHook']

@@ -11,6 +11,7 @@ from mmengine.optim import AmpOptimWrapper
 
 from ... import device
 from ...registry import HOOKS
+from ..optimizers import ApexAmpOptimWrapper
 
 
 @HOOKS.register_module()
@@ -44,7 +45,7 @@ class RunSummaryHook(Hook):
         self._metrics = dict(metrics or {})
 
     def after_train(self, runner) -> None:
-        amp = isinstance(runner.optim_wrapper, AmpOptimWrapper)
+        amp = isinstance(runner.optim_wrapper, (AmpOptimWrapper, ApexAmpOptimWrapper))
         self._write(runner, 'train', runner.train_dataloader.batch_size, runner.epoch,
                     runner.iter, amp)
 

@@ -1,0 +1,3 @@
+from .npu_mixup import NpuMixup
+
+__all__ = ['NpuMixup']
