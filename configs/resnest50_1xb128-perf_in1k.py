@@ -1,10 +1,6 @@
 # The seed's 1-device performance run (train_performance_1p.sh): one epoch, FPS, no validation.
 # Seed report: 388.38 FPS on one Ascend 910.
-_base_ = ['./resnest50_1xb128_in1k.py']
+_base_ = ['./resnest50_8xb128-perf_in1k.py']
 
-train_cfg = dict(max_epochs=1)
-param_scheduler = dict(T_max=1, end=1)
-val_dataloader = None
-val_evaluator = None
-val_cfg = None
-default_hooks = dict(checkpoint=dict(interval=1, max_keep_ckpts=1))
+optim_wrapper = dict(optimizer=dict(lr=0.05))  # 0.05 per 128 images, as the 1-device recipe
+auto_scale_lr = dict(base_batch_size=128)

@@ -112,6 +112,16 @@ def amp_dtype() -> torch.dtype:
     return torch.bfloat16 if device_type() == 'cpu' else torch.float16
 
 
+@functools.cache
+def cpu_native_bf16() -> bool:
+    """Whether this CPU computes bf16 convolutions natively (AVX512-BF16, AMX or AVX-NE-CONVERT).
+
+    Without it PyTorch runs bf16 convolutions through a reference kernel tens of times slower
+    than fp32 (measured 10x for one conv and 38x for a ResNeSt-50 step on an AVX2-only CPU).
+    """
+    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
 def needs_loss_scaling(dtype: Optional[torch.dtype] = None) -> bool:
     """Whether AMP in ``dtype`` (default: :func:`amp_dtype`) needs a gradient scaler."""
     return (dtype or amp_dtype()) == torch.float16

@@ -163,3 +163,27 @@ def test_released_builder_forces_amp_on_old_ascend_socs(monkeypatch):
     wrapper = builder.build_optim_wrapper(
         ToyModel(), dict(type='OptimWrapper', optimizer=dict(type='SGD', lr=0.1)))
     assert type(wrapper) is AmpOptimWrapper  # silently, whatever the config said
+
+
+def test_cpu_bf16_convolution_emulation_matches_native_bf16():
+    """On CPUs without bf16 units, CPU AMP computes convolutions as bf16-rounded fp32: the same
+    numbers as PyTorch's (slow) native bf16 kernel, up to fp32 summation order."""
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(16, 32, 3, padding=1, groups=2)
+    x = torch.randn(2, 16, 8, 8, requires_grad=True)
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        native = conv(x)
+        with compat.EmulatedBf16Convolution():
+            emulated = conv(x)
+    assert emulated.dtype == native.dtype == torch.bfloat16
+    ulp = native.float().abs() * 2**-7 + 1e-6  # one bf16 unit in the last place
+    assert ((emulated.float() - native.float()).abs() <= ulp).all()
+    emulated.float().sum().backward()
+    assert x.grad is not None and torch.isfinite(x.grad).all()
+
+
+def test_amp_optim_wrapper_emulates_only_without_bf16_units():
+    from resnest_mm import device
+    model = ToyModel()
+    wrapper = AmpOptimWrapper(optimizer=torch.optim.SGD(model.parameters(), lr=0.1))
+    assert wrapper.emulate_bf16_conv is (not device.cpu_native_bf16())
