@@ -6,7 +6,8 @@ guarded: ``torch_npu`` installed without the CANN toolkit breaks ``import torch`
 only touched when it is installed and an NPU is asked about.
 
 The device can be forced with the environment variable ``RESNEST_MM_DEVICE`` (``npu``, ``cuda`` or
-``cpu``), e.g. to train on the CPU of a GPU machine.
+``cpu``); it steers resnest_mm's choices (backend, AMP, SGD). To keep a present GPU away from
+mmengine and torch as well, also set ``CUDA_VISIBLE_DEVICES=""``.
 """
 from __future__ import annotations
 
