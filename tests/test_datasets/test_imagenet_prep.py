@@ -1,0 +1,124 @@
+"""prepare_imagenet on tiny tars with the structure of the official ones."""
+import csv
+import io
+import os
+import subprocess
+import sys
+import tarfile
+
+import numpy as np
+import pytest
+from scipy.io import savemat
+
+from resnest_mm.datasets.imagenet_prep import (
+    UnsafeArchiveError,
+    count_report,
+    extract_train,
+    extract_val,
+    read_val_labels,
+    write_meta,
+)
+from tests.helpers.images import write_image_folder
+
+WNIDS = ['n01440764', 'n01443537', 'n01484850']
+VAL = {1: 'n01443537', 2: 'n01440764', 3: 'n01484850', 4: 'n01440764'}  # image -> class
+
+
+def _add(tar, name, data: bytes):
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    tar.addfile(info, io.BytesIO(data))
+
+
+@pytest.fixture(scope='module')
+def official(tmp_path_factory):
+    root = tmp_path_factory.mktemp('official')
+    images = write_image_folder(str(root / 'images'), ['x'], per_class=1, size=24)
+    jpeg = open(os.path.join(images, 'x', '000.JPEG'), 'rb').read()
+    with tarfile.open(root / 'ILSVRC2012_img_train.tar', 'w') as outer:
+        for wnid in WNIDS:
+            buf = io.BytesIO()
+            with tarfile.open(fileobj=buf, mode='w') as inner:
+                for i in range(2):
+                    _add(inner, f'{wnid}_{i}.JPEG', jpeg)
+            _add(outer, f'{wnid}.tar', buf.getvalue())
+    with tarfile.open(root / 'ILSVRC2012_img_val.tar', 'w') as tar:
+        for i in VAL:
+            _add(tar, f'ILSVRC2012_val_{i:08d}.JPEG', jpeg)
+    # devkit: ILSVRC2012_ID 1..3 are the leaves; a parent synset (id 4) has children
+    synsets = np.zeros((4, ), dtype=[('ILSVRC2012_ID', 'O'), ('WNID', 'O'),
+                                     ('num_children', 'O')])
+    for i, wnid in enumerate(WNIDS + ['n00000001']):
+        synsets[i] = (i + 1, wnid, 0 if i < 3 else 3)
+    meta = io.BytesIO()
+    savemat(meta, {'synsets': synsets})
+    truth = ''.join(f'{WNIDS.index(w) + 1}\n' for w in VAL.values()).encode()
+    with tarfile.open(root / 'ILSVRC2012_devkit_t12.tar.gz', 'w:gz') as tar:
+        _add(tar, 'ILSVRC2012_devkit_t12/data/meta.mat', meta.getvalue())
+        _add(tar, 'ILSVRC2012_devkit_t12/data/ILSVRC2012_validation_ground_truth.txt', truth)
+    with open(root / 'LOC_val_solution.csv', 'w', newline='') as f:
+        writer = csv.writer(f)
+        writer.writerow(['ImageId', 'PredictionString'])
+        for i, wnid in VAL.items():
+            writer.writerow([f'ILSVRC2012_val_{i:08d}', f'{wnid} 1 2 3 4'])
+    return root
+
+
+def test_devkit_and_kaggle_labels_agree(official):
+    devkit = read_val_labels(str(official / 'ILSVRC2012_devkit_t12.tar.gz'))
+    kaggle = read_val_labels(str(official / 'LOC_val_solution.csv'))
+    assert devkit == kaggle == {f'ILSVRC2012_val_{i:08d}.JPEG': w for i, w in VAL.items()}
+
+
+def test_layout_counts_meta_and_resume(official, tmp_path):
+    out = str(tmp_path / 'imagenet')
+    train = extract_train(str(official / 'ILSVRC2012_img_train.tar'), out)
+    labels = read_val_labels(str(official / 'ILSVRC2012_devkit_t12.tar.gz'))
+    val = extract_val(str(official / 'ILSVRC2012_img_val.tar'), labels, out)
+    assert train == {w: 2 for w in WNIDS}
+    assert val == {'n01440764': 2, 'n01443537': 1, 'n01484850': 1}
+    assert sorted(os.listdir(os.path.join(out, 'val', 'n01440764'))) == [
+        'ILSVRC2012_val_00000002.JPEG', 'ILSVRC2012_val_00000004.JPEG']
+    write_meta(out)
+    lines = open(os.path.join(out, 'meta', 'val.txt')).read().splitlines()
+    assert lines[0] == 'n01440764/ILSVRC2012_val_00000002.JPEG 0' and len(lines) == 4
+    report = count_report(train, val)
+    assert report[0] == 'train: 6 (MISMATCH: expected 1,281,167)'
+    # an interrupted class (left as .partial) and a finished one: the re-run redoes only the first
+    os.rename(os.path.join(out, 'train', WNIDS[0]), os.path.join(out, 'train', WNIDS[0]
+                                                                 + '.partial'))
+    marker = os.path.join(out, 'train', WNIDS[1], 'kept')
+    open(marker, 'w').close()
+    assert extract_train(str(official / 'ILSVRC2012_img_train.tar'), out)[WNIDS[0]] == 2
+    assert os.path.exists(marker) and not os.path.exists(
+        os.path.join(out, 'train', WNIDS[0] + '.partial'))
+
+
+@pytest.mark.parametrize('evil', ['../escape.JPEG', '/etc/escape.JPEG', 'link'])
+def test_refuses_members_that_escape_or_link(evil, tmp_path):
+    path = tmp_path / 'val.tar'
+    with tarfile.open(path, 'w') as tar:
+        if evil == 'link':
+            info = tarfile.TarInfo('ILSVRC2012_val_00000001.JPEG')
+            info.type = tarfile.SYMTYPE
+            info.linkname = '/etc/passwd'
+            tar.addfile(info)
+        else:
+            _add(tar, evil, b'x')
+    with pytest.raises(UnsafeArchiveError, match='refusing|Refusing'):
+        extract_val(str(path), {}, str(tmp_path / 'out'))
+    assert not (tmp_path / 'escape.JPEG').exists() and not (tmp_path / 'out').exists()
+
+
+def test_cli(official, tmp_path, repo_root):
+    out = tmp_path / 'data'
+    cmd = [sys.executable, 'tools/dataset_converters/prepare_imagenet.py', str(out),
+           '--train-tar', str(official / 'ILSVRC2012_img_train.tar'),
+           '--val-tar', str(official / 'ILSVRC2012_img_val.tar'),
+           '--val-labels', str(official / 'LOC_val_solution.csv'), '--write-meta']
+    result = subprocess.run(cmd, cwd=repo_root, capture_output=True, text=True, timeout=120,
+                            env=dict(os.environ, PYTHONPATH=repo_root))
+    assert result.returncode == 1  # tiny tars: the counts do not match ImageNet's
+    assert 'val: 4 (MISMATCH: expected 50,000)' in result.stdout
+    assert (out / 'meta' / 'train.txt').exists()
+    assert sorted(os.listdir(out / 'train')) == WNIDS
