@@ -15,6 +15,7 @@ custom_hooks = [
     dict(type='CheckpointAdapterHook', head_mismatch='reinit'),  # new classifier
     dict(type='ThroughputHook', skip_iters=2),
     dict(type='RunSummaryHook'),
+    dict(type='UnreadableImageHook', max_fraction=0.001),
 ]
 
 data_root = 'data/custom'

@@ -16,13 +16,13 @@ data_preprocessor = dict(
 
 data_root = 'data/digits'
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadImageRobust'),  # CMYK, PNG-as-JPEG, EXIF; bad files skipped and reported
     # no flips: digits are not mirror-symmetric
     dict(type='RandomResizedCrop', scale=32, crop_ratio_range=(0.6, 1.0)),
     dict(type='PackInputs'),
 ]
 test_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadImageRobust', on_error='placeholder'),  # evaluation covers every file
     dict(type='Resize', scale=(32, 32)),
     dict(type='PackInputs'),
 ]

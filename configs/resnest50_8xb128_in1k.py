@@ -15,4 +15,5 @@ custom_hooks = [
     dict(type='CheckpointAdapterHook', head_mismatch='error'),
     dict(type='ThroughputHook', skip_iters=2),
     dict(type='RunSummaryHook'),
+    dict(type='UnreadableImageHook', max_fraction=0.001),
 ]

@@ -15,7 +15,7 @@ model = dict(
 )
 
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadImageRobust'),  # CMYK, PNG-as-JPEG, EXIF; bad files skipped and reported
     dict(type='RandomResizedCrop', scale=224, crop_ratio_range=(0.1, 1.0), backend='pillow'),
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
     dict(type='AutoAugment', policies='imagenet',

@@ -45,6 +45,7 @@ def _child(parent: Registry, ours: list, theirs: list) -> Registry:
 
 _MODELS = 'resnest_mm.models'
 _ENGINE = 'resnest_mm.engine'
+_DATASETS = 'resnest_mm.datasets'
 
 RUNNERS = _child(mmpretrain_registry.RUNNERS, [], [_PRE_ENGINE])
 RUNNER_CONSTRUCTORS = _child(mmpretrain_registry.RUNNER_CONSTRUCTORS, [], [_PRE_ENGINE])
@@ -58,7 +59,7 @@ OPTIM_WRAPPER_CONSTRUCTORS = _child(mmpretrain_registry.OPTIM_WRAPPER_CONSTRUCTO
 PARAM_SCHEDULERS = _child(mmpretrain_registry.PARAM_SCHEDULERS, [], [_PRE_ENGINE])
 DATASETS = _child(mmpretrain_registry.DATASETS, [], [_PRE_DATASETS])
 DATA_SAMPLERS = _child(mmpretrain_registry.DATA_SAMPLERS, [], [_PRE_DATASETS])
-TRANSFORMS = _child(mmpretrain_registry.TRANSFORMS, [], [_PRE_DATASETS])
+TRANSFORMS = _child(mmpretrain_registry.TRANSFORMS, [_DATASETS], [_PRE_DATASETS])
 MODELS = _child(mmpretrain_registry.MODELS, [_MODELS], [_PRE_MODELS])
 MODEL_WRAPPERS = _child(mmpretrain_registry.MODEL_WRAPPERS, [], [_PRE_MODELS])
 WEIGHT_INITIALIZERS = _child(mmpretrain_registry.WEIGHT_INITIALIZERS, [], [_PRE_MODELS])
@@ -85,7 +86,8 @@ def register_all_modules(init_default_scope: bool = True) -> None:
     """
     import importlib
 
-    for name in (_MODELS, _ENGINE, _PRE_MODELS, _PRE_DATASETS, _PRE_ENGINE, _PRE_EVAL, _PRE_VIS):
+    for name in (_MODELS, _ENGINE, _DATASETS, _PRE_MODELS, _PRE_DATASETS, _PRE_ENGINE,
+                 _PRE_EVAL, _PRE_VIS):
         importlib.import_module(name)
     if init_default_scope and DefaultScope.get_current_instance() is None:
         DefaultScope.get_instance(SCOPE, scope_name=SCOPE)

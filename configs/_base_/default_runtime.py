@@ -13,6 +13,7 @@ custom_hooks = [
     dict(type='CheckpointAdapterHook', head_mismatch='error'),
     dict(type='ThroughputHook', skip_iters=2),  # FPS as the seed measured it
     dict(type='RunSummaryHook'),  # <work_dir>/summary.json
+    dict(type='UnreadableImageHook', max_fraction=0.001),  # lists unreadable files
 ]
 
 env_cfg = dict(

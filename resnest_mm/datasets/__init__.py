@@ -1,4 +1,6 @@
-"""Data: what mmpretrain lacks for real image folders, and the demo data set."""
+"""Data: robust image loading, ImageNet preparation and the demo data set."""
+from .decode import UnreadableImageError, decode_image
 from .digits import write_digits
+from .transforms import LoadImageRobust
 
-__all__ = ['write_digits']
+__all__ = ['LoadImageRobust', 'UnreadableImageError', 'decode_image', 'write_digits']

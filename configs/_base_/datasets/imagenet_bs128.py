@@ -16,7 +16,7 @@ EIGVEC = [[-0.5836, -0.6948, 0.4203],
           [-0.5675, 0.7192, 0.4009]]
 
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadImageRobust'),  # CMYK, PNG-as-JPEG, EXIF; bad files skipped and reported
     # seed: area 0.1-1 (not torchvision's 0.08), ratio 3/4-4/3, centre-crop fallback, bilinear
     dict(type='RandomResizedCrop', scale=224, crop_ratio_range=(0.1, 1.0), backend='pillow'),
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
@@ -25,7 +25,7 @@ train_pipeline = [
     dict(type='PackInputs'),
 ]
 test_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadImageRobust', on_error='placeholder'),  # evaluation covers every file
     # seed: the centre square of 224/256 of the short side, resized to 224 (bilinear)
     dict(type='EfficientNetCenterCrop', crop_size=224, crop_padding=32,
          interpolation='bilinear', backend='pillow'),

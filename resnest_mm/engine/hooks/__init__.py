@@ -2,5 +2,7 @@ from .apex_amp_hook import ApexAmpHook
 from .checkpoint_adapter_hook import CheckpointAdapterHook
 from .run_summary_hook import RunSummaryHook
 from .throughput_hook import ThroughputHook
+from .unreadable_image_hook import UnreadableImageHook
 
-__all__ = ['ApexAmpHook', 'CheckpointAdapterHook', 'RunSummaryHook', 'ThroughputHook']
+__all__ = ['ApexAmpHook', 'CheckpointAdapterHook', 'RunSummaryHook', 'ThroughputHook',
+           'UnreadableImageHook']

@@ -1,0 +1,84 @@
+"""``LoadImageRobust``: mmcv's ``LoadImageFromFile`` that survives ImageNet's oddities."""
+from __future__ import annotations
+
+import os
+from typing import Optional
+
+import numpy as np
+from mmcv.transforms import BaseTransform
+from mmengine import fileio
+from mmengine.logging import print_log
+
+from ...registry import TRANSFORMS
+from ..decode import UnreadableImageError, decode_image
+
+# Set by UnreadableImageHook in the main process; data-loader workers inherit it and append one
+# ``path<TAB>reason`` line per failure to a file of their own there.
+UNREADABLE_DIR_ENV = 'RESNEST_MM_UNREADABLE_DIR'
+
+
+def record_unreadable(path: str, reason: str) -> None:
+    """Note an unreadable file for UnreadableImageHook (or log it when no hook is listening)."""
+    folder = os.environ.get(UNREADABLE_DIR_ENV)
+    if not folder:
+        print_log(f'unreadable image {reason}', logger='current', level=30)
+        return
+    with open(os.path.join(folder, f'{os.getpid()}.tsv'), 'a', encoding='utf-8') as f:
+        f.write(f'{path}\t{reason}\n')
+
+
+@TRANSFORMS.register_module()
+class LoadImageRobust(BaseTransform):
+    """Load an image as BGR uint8 whatever its format, and never kill a worker.
+
+    CMYK and grayscale JPEGs, PNGs named ``.JPEG``, RGBA and 16-bit PNGs and EXIF-rotated photos
+    load as correct colour images (:func:`resnest_mm.datasets.decode.decode_image`). mmcv's
+    ``LoadImageFromFile`` raises on the first bad file (or, with ``ignore_empty``, skips it
+    silently). A file that cannot be read here is recorded (``UnreadableImageHook`` counts,
+    lists and limits them) and then:
+
+    * ``on_error='skip'`` (training): the transform returns None and mmengine's dataset draws
+      another sample, so the batch still forms;
+    * ``on_error='placeholder'`` (evaluation, where mmengine refuses None): a black
+      ``placeholder_size`` image stands in, so the metric still covers every file and is, if
+      anything, a lower bound.
+
+    Required keys: ``img_path``. Added keys: ``img``, ``img_shape``, ``ori_shape``.
+
+    Args:
+        on_error (str): ``'skip'`` or ``'placeholder'``. Defaults to ``'skip'``.
+        placeholder_size (int): Side of the placeholder image. Defaults to 256.
+        to_float32 (bool): Return float32 instead of uint8. Defaults to False.
+        backend_args (dict, optional): mmengine file backend arguments. Defaults to None.
+    """
+
+    def __init__(self, on_error: str = 'skip', placeholder_size: int = 256,
+                 to_float32: bool = False, backend_args: Optional[dict] = None) -> None:
+        if on_error not in ('skip', 'placeholder'):
+            raise ValueError(f"LoadImageRobust.on_error={on_error!r} must be 'skip' or "
+                             "'placeholder'")
+        self.on_error = on_error
+        self.placeholder_size = placeholder_size
+        self.to_float32 = to_float32
+        self.backend_args = backend_args
+
+    def transform(self, results: dict) -> Optional[dict]:
+        path = results['img_path']
+        try:
+            image = decode_image(fileio.get(path, backend_args=self.backend_args), path)
+        except (UnreadableImageError, OSError) as exc:
+            reason = str(exc) if isinstance(exc, UnreadableImageError) else f'{path}: {exc}'
+            record_unreadable(path, reason)
+            if self.on_error == 'skip':
+                return None
+            side = self.placeholder_size
+            image = np.zeros((side, side, 3), np.uint8)
+        if self.to_float32:
+            image = image.astype(np.float32)
+        results['img'] = image
+        results['img_shape'] = image.shape[:2]
+        results['ori_shape'] = image.shape[:2]
+        return results
+
+    def __repr__(self) -> str:
+        return f'{type(self).__name__}(on_error={self.on_error!r})'

@@ -1,0 +1,99 @@
+"""Count, list and limit the images a run could not read."""
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+from typing import Dict, List, Optional
+
+from mmengine.dist import is_main_process
+from mmengine.hooks import Hook
+
+from ...datasets.transforms import UNREADABLE_DIR_ENV
+from ...registry import HOOKS
+
+
+@HOOKS.register_module()
+class UnreadableImageHook(Hook):
+    """Report unreadable images by path at the end of every epoch, and stop when too many fail.
+
+    :class:`~resnest_mm.datasets.LoadImageRobust` records each file it cannot read (in the data
+    loader workers) in a folder this hook names through the environment before the workers
+    start. After every train, validation and test epoch the hook gathers the new entries, logs
+    how many there were and the first paths, appends them to ``<work_dir>/unreadable_images.txt``
+    and raises when the unreadable files exceed ``max_fraction`` of that loop's data set.
+    mmengine and mmpretrain have nothing for this: a bad file either kills a worker or, with
+    ``ignore_empty``, disappears without a word.
+
+    Args:
+        max_fraction (float): Largest tolerated share of unreadable files per data set.
+            Defaults to 0.001 (about 1,300 ImageNet training images).
+        show (int): Paths quoted in the log per epoch. Defaults to 10.
+    """
+
+    priority = 'LOW'
+
+    def __init__(self, max_fraction: float = 0.001, show: int = 10) -> None:
+        if not 0 <= max_fraction <= 1:
+            raise ValueError(f'UnreadableImageHook.max_fraction={max_fraction} must be in [0, 1]')
+        self.max_fraction = max_fraction
+        self.show = show
+        self._folder: Optional[str] = None
+        self._offsets: Dict[str, int] = {}
+        self._seen: Dict[str, set] = {}
+
+    def before_run(self, runner) -> None:
+        self._folder = os.path.join(runner.work_dir, '.unreadable_images')
+        if is_main_process():
+            shutil.rmtree(self._folder, ignore_errors=True)
+        os.makedirs(self._folder, exist_ok=True)
+        os.environ[UNREADABLE_DIR_ENV] = self._folder
+
+    def _collect(self) -> List[str]:
+        lines: List[str] = []
+        for path in sorted(glob.glob(os.path.join(self._folder or '', '*.tsv'))):
+            with open(path, encoding='utf-8') as f:
+                f.seek(self._offsets.get(path, 0))
+                chunk = f.read()
+            complete = chunk[:chunk.rfind('\n') + 1]  # a line still being written waits
+            self._offsets[path] = self._offsets.get(path, 0) + len(complete.encode('utf-8'))
+            lines += complete.splitlines()
+        return lines
+
+    def _report(self, runner, mode: str, dataset) -> None:
+        if self._folder is None:
+            return
+        entries = self._collect()
+        seen = self._seen.setdefault(mode, set())
+        new = []
+        for line in entries:  # a skipped file can be drawn again by mmengine's refetch
+            path = line.split('\t', 1)[0]
+            if path not in seen:
+                seen.add(path)
+                new.append(line)
+        if not new:
+            return
+        with open(os.path.join(runner.work_dir, 'unreadable_images.txt'), 'a',
+                  encoding='utf-8') as f:
+            f.writelines(f'{mode}\t{line}\n' for line in new)
+        shown = '\n  '.join(line.split('\t', 1)[-1] for line in new[:self.show])
+        total = len(dataset) if dataset is not None else 0
+        runner.logger.warning(
+            f'{len(new)} unreadable image(s) in this {mode} epoch, {len(seen)} of {total} in '
+            f'this data set so far (all listed in {runner.work_dir}/unreadable_images.txt):\n'
+            f'  {shown}')
+        if total and len(seen) > self.max_fraction * total:
+            raise RuntimeError(
+                f'{len(seen)} of {total} {mode} images ({len(seen) / total:.2%}) could not be '
+                f'read, more than UnreadableImageHook.max_fraction={self.max_fraction}. The '
+                f'files are listed in {runner.work_dir}/unreadable_images.txt; check the data '
+                '(tools/misc/verify_dataset.py) or raise max_fraction.')
+
+    def after_train_epoch(self, runner) -> None:
+        self._report(runner, 'train', runner.train_dataloader.dataset)
+
+    def after_val_epoch(self, runner, metrics=None) -> None:
+        self._report(runner, 'val', runner.val_dataloader.dataset)
+
+    def after_test_epoch(self, runner, metrics=None) -> None:
+        self._report(runner, 'test', runner.test_dataloader.dataset)

@@ -1,0 +1,79 @@
+"""A folder mixing ImageNet's oddities and unreadable files trains and validates; the unreadable
+ones are listed by path; too many stop the run with a sentence."""
+import os
+import shutil
+
+import pytest
+from mmengine.config import Config
+from mmengine.runner import Runner
+
+from tests.helpers.images import write_image_folder
+from tests.helpers.odd_images import write_odd_images, write_unreadable_images
+
+CONFIG = 'configs/resnest50_1xb32_digits.py'
+
+
+@pytest.fixture(scope='module')
+def messy(tmp_path_factory):
+    root = tmp_path_factory.mktemp('messy')
+    for split in ('train', 'val'):
+        write_image_folder(str(root / split), ['a', 'b'], per_class=3, size=40)
+        write_odd_images(str(root / split / 'a'))
+        write_unreadable_images(str(root / split / 'b'))
+    return root
+
+
+def _runner(root, work_dir, max_fraction, workers=2):
+    cfg = Config.fromfile(CONFIG)
+    for loader in (cfg.train_dataloader, cfg.val_dataloader):
+        loader.dataset.data_root = str(root)
+        loader.num_workers = workers
+        loader.persistent_workers = workers > 0
+        loader.batch_size = 4
+    cfg.custom_hooks[-1] = dict(type='UnreadableImageHook', max_fraction=max_fraction)
+    cfg.train_cfg.max_epochs = 1
+    cfg.work_dir = str(work_dir)
+    cfg.default_hooks.logger.interval = 1
+    return Runner.from_cfg(cfg)
+
+
+def test_mixed_folder_trains_validates_and_lists_unreadable_files(messy, tmp_path):
+    runner = _runner(messy, tmp_path, max_fraction=0.5)
+    runner.train()
+    assert runner.message_hub.get_scalar('val/accuracy/top1') is not None
+    with open(tmp_path / 'unreadable_images.txt') as f:
+        lines = f.read().splitlines()
+    train = sorted(os.path.basename(line.split('\t')[1]) for line in lines
+                   if line.startswith('train'))
+    val = sorted(os.path.basename(line.split('\t')[1]) for line in lines
+                 if line.startswith('val'))
+    assert train == val == ['empty.JPEG', 'text.JPEG', 'truncated.JPEG']
+    assert any('truncated JPEG' in line for line in lines)
+    log = open(next(tmp_path.glob('*/*.log'))).read()
+    assert 'unreadable image(s) in this train epoch' in log and 'truncated.JPEG' in log
+
+
+def test_too_many_unreadable_files_stop_the_run(messy, tmp_path):
+    runner = _runner(messy, tmp_path, max_fraction=0.01, workers=0)
+    with pytest.raises(RuntimeError, match=r'could not be read, more than '
+                                           r'UnreadableImageHook.max_fraction=0.01'):
+        runner.train()
+
+
+def test_verify_dataset_lists_unreadable_files(messy, tmp_path, repo_root):
+    import subprocess
+    import sys
+    shutil.copytree(messy / 'val', tmp_path / 'val')
+    result = subprocess.run([sys.executable, 'tools/misc/verify_dataset.py', str(tmp_path)],
+                            cwd=repo_root, capture_output=True, text=True, timeout=120,
+                            env=dict(os.environ, PYTHONPATH=repo_root))
+    assert result.returncode == 1, result.stderr
+    assert '3 of 15 files could not be read' in result.stdout
+    for name in ('empty.JPEG', 'text.JPEG', 'truncated.JPEG'):
+        assert name in result.stdout
+    clean = tmp_path / 'clean'
+    write_image_folder(str(clean / 'val'), ['a'], per_class=2)
+    result = subprocess.run([sys.executable, 'tools/misc/verify_dataset.py', str(clean)],
+                            cwd=repo_root, capture_output=True, text=True, timeout=120,
+                            env=dict(os.environ, PYTHONPATH=repo_root))
+    assert result.returncode == 0 and 'all 2 files read' in result.stdout
