@@ -23,6 +23,7 @@ def record_unreadable(path: str, reason: str) -> None:
     if not folder:
         print_log(f'unreadable image {reason}', logger='current', level=30)
         return
+    os.makedirs(folder, exist_ok=True)
     with open(os.path.join(folder, f'{os.getpid()}.tsv'), 'a', encoding='utf-8') as f:
         f.write(f'{path}\t{reason}\n')
 

@@ -6,7 +6,7 @@ import os
 import shutil
 from typing import Dict, List, Optional
 
-from mmengine.dist import is_main_process
+from mmengine.dist import all_gather_object, get_rank, is_main_process
 from mmengine.hooks import Hook
 
 from ...datasets.transforms import UNREADABLE_DIR_ENV
@@ -18,10 +18,11 @@ class UnreadableImageHook(Hook):
     """Report unreadable images by path at the end of every epoch, and stop when too many fail.
 
     :class:`~resnest_mm.datasets.LoadImageRobust` records each file it cannot read (in the data
-    loader workers) in a folder this hook names through the environment before the workers
-    start. After every train, validation and test epoch the hook gathers the new entries, logs
-    how many there were and the first paths, appends them to ``<work_dir>/unreadable_images.txt``
-    and raises when the unreadable files exceed ``max_fraction`` of that loop's data set.
+    loader workers) in a per-rank folder this hook names through the environment before the
+    workers start. After every train, validation and test epoch the hook gathers the new entries
+    of every rank (``all_gather_object``, so all ranks decide alike), logs how many there were
+    and the first paths, appends them to ``<work_dir>/unreadable_images.txt`` (rank 0) and raises
+    on every rank when the unreadable files exceed ``max_fraction`` of that loop's data set.
     mmengine and mmpretrain have nothing for this: a bad file either kills a worker or, with
     ``ignore_empty``, disappears without a word.
 
@@ -43,9 +44,8 @@ class UnreadableImageHook(Hook):
         self._seen: Dict[str, set] = {}
 
     def before_run(self, runner) -> None:
-        self._folder = os.path.join(runner.work_dir, '.unreadable_images')
-        if is_main_process():
-            shutil.rmtree(self._folder, ignore_errors=True)
+        self._folder = os.path.join(runner.work_dir, '.unreadable_images', f'rank{get_rank()}')
+        shutil.rmtree(self._folder, ignore_errors=True)
         os.makedirs(self._folder, exist_ok=True)
         os.environ[UNREADABLE_DIR_ENV] = self._folder
 
@@ -63,7 +63,8 @@ class UnreadableImageHook(Hook):
     def _report(self, runner, mode: str, dataset) -> None:
         if self._folder is None:
             return
-        entries = self._collect()
+        entries = [line for rank_lines in all_gather_object(self._collect())
+                   for line in rank_lines]
         seen = self._seen.setdefault(mode, set())
         new = []
         for line in entries:  # a skipped file can be drawn again by mmengine's refetch
@@ -73,9 +74,10 @@ class UnreadableImageHook(Hook):
                 new.append(line)
         if not new:
             return
-        with open(os.path.join(runner.work_dir, 'unreadable_images.txt'), 'a',
-                  encoding='utf-8') as f:
-            f.writelines(f'{mode}\t{line}\n' for line in new)
+        if is_main_process():
+            with open(os.path.join(runner.work_dir, 'unreadable_images.txt'), 'a',
+                      encoding='utf-8') as f:
+                f.writelines(f'{mode}\t{line}\n' for line in new)
         shown = '\n  '.join(line.split('\t', 1)[-1] for line in new[:self.show])
         total = len(dataset) if dataset is not None else 0
         runner.logger.warning(
