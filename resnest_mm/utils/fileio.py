@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import os
 import tempfile
+from typing import IO, Callable
 
 import torch
 
 
-def atomic_save(obj: object, path: str) -> None:
-    """``torch.save`` to a temporary file in the target folder, then rename over ``path``.
+def atomic_write(path: str, write: Callable[[IO[bytes]], None]) -> None:
+    """Call ``write`` on a temporary file in the target folder, then rename it over ``path``.
 
     A reader never sees a half-written file, and a crash leaves the old file intact.
     """
@@ -17,7 +18,7 @@ def atomic_save(obj: object, path: str) -> None:
     fd, tmp = tempfile.mkstemp(prefix='.' + os.path.basename(path) + '.', dir=folder)
     try:
         with os.fdopen(fd, 'wb') as f:
-            torch.save(obj, f)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -25,3 +26,8 @@ def atomic_save(obj: object, path: str) -> None:
         if os.path.exists(tmp):
             os.remove(tmp)
         raise
+
+
+def atomic_save(obj: object, path: str) -> None:
+    """``torch.save`` through :func:`atomic_write`."""
+    atomic_write(path, lambda f: torch.save(obj, f))

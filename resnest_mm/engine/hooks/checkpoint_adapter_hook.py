@@ -49,22 +49,20 @@ class CheckpointAdapterHook(Hook):
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model
         head = getattr(getattr(model, 'head', None), 'fc', None)
         num_classes = head.out_features if head is not None else None
-        converted, info = convert_state_dict(state_dict, fmt, num_classes=None)
+        # In 'reinit' mode convert_state_dict drops a classifier of another size (and says so).
+        reinit = self.head_mismatch == 'reinit'
+        converted, info = convert_state_dict(state_dict, fmt,
+                                             num_classes=num_classes if reinit else None)
         if fmt != 'resnest_mm':
             runner.logger.info(f'{source} is a {fmt} checkpoint: converted to resnest_mm keys.')
         ckpt_classes = info['num_classes']
-        if num_classes is not None and ckpt_classes is not None and ckpt_classes != num_classes:
-            if self.head_mismatch == 'error':
-                raise ValueError(
-                    f'{source} has a {ckpt_classes}-class classifier but the config builds '
-                    f'{num_classes} classes. To evaluate it, set model.head.num_classes='
-                    f'{ckpt_classes} (e.g. --cfg-options model.head.num_classes={ckpt_classes}) '
-                    'and a dataset with those classes; to fine-tune it to the new classes, use '
-                    "CheckpointAdapterHook(head_mismatch='reinit') as the finetune config does.")
-            converted = {k: v for k, v in converted.items() if not k.startswith('head.fc.')}
-            runner.logger.info(f'{source} has a {ckpt_classes}-class classifier, the model has '
-                               f'{num_classes}: the classifier is re-initialised, the rest '
-                               'is loaded.')
+        if not reinit and None not in (num_classes, ckpt_classes) and ckpt_classes != num_classes:
+            raise ValueError(
+                f'{source} has a {ckpt_classes}-class classifier but the config builds '
+                f'{num_classes} classes. To evaluate it, set model.head.num_classes='
+                f'{ckpt_classes} (e.g. --cfg-options model.head.num_classes={ckpt_classes}) '
+                'and a dataset with those classes; to fine-tune it to the new classes, use '
+                "CheckpointAdapterHook(head_mismatch='reinit') as the finetune config does.")
         if nested:
             checkpoint['state_dict'] = converted
         else:

@@ -11,6 +11,7 @@ from mmengine.optim import AmpOptimWrapper
 
 from ... import device
 from ...registry import HOOKS
+from ...utils import atomic_write
 from ..optimizers import ApexAmpOptimWrapper
 
 
@@ -72,8 +73,5 @@ class RunSummaryHook(Hook):
             **extra,
         }
         path = os.path.join(runner.work_dir, self.filename)
-        tmp = path + '.tmp'
-        with open(tmp, 'w', encoding='utf-8') as f:
-            json.dump(summary, f, indent=2)
-        os.replace(tmp, path)
+        atomic_write(path, lambda f: f.write(json.dumps(summary, indent=2).encode('utf-8')))
         runner.logger.info(f'summary written to {path}: ' + json.dumps(summary))
