@@ -33,6 +33,9 @@ def _runner(root, work_dir, max_fraction, workers=2):
     cfg.custom_hooks[-1] = dict(type='UnreadableImageHook', max_fraction=max_fraction)
     cfg.train_cfg.max_epochs = 1
     cfg.work_dir = str(work_dir)
+    # mmengine names its logger after the start second: a unique name gives this run its own
+    # log file even when another Runner started in the same second
+    cfg.experiment_name = f'unreadable-{os.path.basename(str(work_dir))}'
     cfg.default_hooks.logger.interval = 1
     return Runner.from_cfg(cfg)
 
