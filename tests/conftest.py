@@ -26,6 +26,36 @@ def _quiet_mmengine():
     logger.setLevel(level)
 
 
+def _managed_classes() -> list:
+    from mmengine.utils import ManagerMixin
+    found, todo = [], [ManagerMixin]
+    while todo:
+        cls = todo.pop()
+        todo.extend(cls.__subclasses__())
+        if '_instance_dict' in vars(cls):
+            found.append(cls)
+    return found
+
+
+@pytest.fixture(autouse=True)
+def _forget_mmengine_instances():
+    """Drop the loggers, visualizers and message hubs a test's Runners created.
+
+    mmengine names them after the Runner's start second, so a Runner built in the same second as
+    one of an earlier test would reuse that test's visualizer, writing into its (by then
+    deleted) tmp_path.
+    """
+    before = {cls: set(cls._instance_dict) for cls in _managed_classes()}
+    yield
+    for cls in _managed_classes():
+        for name in set(cls._instance_dict) - before.get(cls, set()):
+            instance = cls._instance_dict.pop(name)
+            for handler in getattr(instance, 'handlers', [])[:]:
+                if isinstance(handler, logging.FileHandler):
+                    handler.close()
+                    instance.removeHandler(handler)
+
+
 @pytest.fixture(scope='session')
 def repo_root() -> str:
     return ROOT

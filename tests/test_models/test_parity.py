@@ -71,6 +71,9 @@ def _check(source: nn.Module, ours: nn.Module, fmt: str, size: int, tmp_path, la
     info = convert_checkpoint(str(src), str(dst), fmt=None if fmt == 'timm' else fmt)
     assert info['num_classes'] == 1000 and not info['head_dropped']
     load_checkpoint(ours, str(dst), map_location='cpu', strict=True)
+    # ResNeSt-269 files are ~400 MB each: free the disk before the next case.
+    src.unlink()
+    dst.unlink()
     x = torch.randn(2, 3, size, size, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         expected = _source_logits(fmt, source, x)
