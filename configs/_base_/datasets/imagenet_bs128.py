@@ -16,19 +16,20 @@ EIGVEC = [[-0.5836, -0.6948, 0.4203],
           [-0.5675, 0.7192, 0.4009]]
 
 train_pipeline = [
-    dict(type='LoadImageRobust'),  # CMYK, PNG-as-JPEG, EXIF; bad files skipped and reported
-    # seed: area 0.1-1 (not torchvision's 0.08), ratio 3/4-4/3, centre-crop fallback, bilinear
-    dict(type='RandomResizedCrop', scale=224, crop_ratio_range=(0.1, 1.0), backend='pillow'),
+    # Load + the seed's RandomResizedCrop (area 0.1-1, ratio 3/4-4/3, centre-crop fallback,
+    # antialiased bilinear) in one step: the JPEG is decoded at reduced size when the crop allows.
+    # CMYK, PNG-as-JPEG, EXIF handled; unreadable files skipped and reported.
+    dict(type='DecodeRandomResizedCrop', scale=224, crop_ratio_range=(0.1, 1.0)),
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
-    dict(type='ColorJitter', brightness=0.4, contrast=0.4, saturation=0.4),
-    dict(type='Lighting', eigval=EIGVAL, eigvec=EIGVEC, alphastd=0.1, to_rgb=False),
+    # the seed's ColorJitter and PCA lighting; uint8 / float32 versions of mmpretrain's
+    dict(type='FastColorJitter', brightness=0.4, contrast=0.4, saturation=0.4),
+    dict(type='FastLighting', eigval=EIGVAL, eigvec=EIGVEC, alphastd=0.1),
     dict(type='PackInputs'),
 ]
 test_pipeline = [
-    dict(type='LoadImageRobust', on_error='placeholder'),  # evaluation covers every file
-    # seed: the centre square of 224/256 of the short side, resized to 224 (bilinear)
-    dict(type='EfficientNetCenterCrop', crop_size=224, crop_padding=32,
-         interpolation='bilinear', backend='pillow'),
+    # the seed's evaluation crop: the centre square of 224/256 of the short side, resized to
+    # 224 (antialiased bilinear); unreadable files scored as black images, and reported
+    dict(type='DecodeCenterCrop', crop_size=224, crop_padding=32),
     dict(type='PackInputs'),
 ]
 

@@ -60,26 +60,30 @@ class LoadImageRobust(BaseTransform):
                              "'placeholder'")
         self.on_error = on_error
         self.placeholder_size = placeholder_size
+        self.placeholder_shape = (placeholder_size, placeholder_size)
         self.to_float32 = to_float32
         self.backend_args = backend_args
 
     def transform(self, results: dict) -> Optional[dict]:
         path = results['img_path']
         try:
-            image = decode_image(fileio.get(path, backend_args=self.backend_args), path)
+            image = self._decode(fileio.get(path, backend_args=self.backend_args), path, results)
         except (UnreadableImageError, OSError) as exc:
             reason = str(exc) if isinstance(exc, UnreadableImageError) else f'{path}: {exc}'
             record_unreadable(path, reason)
             if self.on_error == 'skip':
                 return None
-            side = self.placeholder_size
-            image = np.zeros((side, side, 3), np.uint8)
+            image = np.zeros(self.placeholder_shape + (3, ), np.uint8)
         if self.to_float32:
             image = image.astype(np.float32)
         results['img'] = image
         results['img_shape'] = image.shape[:2]
-        results['ori_shape'] = image.shape[:2]
+        results.setdefault('ori_shape', image.shape[:2])
         return results
+
+    def _decode(self, data: bytes, path: str, results: dict) -> np.ndarray:
+        """The whole image; the cropping loaders decode only what their crop needs."""
+        return decode_image(data, path)
 
     def __repr__(self) -> str:
         return f'{type(self).__name__}(on_error={self.on_error!r})'

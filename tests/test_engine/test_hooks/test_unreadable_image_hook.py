@@ -25,6 +25,12 @@ def messy(tmp_path_factory):
 
 def _runner(root, work_dir, max_fraction, workers=2):
     cfg = Config.fromfile(CONFIG)
+    # the ImageNet configs' loaders and augmentations, at the demo's size
+    imagenet = Config.fromfile('configs/_base_/datasets/imagenet_bs128.py')
+    cfg.train_dataloader.dataset.pipeline = imagenet.train_pipeline
+    cfg.train_dataloader.dataset.pipeline[0].scale = 32
+    cfg.val_dataloader.dataset.pipeline = imagenet.test_pipeline
+    cfg.val_dataloader.dataset.pipeline[0].update(crop_size=32, crop_padding=4)
     for loader in (cfg.train_dataloader, cfg.val_dataloader):
         loader.dataset.data_root = str(root)
         loader.num_workers = workers

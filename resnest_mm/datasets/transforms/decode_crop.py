@@ -1,0 +1,90 @@
+"""``DecodeCrop``: the base of the loaders that decode, crop and resize in one step."""
+from __future__ import annotations
+
+from typing import Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from ..decode import decode_image, jpeg_size
+from ..resize import resize_bilinear
+from .load_image import LoadImageRobust
+
+
+class DecodeCrop(LoadImageRobust):
+    """Load (robustly, as ``LoadImageRobust``), crop a box chosen on the full-size image, resize.
+
+    What mmcv and mmpretrain lack: their crops run after a full-size decode, and their Pillow
+    resize converts to and from Pillow's image type. Here the box is chosen from the JPEG header
+    alone (:func:`~resnest_mm.datasets.decode.jpeg_size`), the JPEG is decoded at 1/2, 1/4 or 1/8
+    size in the DCT whenever the box still covers the output size at that scale, and the crop is
+    resized with Pillow's antialiased bilinear filter by PyTorch's uint8 kernel
+    (:func:`~resnest_mm.datasets.resize.resize_bilinear`). Files that are not plain JPEGs (PNG,
+    broken headers) are decoded in full first; the result is the same crop. With a reduction the
+    box snaps to the reduced pixel grid (edges move by at most ``reduce / 2`` source pixels,
+    less than half an output pixel).
+
+    Subclasses define :meth:`crop_box`. Added keys: ``img`` (the resized crop), ``img_shape``,
+    ``ori_shape`` (the full image's size), ``crop_bbox`` (the box used: x1, y1, x2, y2 on the
+    full image, exclusive ends), ``decode_reduce`` (the DCT reduction used).
+
+    Args:
+        scale (int | (int, int)): Output size, a side or ``(width, height)`` as in mmpretrain.
+        dct_reduce (bool): Allow the reduced-size decode. Defaults to True.
+        **kwargs: ``LoadImageRobust``'s arguments (``on_error``, ``backend_args`` ...).
+    """
+
+    def __init__(self, scale: Union[int, Sequence[int]], dct_reduce: bool = True,
+                 **kwargs) -> None:
+        super().__init__(**kwargs)
+        if self.to_float32:
+            raise ValueError(f'{type(self).__name__}: to_float32 is not supported; the crop is '
+                             'resized as uint8')
+        width, height = (scale, scale) if isinstance(scale, int) else tuple(scale)
+        if width <= 0 or height <= 0:
+            raise ValueError(f'{type(self).__name__}: scale={scale!r} must be positive')
+        self.out_size = (int(height), int(width))
+        self.placeholder_shape = self.out_size  # a stand-in for an unreadable file
+        self.dct_reduce = dct_reduce
+
+    def crop_box(self, height: int, width: int) -> Tuple[int, int, int, int]:
+        """``(top, left, crop_height, crop_width)`` on a ``height x width`` image."""
+        raise NotImplementedError
+
+    def _reduction(self, crop_h: int, crop_w: int) -> int:
+        if not self.dct_reduce:
+            return 1
+        out_h, out_w = self.out_size
+        for factor in (8, 4, 2):
+            if crop_h // factor >= out_h and crop_w // factor >= out_w:
+                return factor
+        return 1
+
+    def _decode(self, data: bytes, path: str, results: dict) -> np.ndarray:
+        size = jpeg_size(data)
+        image: Optional[np.ndarray] = None
+        if size is None:  # not a plain JPEG: decode first, then choose on the real size
+            image = decode_image(data, path)
+            size = image.shape[:2]
+        height, width = size
+        top, left, crop_h, crop_w = self.crop_box(height, width)
+        reduce = 1
+        if image is None:
+            reduce = self._reduction(crop_h, crop_w)
+            image = decode_image(data, path, reduce)
+        # libjpeg scales by exactly 1 / reduce (the last, partial pixel makes the size a ceil).
+        # The box snaps to the reduced grid: each edge moves by at most reduce / 2 source pixels,
+        # under half an output pixel since reduce <= crop / output.
+        scale = 1. / reduce
+        y1 = min(image.shape[0] - 1, round(top * scale))
+        x1 = min(image.shape[1] - 1, round(left * scale))
+        y2 = max(y1 + 1, min(image.shape[0], round((top + crop_h) * scale)))
+        x2 = max(x1 + 1, min(image.shape[1], round((left + crop_w) * scale)))
+        results['ori_shape'] = (height, width)
+        results['crop_bbox'] = np.array([x1 * reduce, y1 * reduce, min(width, x2 * reduce),
+                                         min(height, y2 * reduce)])
+        results['decode_reduce'] = reduce
+        return resize_bilinear(image[y1:y2, x1:x2], self.out_size)
+
+    def __repr__(self) -> str:
+        return (f'{type(self).__name__}(scale={self.out_size[::-1]}, '
+                f'dct_reduce={self.dct_reduce}, on_error={self.on_error!r})')
