@@ -32,7 +32,7 @@ train_dataloader = dict(
     persistent_workers=True,
     dataset=dict(type='CustomDataset', data_root=data_root, data_prefix='train',
                  pipeline=train_pipeline),
-    sampler=dict(type='DefaultSampler', shuffle=True),
+    sampler=dict(type='ResumableSampler', shuffle=True),
 )
 val_dataloader = dict(
     batch_size=64,
@@ -54,7 +54,7 @@ param_scheduler = [
     dict(type='CosineAnnealingLR', T_max=epochs - 1, eta_min=0., by_epoch=True, begin=1,
          end=epochs, convert_to_iter_based=True),
 ]
-train_cfg = dict(by_epoch=True, max_epochs=epochs, val_interval=1)
+train_cfg = dict(type='ResumableEpochBasedTrainLoop', max_epochs=epochs, val_interval=1)
 val_cfg = dict()
 test_cfg = dict()
 auto_scale_lr = dict(base_batch_size=32, enable=True)

@@ -49,7 +49,7 @@ _DATASETS = 'resnest_mm.datasets'
 
 RUNNERS = _child(mmpretrain_registry.RUNNERS, [], [_PRE_ENGINE])
 RUNNER_CONSTRUCTORS = _child(mmpretrain_registry.RUNNER_CONSTRUCTORS, [], [_PRE_ENGINE])
-LOOPS = _child(mmpretrain_registry.LOOPS, [], [_PRE_ENGINE])
+LOOPS = _child(mmpretrain_registry.LOOPS, [_ENGINE], [_PRE_ENGINE])
 HOOKS = _child(mmpretrain_registry.HOOKS, [_ENGINE], [_PRE_ENGINE])
 LOG_PROCESSORS = _child(mmpretrain_registry.LOG_PROCESSORS, [], [_PRE_ENGINE])
 OPTIMIZERS = _child(mmpretrain_registry.OPTIMIZERS, [_ENGINE], [_PRE_ENGINE])
@@ -58,7 +58,7 @@ OPTIM_WRAPPER_CONSTRUCTORS = _child(mmpretrain_registry.OPTIM_WRAPPER_CONSTRUCTO
                                     [_PRE_ENGINE])
 PARAM_SCHEDULERS = _child(mmpretrain_registry.PARAM_SCHEDULERS, [], [_PRE_ENGINE])
 DATASETS = _child(mmpretrain_registry.DATASETS, [], [_PRE_DATASETS])
-DATA_SAMPLERS = _child(mmpretrain_registry.DATA_SAMPLERS, [], [_PRE_DATASETS])
+DATA_SAMPLERS = _child(mmpretrain_registry.DATA_SAMPLERS, [_DATASETS], [_PRE_DATASETS])
 TRANSFORMS = _child(mmpretrain_registry.TRANSFORMS, [_DATASETS], [_PRE_DATASETS])
 MODELS = _child(mmpretrain_registry.MODELS, [_MODELS], [_PRE_MODELS])
 MODEL_WRAPPERS = _child(mmpretrain_registry.MODEL_WRAPPERS, [], [_PRE_MODELS])

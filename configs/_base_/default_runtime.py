@@ -5,7 +5,10 @@ default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=100),  # the seed printed every 100 iterations
     param_scheduler=dict(type='ParamSchedulerHook'),
-    checkpoint=dict(type='CheckpointHook', interval=10, max_keep_ckpts=3, save_last=True),
+    # written atomically; every 10 epochs, every 1000 iterations (resumable mid-epoch), and at
+    # the end; the last 3 kept; RNG states included
+    checkpoint=dict(type='AtomicCheckpointHook', interval=10, iter_interval=1000,
+                    max_keep_ckpts=3, save_last=True),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='VisualizationHook', enable=False),
 )

@@ -39,7 +39,8 @@ train_dataloader = dict(
     persistent_workers=True,
     pin_memory=True,
     dataset=dict(type=dataset_type, data_root=data_root, split='train', pipeline=train_pipeline),
-    sampler=dict(type='DefaultSampler', shuffle=True),
+    # DefaultSampler that can start mid-epoch; seeds each sample's augmentation
+    sampler=dict(type='ResumableSampler', shuffle=True),
 )
 val_dataloader = dict(
     batch_size=256,  # the seed's test batch

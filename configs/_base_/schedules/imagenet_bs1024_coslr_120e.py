@@ -7,7 +7,9 @@ optim_wrapper = dict(
 param_scheduler = dict(
     type='CosineAnnealingLR', T_max=120, eta_min=0., by_epoch=True, begin=0, end=120,
     convert_to_iter_based=True)
-train_cfg = dict(by_epoch=True, max_epochs=120, val_interval=10)  # and at the end
+# mmengine's epoch loop that also resumes mid-epoch from an iteration checkpoint
+train_cfg = dict(type='ResumableEpochBasedTrainLoop', max_epochs=120,
+                 val_interval=10)  # and at the end
 val_cfg = dict()
 test_cfg = dict()
 # LR above is for 8 devices x 128 images; other world sizes / batch sizes scale it linearly.

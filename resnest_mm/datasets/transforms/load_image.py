@@ -11,6 +11,7 @@ from mmengine.logging import print_log
 
 from ...registry import TRANSFORMS
 from ..decode import UnreadableImageError, decode_image
+from ..samplers.resumable_sampler import seed_sample
 
 # Set by UnreadableImageHook in the main process; data-loader workers inherit it and append one
 # ``path<TAB>reason`` line per failure to a file of their own there.
@@ -44,6 +45,9 @@ class LoadImageRobust(BaseTransform):
       ``placeholder_size`` image stands in, so the metric still covers every file and is, if
       anything, a lower bound.
 
+    Being the first transform, it also seeds the sample's augmentation when the index comes from
+    ``ResumableSampler`` (:func:`~resnest_mm.datasets.samplers.seed_sample`).
+
     Required keys: ``img_path``. Added keys: ``img``, ``img_shape``, ``ori_shape``.
 
     Args:
@@ -65,6 +69,8 @@ class LoadImageRobust(BaseTransform):
         self.backend_args = backend_args
 
     def transform(self, results: dict) -> Optional[dict]:
+        # First transform of the pipeline: seed this sample's augmentation (ResumableSampler).
+        seed_sample(results.get('sample_idx'))
         path = results['img_path']
         try:
             image = self._decode(fileio.get(path, backend_args=self.backend_args), path, results)

@@ -1,0 +1,122 @@
+"""``AtomicCheckpointHook``: checkpoints by epoch and by iteration that a kill cannot corrupt."""
+from __future__ import annotations
+
+import glob
+import os
+
+from mmengine.dist import is_main_process
+from mmengine.fileio import LocalBackend
+from mmengine.hooks import CheckpointHook
+from mmengine.logging import print_log
+
+from ...registry import HOOKS
+from ...utils import atomic_write
+from ..runner.resumable_train_loop import capture_random_state, restore_random_state
+
+PART_SUFFIX = '.part'
+
+
+def _fsync(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@HOOKS.register_module()
+class AtomicCheckpointHook(CheckpointHook):
+    """mmengine's ``CheckpointHook`` (same arguments) with what it lacks for long runs.
+
+    * **Atomic files.** mmengine writes ``epoch_N.pth`` in place and deletes the oldest kept
+      checkpoint *before* writing the new one: killed mid-write, a run can be left with a
+      truncated file, or with no checkpoint at all (``max_keep_ckpts=1``). Here the file is
+      written as ``.epoch_N.pth.part``, flushed to disk and renamed; ``last_checkpoint`` is then
+      replaced atomically, and only then are checkpoints beyond ``max_keep_ckpts`` deleted. A
+      kill at any moment leaves ``last_checkpoint`` naming a complete file. Left-over ``.part``
+      files are removed when training starts.
+    * **Iteration checkpoints inside epoch-based runs** (``iter_interval``): ``iter_N.pth``
+      every N iterations, counted in the same ``max_keep_ckpts``, resumed mid-epoch by
+      ``ResumableEpochBasedTrainLoop``.
+    * **RNG states** (Python, numpy, torch, CUDA) in ``meta['random_state']``, restored on
+      ``--resume`` (by the loop, once its data iterator exists).
+
+    Remote ``out_dir`` backends fall back to mmengine's writing.
+
+    Args:
+        iter_interval (int): Also save every this many iterations when ``by_epoch``; -1: never.
+        **kwargs: mmengine ``CheckpointHook`` arguments (``interval``, ``max_keep_ckpts``, ...).
+    """
+
+    def __init__(self, *args, iter_interval: int = -1, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if iter_interval == 0 or iter_interval < -1:
+            raise ValueError(f'AtomicCheckpointHook.iter_interval={iter_interval}: use a '
+                             'positive number of iterations, or -1 for none')
+        self.iter_interval = iter_interval
+
+    def _local(self) -> bool:
+        return isinstance(self.file_backend, LocalBackend)
+
+    def before_train(self, runner) -> None:
+        super().before_train(runner)
+        if self._local() and is_main_process():
+            for stale in glob.glob(os.path.join(self.out_dir, '.*' + PART_SUFFIX)):
+                os.remove(stale)
+                print_log(f'removed {stale}: a checkpoint whose writing was interrupted',
+                          logger='current')
+
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        checkpoint.setdefault('meta', {})['random_state'] = capture_random_state()
+
+    def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        state = checkpoint.get('meta', {}).get('random_state')
+        if state is None or not getattr(runner, '_resume', False):
+            return  # loading weights (load_from) does not continue a run's randomness
+        loop = runner.train_loop
+        if hasattr(loop, 'resume_random_state'):
+            loop.resume_random_state(state)
+        else:
+            restore_random_state(state)
+
+    def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
+        super().after_train_iter(runner, batch_idx, data_batch, outputs)
+        if self.by_epoch and self.iter_interval > 0 and \
+                self.every_n_train_iters(runner, self.iter_interval):
+            step = runner.iter + 1
+            runner.logger.info(f'Saving checkpoint at {step} iterations')
+            self._save(runner, f'iter_{step}.pth', dict(epoch=runner.epoch, iter=step),
+                       by_epoch=False)
+
+    def _save_checkpoint_with_step(self, runner, step: int, meta: dict) -> None:
+        if not self._local():
+            return super()._save_checkpoint_with_step(runner, step, meta)
+        self._save(runner, self.filename_tmpl.format(step), meta, by_epoch=self.by_epoch)
+
+    def _save(self, runner, filename: str, meta: dict, by_epoch: bool) -> None:
+        final = os.path.join(self.out_dir, filename)
+        part_name = f'.{filename}{PART_SUFFIX}'
+        self.last_ckpt = final
+        runner.message_hub.update_info('last_ckpt', final)
+        # listed before saving, so the checkpoint's own record of kept files includes itself
+        kept = [p for p in runner.message_hub.runtime_info.get('kept_checkpoints', [])
+                if p != final] + [final]
+        runner.message_hub.update_info('kept_checkpoints', kept)
+        runner.save_checkpoint(self.out_dir, part_name, self.file_client_args,
+                               save_optimizer=self.save_optimizer,
+                               save_param_scheduler=self.save_param_scheduler, meta=meta,
+                               by_epoch=by_epoch, backend_args=self.backend_args, **self.args)
+        if not is_main_process():  # runner.save_checkpoint writes on rank 0 only
+            return
+        part = os.path.join(self.out_dir, part_name)
+        _fsync(part)
+        os.replace(part, final)
+        _fsync(self.out_dir)  # the rename itself reaches the disk
+        atomic_write(os.path.join(runner.work_dir, 'last_checkpoint'),
+                     lambda f: f.write(final.encode('utf-8')))
+        # only now, with the new file complete and pointed to, may old ones go
+        while self.max_keep_ckpts > 0 and len(kept) > self.max_keep_ckpts:
+            old = kept.pop(0)
+            if os.path.isfile(old):
+                os.remove(old)
+        runner.message_hub.update_info('kept_checkpoints', kept)

@@ -1,0 +1,77 @@
+"""``ResumableEpochBasedTrainLoop``: mmengine's epoch loop that resumes mid-epoch exactly."""
+from __future__ import annotations
+
+import random
+from typing import Optional
+
+import numpy as np
+import torch
+from mmengine.runner import EpochBasedTrainLoop
+
+from ...registry import LOOPS
+
+
+def capture_random_state() -> dict:
+    """The global RNG states of this process (Python, numpy, torch, and the accelerator's)."""
+    state = dict(python=random.getstate(), numpy=np.random.get_state(),
+                 torch=torch.get_rng_state())
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state['cuda'] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_random_state(state: dict) -> None:
+    """Undo :func:`capture_random_state` (accelerator states only when the same count exists)."""
+    random.setstate(state['python'])
+    np.random.set_state(state['numpy'])
+    torch.set_rng_state(state['torch'])
+    cuda = state.get('cuda')
+    if cuda is not None and torch.cuda.is_available() and torch.cuda.device_count() == len(cuda):
+        torch.cuda.set_rng_state_all(cuda)
+
+
+@LOOPS.register_module()
+class ResumableEpochBasedTrainLoop(EpochBasedTrainLoop):
+    """``EpochBasedTrainLoop`` that continues an epoch at the iteration its checkpoint was taken.
+
+    What mmengine's loop lacks: resumed from an iteration checkpoint, it replays the whole epoch
+    from its first batch (so samples are seen twice and the epoch has too many iterations). Here,
+    when ``iter`` lies inside ``epoch``, the sampler (``ResumableSampler``) is told to skip the
+    batches already done, without loading them, and the RNG states saved by
+    ``AtomicCheckpointHook`` are restored after the data iterator exists (creating it draws
+    from torch's RNG), so the rest of the epoch runs as it would have without the interruption.
+    Arguments are mmengine's.
+    """
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._pending_random_state: Optional[dict] = None
+
+    def resume_random_state(self, state: dict) -> None:
+        """Restore ``state`` when the next epoch's data iterator has been created."""
+        self._pending_random_state = state
+
+    def run_epoch(self) -> None:
+        self.runner.call_hook('before_train_epoch')
+        self.runner.model.train()
+        done = self._iter - self._epoch * len(self.dataloader)
+        if done > 0:
+            sampler = self.dataloader.sampler
+            if not hasattr(sampler, 'skip'):
+                raise TypeError(
+                    f'Resuming inside epoch {self._epoch + 1} (iteration {done} of '
+                    f'{len(self.dataloader)}) needs a sampler that can skip, such as '
+                    f"train_dataloader.sampler=dict(type='ResumableSampler'); "
+                    f'{type(sampler).__name__} would replay the epoch from its start')
+            sampler.skip(min(done * self.dataloader.batch_size, len(sampler)))
+            self.runner.logger.info(
+                f'Resuming epoch {self._epoch + 1} at iteration {done + 1}/'
+                f'{len(self.dataloader)}: {done} batches skipped without loading them')
+        batches = iter(self.dataloader)
+        if self._pending_random_state is not None:
+            restore_random_state(self._pending_random_state)
+            self._pending_random_state = None
+        for idx, data_batch in enumerate(batches, start=max(done, 0)):
+            self.run_iter(idx, data_batch)
+        self.runner.call_hook('after_train_epoch')
+        self._epoch += 1

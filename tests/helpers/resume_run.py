@@ -1,0 +1,97 @@
+"""One training run for the kill-and-resume tests (a subprocess, so it can be SIGKILLed).
+
+    python tests/helpers/resume_run.py DATA WORK_DIR [--kill-at N] [--kill-in-save N] [--resume]
+
+ResNeSt-50 on 24 real JPEGs (batch 4: 6 iterations an epoch, 2 epochs), the ImageNet configs'
+random pipeline, 2 data-loader workers, checkpoints every epoch and every 4 iterations. Each
+iteration appends ``iter lr loss`` to ``WORK_DIR/trace.txt``; the end writes ``final.pth``.
+``--kill-at N`` SIGKILLs the process after iteration N; ``--kill-in-save N`` SIGKILLs it halfway
+through writing the N-th checkpoint file.
+"""
+import argparse
+import os
+import signal
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, ROOT)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument('data')
+    parser.add_argument('work_dir')
+    parser.add_argument('--kill-at', type=int)
+    parser.add_argument('--kill-in-save', type=int)
+    parser.add_argument('--resume', action='store_true')
+    args = parser.parse_args()
+
+    import torch
+    from mmengine.config import Config
+    from mmengine.hooks import Hook
+    from mmengine.runner import Runner
+
+    import resnest_mm.registry  # noqa: F401
+    from resnest_mm.registry import HOOKS
+
+    torch.set_num_threads(1)
+
+    @HOOKS.register_module(force=True)
+    class TraceHook(Hook):
+        priority = 'LOWEST'
+
+        def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+            lr = runner.optim_wrapper.get_lr()['lr'][0]
+            with open(os.path.join(runner.work_dir, 'trace.txt'), 'a') as f:
+                f.write(f'{runner.iter + 1} {lr!r} {outputs["loss"].item()!r}\n')
+            if runner.iter + 1 == args.kill_at:
+                os.kill(os.getpid(), signal.SIGKILL)
+
+    if args.kill_in_save:
+        import mmengine.fileio.backends.local_backend as local_backend
+        put = local_backend.LocalBackend.put
+        count = [0]
+
+        def dying_put(self, obj, filepath):
+            count[0] += 1
+            if count[0] == args.kill_in_save:
+                with open(filepath, 'wb') as f:
+                    f.write(obj[:len(obj) // 2])
+                    f.flush()
+                os.kill(os.getpid(), signal.SIGKILL)
+            return put(self, obj, filepath)
+
+        local_backend.LocalBackend.put = dying_put
+
+    cfg = Config.fromfile(os.path.join(ROOT, 'configs/resnest50_1xb32_digits.py'))
+    imagenet = Config.fromfile(os.path.join(ROOT, 'configs/_base_/datasets/imagenet_bs128.py'))
+    cfg.model.head.num_classes = cfg.data_preprocessor.num_classes = 2
+    cfg.model.head.topk = (1, )
+    cfg.val_evaluator = cfg.test_evaluator = dict(type='Accuracy', topk=(1, ))
+    cfg.train_dataloader.dataset.pipeline = imagenet.train_pipeline
+    cfg.train_dataloader.dataset.pipeline[0].scale = 32
+    cfg.val_dataloader.dataset.pipeline = imagenet.test_pipeline
+    cfg.val_dataloader.dataset.pipeline[0].update(crop_size=32, crop_padding=4)
+    for loader in (cfg.train_dataloader, cfg.val_dataloader):
+        loader.dataset.data_root = args.data
+        loader.batch_size = 4
+    cfg.test_dataloader = cfg.val_dataloader
+    cfg.train_cfg.max_epochs = 2
+    cfg.param_scheduler = [dict(type='CosineAnnealingLR', T_max=2, by_epoch=True,
+                                convert_to_iter_based=True)]
+    cfg.default_hooks.checkpoint = dict(type='AtomicCheckpointHook', interval=1,
+                                        iter_interval=4, max_keep_ckpts=2, save_last=True)
+    cfg.default_hooks.logger.interval = 1
+    cfg.custom_hooks = [h for h in cfg.custom_hooks if h['type'] != 'ThroughputHook']
+    cfg.custom_hooks.append(dict(type='TraceHook'))
+    cfg.randomness = dict(seed=3, deterministic=True)
+    cfg.work_dir = args.work_dir
+    cfg.resume = args.resume
+    cfg.experiment_name = 'resume'
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    torch.save(runner.model.state_dict(), os.path.join(args.work_dir, 'final.pth'))
+
+
+if __name__ == '__main__':
+    main()
