@@ -14,6 +14,7 @@ default_hooks = dict(
 )
 custom_hooks = [
     dict(type='CheckpointAdapterHook', head_mismatch='error'),
+    dict(type='NonFiniteLossHook'),  # stops at a NaN/inf loss; never saves non-finite weights
     dict(type='ThroughputHook', skip_iters=2),  # FPS as the seed measured it
     dict(type='RunSummaryHook'),  # <work_dir>/summary.json
     dict(type='UnreadableImageHook', max_fraction=0.001),  # lists unreadable files

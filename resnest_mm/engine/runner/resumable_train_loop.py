@@ -12,9 +12,15 @@ from ...registry import LOOPS
 
 
 def capture_random_state() -> dict:
-    """The global RNG states of this process (Python, numpy, torch, and the accelerator's)."""
-    state = dict(python=random.getstate(), numpy=np.random.get_state(),
-                 torch=torch.get_rng_state())
+    """The global RNG states of this process (Python, numpy, torch, and the accelerator's).
+
+    Only ints, floats, strings, tuples, dicts and tensors: a checkpoint holding them still loads
+    with ``torch.load(weights_only=True)`` (``tools/test.py`` reads checkpoints that way).
+    """
+    numpy_state = np.random.get_state(legacy=False)
+    numpy_state['state'] = dict(numpy_state['state'],
+                                key=[int(k) for k in numpy_state['state']['key']])
+    state = dict(python=random.getstate(), numpy=numpy_state, torch=torch.get_rng_state())
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         state['cuda'] = torch.cuda.get_rng_state_all()
     return state
@@ -23,7 +29,10 @@ def capture_random_state() -> dict:
 def restore_random_state(state: dict) -> None:
     """Undo :func:`capture_random_state` (accelerator states only when the same count exists)."""
     random.setstate(state['python'])
-    np.random.set_state(state['numpy'])
+    numpy_state = dict(state['numpy'])
+    numpy_state['state'] = dict(numpy_state['state'],
+                                key=np.asarray(numpy_state['state']['key'], dtype=np.uint32))
+    np.random.set_state(numpy_state)
     torch.set_rng_state(state['torch'])
     cuda = state.get('cuda')
     if cuda is not None and torch.cuda.is_available() and torch.cuda.device_count() == len(cuda):
