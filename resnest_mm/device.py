@@ -99,6 +99,37 @@ def npu_full_precision() -> bool:
     return torch_npu().npu.get_soc_version() >= 220
 
 
+def device_count() -> int:
+    """Devices of this type on this node (CPU: the number of cores, which bounds nothing)."""
+    kind = device_type()
+    if kind == 'npu':
+        return torch.npu.device_count()
+    if kind == 'cuda':
+        return torch.cuda.device_count()
+    return os.cpu_count() or 1
+
+
+def check_processes_per_node() -> None:
+    """Refuse more processes on this node than it has devices (one process drives one device).
+
+    ``LOCAL_WORLD_SIZE`` is set by torchrun (``tools/dist_train.sh``); CPU processes share the
+    cores, so any number is allowed there.
+
+    Raises:
+        RuntimeError: naming both numbers and the command to use.
+    """
+    local = int(os.environ.get('LOCAL_WORLD_SIZE', '1'))
+    kind = device_type()
+    if kind == 'cpu' or local <= 1:
+        return
+    count = device_count()
+    if local > count:
+        raise RuntimeError(
+            f'{local} processes were started on this node, but it has {count} {kind.upper()} '
+            f'device(s), and each process needs its own: start at most {count} (bash '
+            f'tools/dist_train.sh CONFIG {count}), or make more devices visible.')
+
+
 def dist_backend() -> str:
     """The process-group backend for this device: hccl on NPU, nccl on CUDA, gloo on CPU."""
     return _BACKENDS[device_type()]

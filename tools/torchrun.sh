@@ -7,6 +7,25 @@ SCRIPT=$1
 DEVICES=$2
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 
+# The rendezvous port must be free on the master node: torchrun would otherwise fail with a long
+# trace (or join another job's rendezvous). Say so in one sentence instead.
+if [ "${NODE_RANK:-0}" = "0" ]; then
+    "${PYTHON:-python}" - "${PORT:-29500}" <<'PY'
+import socket
+import sys
+
+port = int(sys.argv[1])
+with socket.socket() as sock:
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(('', port))
+    except OSError as exc:
+        sys.exit(f'tools/torchrun.sh: port {port} is already in use on this machine '
+                 f'({exc.strerror}), perhaps by another training job: choose a free one, '
+                 f'e.g. PORT={port + 1} bash tools/dist_train.sh CONFIG NUM_DEVICES')
+PY
+fi
+
 PYTHONPATH="$ROOT:${PYTHONPATH:-}" \
 "${PYTHON:-python}" -m torch.distributed.run \
     --nnodes="${NNODES:-1}" \

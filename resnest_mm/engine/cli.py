@@ -15,6 +15,7 @@ from mmengine.logging import print_log
 from mmengine.runner import Runner
 
 from .. import device
+from . import preflight
 
 
 def _common_args(parser: argparse.ArgumentParser) -> None:
@@ -58,8 +59,11 @@ def test_parser() -> argparse.ArgumentParser:
 
 def _common_merge(cfg: Config, args: argparse.Namespace) -> Config:
     if args.cfg_options:
+        preflight.check_cfg_options(cfg, args.cfg_options)  # mmengine would add a typo silently
         cfg.merge_from_dict(args.cfg_options)
     cfg.launcher = args.launcher
+    if args.launcher != 'none':
+        device.check_processes_per_node()
     if args.work_dir:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir') is None:
@@ -150,6 +154,7 @@ def train(argv: Optional[List[str]] = None) -> Runner:
     args = train_parser().parse_args(argv)
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     cfg = merge_train_args(_load_config(args.config), args)
+    preflight.check_datasets(cfg, ('train_dataloader', 'val_dataloader'))
     runner = _build_runner(cfg)
     runner.train()
     return runner
@@ -160,5 +165,6 @@ def test(argv: Optional[List[str]] = None) -> dict:
     args = test_parser().parse_args(argv)
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     cfg = merge_test_args(_load_config(args.config), args)
+    preflight.check_datasets(cfg, ('test_dataloader', ))
     runner = _build_runner(cfg)
     return runner.test()

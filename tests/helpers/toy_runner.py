@@ -1,7 +1,8 @@
 """A tiny real mmengine Runner (linear model, in-memory data) for engine-level tests.
 
 Run as a script under torchrun it trains with ``launcher='pytorch'`` and prints
-``RANK <r> OK <sum of weights>``; with ``--unpatched`` it runs on the stack as released.
+``RANK <r> OK <sum of weights>``; with ``--unpatched`` it runs on the stack as released; see
+``--help`` for the options of the distributed tests (batch, BN/SyncBN, traces, a dying rank).
 """
 import argparse
 import os
@@ -16,12 +17,13 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 
 class ToyModel(BaseModel):
-    def __init__(self) -> None:
+    def __init__(self, bn: bool = False) -> None:
         super().__init__()
+        self.norm = nn.BatchNorm1d(4) if bn else nn.Identity()
         self.linear = nn.Linear(4, 2)
 
     def forward(self, inputs, labels=None, mode='tensor'):
-        logits = self.linear(inputs)
+        logits = self.linear(self.norm(inputs))
         if mode == 'loss':
             return dict(loss=nn.functional.cross_entropy(logits, labels))
         return logits
@@ -56,18 +58,44 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument('work_dir')
     parser.add_argument('--unpatched', action='store_true')
+    parser.add_argument('--batch', type=int, default=4, help='per process')
+    parser.add_argument('--norm', choices=['none', 'bn', 'syncbn'], default='none')
+    parser.add_argument('--trace', action='store_true',
+                        help='write "iter lr loss" lines to WORK_DIR/trace-rank<r>.txt')
+    parser.add_argument('--die-rank', type=int, help='this rank exits hard ...')
+    parser.add_argument('--die-at', type=int, default=2, help='... after this iteration')
+    parser.add_argument('--launcher', default='pytorch')
     args = parser.parse_args()
     sys.path.insert(0, ROOT)
+    from mmengine.hooks import Hook
+
     from resnest_mm import compat
     compat.apply()
     released_stack = compat.unpatched()
     if args.unpatched:
         released_stack.__enter__()  # stays in effect while the reference lives: the whole run
-    runner = make_runner(args.work_dir, launcher='pytorch',
-                         env_cfg=dict(dist_cfg=dict(backend='nccl')))
+    rank = int(os.environ.get('RANK', 0))
+
+    class Probe(Hook):
+        def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+            if args.trace:
+                lr = runner.optim_wrapper.get_lr()['lr'][0]
+                with open(os.path.join(runner.work_dir, f'trace-rank{rank}.txt'), 'a') as f:
+                    f.write(f'{runner.iter + 1} {lr!r} {outputs["loss"].item()!r}\n')
+            if args.die_rank == rank and runner.iter + 1 == args.die_at:
+                os._exit(3)  # as a crashed or killed process: no cleanup, no barrier
+
+    torch.manual_seed(0)  # the same initial weights whatever the process count
+    runner = make_runner(
+        args.work_dir, launcher=args.launcher, model=ToyModel(bn=args.norm != 'none'),
+        env_cfg=dict(dist_cfg=dict(backend='nccl')), custom_hooks=[Probe()],
+        train_dataloader=dict(dataset=toy_dataset(), batch_size=args.batch,
+                              sampler=dict(type='DefaultSampler', shuffle=True),
+                              collate_fn=dict(type='default_collate')),
+        **(dict(cfg=dict(sync_bn='torch')) if args.norm == 'syncbn' else {}))
     runner.train()
     total = sum(p.sum().item() for p in runner.model.parameters())
-    print(f'RANK {os.environ["RANK"]} OK {total:.6f}', flush=True)
+    print(f'RANK {rank} OK {total:.6f}', flush=True)
 
 
 if __name__ == '__main__':

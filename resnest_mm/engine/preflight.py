@@ -1,0 +1,137 @@
+"""Checks run by ``tools/train.py`` / ``tools/test.py`` before the Runner starts, each failing
+with one sentence that names the key or path and says what to do.
+
+What MMEngine and MMPretrain lack here: ``--cfg-options`` silently adds a misspelt key (the run
+then trains with the default); a missing data folder ends in a bare ``FileNotFoundError`` from
+deep inside dataset building; an empty class folder only logs a warning, yet still counts as a
+class; and the class indices of a folder dataset come from each split's own sorted folder
+names, so a validation split whose classes differ from training scores against wrong labels
+without a word.
+"""
+from __future__ import annotations
+
+import difflib
+import os
+import os.path as osp
+from typing import Any, Dict, List, Optional
+
+from mmengine.config import Config, ConfigDict
+
+IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.ppm', '.bmp', '.pgm', '.tif', '.tiff', '.webp')
+FOLDER_DATASETS = ('ImageNet', 'CustomDataset')
+LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
+
+
+def _suggest(word: str, choices) -> str:
+    close = difflib.get_close_matches(word, [str(c) for c in choices], n=1)
+    return f' (did you mean {close[0]!r}?)' if close else ''
+
+
+def check_cfg_options(cfg: Config, options: Optional[Dict[str, Any]]) -> None:
+    """Refuse ``--cfg-options`` keys that do not exist in the config.
+
+    A new leaf is accepted inside a component's arguments (a dict with ``type``): the
+    component's constructor checks those. Everything else (a top-level key, a path through
+    missing parents, a leaf of a plain dict) must already exist.
+
+    Raises:
+        KeyError: naming the key, with the closest existing one.
+    """
+    for dotted in options or {}:
+        node: Any = cfg
+        parts = dotted.split('.')
+        for depth, part in enumerate(parts):
+            leaf = depth == len(parts) - 1
+            where = '.'.join(parts[:depth]) or 'the config'
+            if isinstance(node, (list, tuple)):
+                if not part.isdigit() or int(part) >= len(node):
+                    raise KeyError(f'--cfg-options {dotted}: {where} is a list of {len(node)} '
+                                   f'items; {part!r} is not an index of it')
+                node = node[int(part)]
+                continue
+            if not isinstance(node, (dict, ConfigDict, Config)):
+                raise KeyError(f'--cfg-options {dotted}: {where} is a value, not a dict; it has '
+                               f'no key {part!r}')
+            if part not in node:
+                if leaf and 'type' in node:
+                    break  # a component argument: its class validates it
+                raise KeyError(
+                    f'--cfg-options {dotted}: {where} has no key {part!r}'
+                    f'{_suggest(part, node.keys())}; check the spelling against the config '
+                    f'({cfg.filename or "as loaded"})')
+            node = node[part]
+
+
+def _split_folder(dataset: Dict[str, Any]) -> Optional[str]:
+    """The image folder a folder dataset config reads, or None when it reads a list file."""
+    if dataset.get('type') not in FOLDER_DATASETS or dataset.get('ann_file'):
+        return None
+    prefix = dataset.get('data_prefix', '')
+    if isinstance(prefix, dict):
+        prefix = prefix.get('img_path', '')
+    if not prefix and dataset.get('type') == 'ImageNet':
+        prefix = dataset.get('split', '')
+    return osp.join(dataset.get('data_root', '') or '', prefix or '')
+
+
+def _has_image(folder: str) -> bool:
+    for _, _, files in os.walk(folder):
+        if any(f.lower().endswith(IMAGE_EXTENSIONS) for f in files):
+            return True
+    return False
+
+
+def _class_folders(name: str, folder: str) -> List[str]:
+    if not osp.isdir(folder):
+        raise FileNotFoundError(
+            f'{name}.dataset: the image folder {folder} does not exist. Prepare the data there '
+            f'(ImageNet: tools/dataset_converters/prepare_imagenet.py) or point to it with '
+            f'--cfg-options {name}.dataset.data_root=/path/to/data')
+    classes = sorted(e.name for e in os.scandir(folder) if e.is_dir())
+    if not classes:
+        raise FileNotFoundError(
+            f'{name}.dataset: {folder} has no class folders; a folder dataset reads '
+            f'{folder}/<class>/<image> files')
+    empty = [c for c in classes if not _has_image(osp.join(folder, c))]
+    if empty:
+        shown = ', '.join(osp.join(folder, c) for c in empty[:5])
+        more = f' and {len(empty) - 5} more' if len(empty) > 5 else ''
+        raise ValueError(
+            f'{name}.dataset: {len(empty)} class folder(s) hold no images: {shown}{more}. An '
+            'empty class still gets an output and a label index; add its images or remove '
+            'the folder')
+    return classes
+
+
+def check_datasets(cfg: Config, loaders=LOADERS) -> None:
+    """Check the folders of the folder datasets the config's data loaders read.
+
+    Raises:
+        FileNotFoundError: a data folder is missing or has no class folders.
+        ValueError: a class folder is empty, or evaluation classes are not training classes.
+    """
+    found: Dict[str, List[str]] = {}
+    for name in loaders:
+        loader = cfg.get(name)
+        dataset = loader.get('dataset') if isinstance(loader, dict) else None
+        folder = _split_folder(dataset) if isinstance(dataset, dict) else None
+        if folder is not None:
+            found[name] = _class_folders(name, folder)
+    train = found.get('train_dataloader')
+    for name in ('val_dataloader', 'test_dataloader'):
+        if train is None or name not in found:
+            continue
+        extra = sorted(set(found[name]) - set(train))
+        missing = sorted(set(train) - set(found[name]))
+        why = ('label indices come from each split\'s sorted folder names, so evaluation would '
+               'score against the wrong labels')
+        if extra:
+            raise ValueError(
+                f'{name}.dataset: class folder(s) {", ".join(extra[:5])} are not among the '
+                f'{len(train)} training classes; {why}. Use the same class folders in both '
+                'splits')
+        if missing:
+            raise ValueError(
+                f'{name}.dataset: {len(missing)} of the {len(train)} training classes have no '
+                f'folder here ({", ".join(missing[:5])}); {why}. Give every training class a '
+                'folder, or list the images with their labels in an ann_file')

@@ -1,0 +1,89 @@
+"""Bad input before the Runner starts: each case gets one sentence naming the key or path."""
+import os
+
+import pytest
+from mmengine.config import Config
+
+from resnest_mm.engine.preflight import check_cfg_options, check_datasets
+from tests.helpers.images import write_image_folder
+
+CONFIG = 'configs/resnest50_1xb32_digits.py'
+
+
+@pytest.fixture
+def cfg():
+    return Config.fromfile(CONFIG)
+
+
+@pytest.mark.parametrize('key,message', [
+    ('optim_wrapper.optimizer.lrr', None),  # inside a component: its class checks it
+    ('train_cfg.max_epochs', None),
+    ('train_dataloader.dataset.pipeline.0.on_error', None),
+    ('train_cfg.max_epoch', None),  # the loop is a component too (TypeError from its class)
+    ('trian_dataloader.batch_size', r"the config has no key 'trian_dataloader' \(did you mean "
+                                    r"'train_dataloader'\?\)"),
+    ('randomness.sed', r"randomness has no key 'sed' \(did you mean 'seed'\?\)"),
+    ('train_dataloader.dataset.pipeline.9.scale', r'pipeline is a list of 3 items; .9. is not'),
+    ('train_dataloader.batch_size.x', r'train_dataloader.batch_size is a value, not a dict'),
+])
+def test_cfg_options_keys_must_exist(cfg, key, message):
+    if message is None:
+        check_cfg_options(cfg, {key: 1})
+    else:
+        with pytest.raises(KeyError, match=message):
+            check_cfg_options(cfg, {key: 1})
+
+
+def _point(cfg, root):
+    for name in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        cfg[name].dataset.data_root = str(root)
+
+
+def test_a_missing_data_root_says_where_and_what_to_do(cfg, tmp_path):
+    _point(cfg, tmp_path / 'nowhere')
+    with pytest.raises(FileNotFoundError,
+                       match=rf'train_dataloader.dataset: the image folder {tmp_path}/nowhere/'
+                             r'train does not exist\. Prepare the data there .* --cfg-options '
+                             r'train_dataloader\.dataset\.data_root='):
+        check_datasets(cfg)
+
+
+def test_an_empty_class_folder_is_named(cfg, tmp_path):
+    write_image_folder(str(tmp_path / 'train'), ['a', 'b'])
+    write_image_folder(str(tmp_path / 'val'), ['a', 'b'])
+    os.makedirs(tmp_path / 'train' / 'c')
+    (tmp_path / 'train' / 'c' / 'notes.txt').write_text('no images here')
+    _point(cfg, tmp_path)
+    with pytest.raises(ValueError, match=rf'1 class folder\(s\) hold no images: '
+                                         rf'{tmp_path}/train/c\. An empty class still gets'):
+        check_datasets(cfg)
+
+
+def test_evaluation_classes_must_be_the_training_classes(cfg, tmp_path):
+    write_image_folder(str(tmp_path / 'train'), ['a', 'b', 'c'])
+    write_image_folder(str(tmp_path / 'val'), ['a', 'x'])
+    _point(cfg, tmp_path)
+    with pytest.raises(ValueError, match=r'val_dataloader.dataset: class folder\(s\) x are not '
+                                         r'among the 3 training classes; label indices'):
+        check_datasets(cfg)
+    os.rename(tmp_path / 'val' / 'x', tmp_path / 'val' / 'c')
+    with pytest.raises(ValueError, match=r'1 of the 3 training classes have no folder here '
+                                         r'\(b\)'):
+        check_datasets(cfg)
+    write_image_folder(str(tmp_path / 'val'), ['b'])
+    check_datasets(cfg)  # now consistent
+
+
+def test_more_processes_than_devices_is_refused(monkeypatch):
+    """No GPU here: the CUDA device count is what cannot exist, so it is the stand-in."""
+    import torch
+
+    from resnest_mm import device
+    monkeypatch.setattr(device, 'device_type', lambda: 'cuda')
+    monkeypatch.setattr(torch.cuda, 'device_count', lambda: 4)
+    monkeypatch.setenv('LOCAL_WORLD_SIZE', '8')
+    with pytest.raises(RuntimeError, match=r'8 processes were started on this node, but it has '
+                                           r'4 CUDA device\(s\).*dist_train.sh CONFIG 4'):
+        device.check_processes_per_node()
+    monkeypatch.setenv('LOCAL_WORLD_SIZE', '4')
+    device.check_processes_per_node()
