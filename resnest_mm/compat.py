@@ -50,6 +50,7 @@ from mmengine.runner.checkpoint import CheckpointLoader
 from torch.overrides import TorchFunctionMode
 
 from . import device
+from .utils.errors import ExplainedFileNotFoundError, ExplainedRuntimeError, ExplainedValueError
 
 _MISSING = object()
 # (owner, attribute) -> the original value (or _MISSING when we added the attribute).
@@ -109,8 +110,9 @@ def _load_from_local(filename: str, map_location: Any) -> Any:
     """mmengine's local-file loader, with ``weights_only`` decided by who asks."""
     filename = os.path.expanduser(filename)
     if not os.path.isfile(filename):
-        raise FileNotFoundError(f'checkpoint {filename} does not exist: check the path given '
-                                'to load_from / --resume / the test checkpoint.')
+        raise ExplainedFileNotFoundError(
+            f'checkpoint {filename} does not exist: check the path given '
+            'to load_from / --resume / the test checkpoint.')
     if _TRUSTED_LOAD.get():
         return torch.load(filename, map_location=map_location, weights_only=False)
     # Registered globally by apply(); again here because torch.serialization.safe_globals(...)
@@ -119,7 +121,7 @@ def _load_from_local(filename: str, map_location: Any) -> Any:
     try:
         return torch.load(filename, map_location=map_location, weights_only=True)
     except Exception as exc:  # torch raises UnpicklingError / RuntimeError here
-        raise RuntimeError(
+        raise ExplainedRuntimeError(
             f'{filename} could not be loaded as plain weights (torch.load with weights_only=True '
             f'refused it: {str(exc).splitlines()[0]}). Weights from outside the run are never '
             'unpickled as code. If this is a ResNeSt checkpoint of the original package, timm or '
@@ -158,8 +160,9 @@ def _wrap_amp_init(original: Callable) -> Callable:
         if isinstance(dtype, str):
             dtype = getattr(torch, dtype, dtype)
         if dtype not in (None, torch.bfloat16):
-            raise ValueError(f'optim_wrapper.dtype={dtype} cannot run on CPU: CPU autocast '
-                             'supports only bfloat16. Drop the dtype or set it to "bfloat16".')
+            raise ExplainedValueError(
+                f'optim_wrapper.dtype={dtype} cannot run on CPU: CPU autocast '
+                'supports only bfloat16. Drop the dtype or set it to "bfloat16".')
         OptimWrapper.__init__(self, **kwargs)
         self._scale_update_param = None
         # bf16 keeps fp32's exponent range, so gradients need no scaling; a disabled scaler keeps

@@ -20,6 +20,8 @@ from typing import Optional
 
 import torch
 
+from .utils.errors import ExplainedRuntimeError
+
 DEVICE_ENV = 'RESNEST_MM_DEVICE'
 DEVICE_TYPES = ('npu', 'cuda', 'cpu')
 _BACKENDS = {'npu': 'hccl', 'cuda': 'nccl', 'cpu': 'gloo'}
@@ -71,13 +73,13 @@ def device_type() -> str:
     wanted = os.environ.get(DEVICE_ENV, '').strip().lower()
     if wanted:
         if wanted not in DEVICE_TYPES:
-            raise RuntimeError(
+            raise ExplainedRuntimeError(
                 f'{DEVICE_ENV}={wanted!r} is not a device resnest_mm knows; '
                 f'use one of {", ".join(DEVICE_TYPES)} or unset it.')
         present = {'npu': npu_available, 'cuda': torch.cuda.is_available,
                    'cpu': lambda: True}[wanted]()
         if not present:
-            raise RuntimeError(
+            raise ExplainedRuntimeError(
                 f'{DEVICE_ENV}={wanted} asks for a device this machine does not have '
                 f'(torch {torch.__version__}); unset it to use what is present.')
         return wanted
@@ -124,7 +126,7 @@ def check_processes_per_node() -> None:
         return
     count = device_count()
     if local > count:
-        raise RuntimeError(
+        raise ExplainedRuntimeError(
             f'{local} processes were started on this node, but it has {count} {kind.upper()} '
             f'device(s), and each process needs its own: start at most {count} (bash '
             f'tools/dist_train.sh CONFIG {count}), or make more devices visible.')

@@ -6,6 +6,7 @@
 Several devices: ``bash tools/dist_test.sh CONFIG CHECKPOINT NUM_DEVICES [args]``.
 """
 from resnest_mm.engine.cli import test
+from resnest_mm.utils.errors import run_tool
 
 if __name__ == '__main__':
-    test()
+    run_tool(test, 'tools/test.py')  # bad input: one sentence, exit status 2

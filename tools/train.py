@@ -6,6 +6,7 @@
 Several devices: ``bash tools/dist_train.sh CONFIG NUM_DEVICES [args]``.
 """
 from resnest_mm.engine.cli import train
+from resnest_mm.utils.errors import run_tool
 
 if __name__ == '__main__':
-    train()
+    run_tool(train, 'tools/train.py')  # bad input: one sentence, exit status 2

@@ -15,6 +15,7 @@ from mmengine.logging import print_log
 from mmengine.runner import Runner
 
 from .. import device
+from ..utils.errors import ExplainedFileNotFoundError, ExplainedValueError
 from . import preflight
 
 
@@ -110,9 +111,9 @@ def _enable_amp(cfg: Config) -> None:
         return
     wrapper = cfg.optim_wrapper
     if wrapper.get('type', 'OptimWrapper') not in ('OptimWrapper', 'AmpOptimWrapper'):
-        raise ValueError(f'--amp: optim_wrapper.type={wrapper.type} is not an optimizer '
-                         'wrapper --amp knows how to switch; set the AMP wrapper in the '
-                         'config instead.')
+        raise ExplainedValueError(f'--amp: optim_wrapper.type={wrapper.type} is not an optimizer '
+                                  'wrapper --amp knows how to switch; set the AMP wrapper in the '
+                                  'config instead.')
     dtype = device.amp_dtype()
     wrapper.type = 'AmpOptimWrapper'
     wrapper.setdefault('loss_scale', 'dynamic')
@@ -137,7 +138,7 @@ def merge_test_args(cfg: Config, args: argparse.Namespace) -> Config:
 
 def _load_config(path: str) -> Config:
     if not osp.isfile(path):
-        raise FileNotFoundError(f'config file {path} does not exist')
+        raise ExplainedFileNotFoundError(f'config file {path} does not exist')
     return Config.fromfile(path)
 
 

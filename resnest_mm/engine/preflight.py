@@ -17,6 +17,8 @@ from typing import Any, Dict, List, Optional
 
 from mmengine.config import Config, ConfigDict
 
+from ..utils.errors import ExplainedFileNotFoundError, ExplainedKeyError, ExplainedValueError
+
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.ppm', '.bmp', '.pgm', '.tif', '.tiff', '.webp')
 FOLDER_DATASETS = ('ImageNet', 'CustomDataset')
 LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
@@ -45,17 +47,19 @@ def check_cfg_options(cfg: Config, options: Optional[Dict[str, Any]]) -> None:
             where = '.'.join(parts[:depth]) or 'the config'
             if isinstance(node, (list, tuple)):
                 if not part.isdigit() or int(part) >= len(node):
-                    raise KeyError(f'--cfg-options {dotted}: {where} is a list of {len(node)} '
-                                   f'items; {part!r} is not an index of it')
+                    raise ExplainedKeyError(
+                        f'--cfg-options {dotted}: {where} is a list of {len(node)} '
+                        f'items; {part!r} is not an index of it')
                 node = node[int(part)]
                 continue
             if not isinstance(node, (dict, ConfigDict, Config)):
-                raise KeyError(f'--cfg-options {dotted}: {where} is a value, not a dict; it has '
-                               f'no key {part!r}')
+                raise ExplainedKeyError(
+                    f'--cfg-options {dotted}: {where} is a value, not a dict; it has '
+                    f'no key {part!r}')
             if part not in node:
                 if leaf and 'type' in node:
                     break  # a component argument: its class validates it
-                raise KeyError(
+                raise ExplainedKeyError(
                     f'--cfg-options {dotted}: {where} has no key {part!r}'
                     f'{_suggest(part, node.keys())}; check the spelling against the config '
                     f'({cfg.filename or "as loaded"})')
@@ -83,20 +87,20 @@ def _has_image(folder: str) -> bool:
 
 def _class_folders(name: str, folder: str) -> List[str]:
     if not osp.isdir(folder):
-        raise FileNotFoundError(
+        raise ExplainedFileNotFoundError(
             f'{name}.dataset: the image folder {folder} does not exist. Prepare the data there '
             f'(ImageNet: tools/dataset_converters/prepare_imagenet.py) or point to it with '
             f'--cfg-options {name}.dataset.data_root=/path/to/data')
     classes = sorted(e.name for e in os.scandir(folder) if e.is_dir())
     if not classes:
-        raise FileNotFoundError(
+        raise ExplainedFileNotFoundError(
             f'{name}.dataset: {folder} has no class folders; a folder dataset reads '
             f'{folder}/<class>/<image> files')
     empty = [c for c in classes if not _has_image(osp.join(folder, c))]
     if empty:
         shown = ', '.join(osp.join(folder, c) for c in empty[:5])
         more = f' and {len(empty) - 5} more' if len(empty) > 5 else ''
-        raise ValueError(
+        raise ExplainedValueError(
             f'{name}.dataset: {len(empty)} class folder(s) hold no images: {shown}{more}. An '
             'empty class still gets an output and a label index; add its images or remove '
             'the folder')
@@ -126,12 +130,12 @@ def check_datasets(cfg: Config, loaders=LOADERS) -> None:
         why = ('label indices come from each split\'s sorted folder names, so evaluation would '
                'score against the wrong labels')
         if extra:
-            raise ValueError(
+            raise ExplainedValueError(
                 f'{name}.dataset: class folder(s) {", ".join(extra[:5])} are not among the '
                 f'{len(train)} training classes; {why}. Use the same class folders in both '
                 'splits')
         if missing:
-            raise ValueError(
+            raise ExplainedValueError(
                 f'{name}.dataset: {len(missing)} of the {len(train)} training classes have no '
                 f'folder here ({", ".join(missing[:5])}); {why}. Give every training class a '
                 'folder, or list the images with their labels in an ann_file')

@@ -14,6 +14,7 @@ from mmengine.optim import AmpOptimWrapper, OptimWrapper
 
 from ... import device
 from ...registry import HOOKS
+from ...utils.errors import ExplainedRuntimeError, ExplainedValueError
 from ..optimizers import ApexAmpOptimWrapper, fused_sgd_class
 
 OPT_LEVELS = ('O0', 'O1', 'O2', 'O3')
@@ -99,10 +100,12 @@ class ApexAmpHook(Hook):
                                                                ('torch', 'softmax')),
                  fallback: bool = True) -> None:
         if opt_level not in OPT_LEVELS:
-            raise ValueError(f'ApexAmpHook.opt_level={opt_level!r} must be one of {OPT_LEVELS}')
+            raise ExplainedValueError(
+                f'ApexAmpHook.opt_level={opt_level!r} must be one of {OPT_LEVELS}')
         if loss_scale != 'dynamic' and not isinstance(loss_scale, (int, float)):
-            raise ValueError(f'ApexAmpHook.loss_scale={loss_scale!r} must be "dynamic" or a '
-                             'number')
+            raise ExplainedValueError(
+                f'ApexAmpHook.loss_scale={loss_scale!r} must be "dynamic" or a '
+                'number')
         self.opt_level = opt_level
         self.loss_scale = loss_scale
         self.combine_grad = combine_grad
@@ -117,8 +120,9 @@ class ApexAmpHook(Hook):
             self._native_amp(runner)
             return
         if isinstance(runner.optim_wrapper, AmpOptimWrapper):
-            raise ValueError('ApexAmpHook and optim_wrapper.type=AmpOptimWrapper (e.g. from '
-                             '--amp) both ask for mixed precision: keep one of them.')
+            raise ExplainedValueError(
+                'ApexAmpHook and optim_wrapper.type=AmpOptimWrapper (e.g. from '
+                '--amp) both ask for mixed precision: keep one of them.')
         amp = importlib.import_module('apex.amp')
         optimizer = self._apex_optimizer(runner.optim_wrapper.optimizer)
         for module_name, function in self.float_functions:
@@ -157,7 +161,7 @@ class ApexAmpHook(Hook):
 
     def _native_amp(self, runner) -> None:
         if not self.fallback:
-            raise RuntimeError(
+            raise ExplainedRuntimeError(
                 'ApexAmpHook(fallback=False): apex is not installed. On Ascend, build Ascend '
                 "apex against your torch_npu (README, 'Ascend NPU'); or set fallback=True to "
                 "use the device's native AMP.")

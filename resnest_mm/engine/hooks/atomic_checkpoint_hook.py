@@ -11,6 +11,7 @@ from mmengine.logging import print_log
 
 from ...registry import HOOKS
 from ...utils import atomic_write
+from ...utils.errors import ExplainedValueError
 from ..runner.resumable_train_loop import capture_random_state, restore_random_state
 
 PART_SUFFIX = '.part'
@@ -22,6 +23,14 @@ def _fsync(path: str) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _stateful_augments(runner) -> list:
+    """Batch augments with their own generators (``NpuMixup``) in the model's preprocessor."""
+    model = getattr(runner.model, 'module', runner.model)
+    batch_augments = getattr(getattr(model, 'data_preprocessor', None), 'batch_augments', None)
+    augments = getattr(batch_augments, 'augments', [])
+    return [a for a in augments if hasattr(a, 'state_dict') and hasattr(a, 'load_state_dict')]
 
 
 @HOOKS.register_module()
@@ -38,8 +47,9 @@ class AtomicCheckpointHook(CheckpointHook):
     * **Iteration checkpoints inside epoch-based runs** (``iter_interval``): ``iter_N.pth``
       every N iterations, counted in the same ``max_keep_ckpts``, resumed mid-epoch by
       ``ResumableEpochBasedTrainLoop``.
-    * **RNG states** (Python, numpy, torch, CUDA) in ``meta['random_state']``, restored on
-      ``--resume`` (by the loop, once its data iterator exists).
+    * **RNG states** (Python, numpy, torch, CUDA) in ``meta['random_state']``, and the own
+      generators of batch augments such as ``NpuMixup``, restored on ``--resume`` (the global
+      ones by the loop, once its data iterator exists).
 
     Remote ``out_dir`` backends fall back to mmengine's writing.
 
@@ -51,8 +61,8 @@ class AtomicCheckpointHook(CheckpointHook):
     def __init__(self, *args, iter_interval: int = -1, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         if iter_interval == 0 or iter_interval < -1:
-            raise ValueError(f'AtomicCheckpointHook.iter_interval={iter_interval}: use a '
-                             'positive number of iterations, or -1 for none')
+            raise ExplainedValueError(f'AtomicCheckpointHook.iter_interval={iter_interval}: use a '
+                                      'positive number of iterations, or -1 for none')
         self.iter_interval = iter_interval
 
     def _local(self) -> bool:
@@ -67,12 +77,18 @@ class AtomicCheckpointHook(CheckpointHook):
                           logger='current')
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
-        checkpoint.setdefault('meta', {})['random_state'] = capture_random_state()
+        meta = checkpoint.setdefault('meta', {})
+        meta['random_state'] = capture_random_state()
+        meta['batch_augment_states'] = [a.state_dict() for a in _stateful_augments(runner)]
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
-        state = checkpoint.get('meta', {}).get('random_state')
+        meta = checkpoint.get('meta', {})
+        state = meta.get('random_state')
         if state is None or not getattr(runner, '_resume', False):
             return  # loading weights (load_from) does not continue a run's randomness
+        augments = _stateful_augments(runner)
+        for augment, augment_state in zip(augments, meta.get('batch_augment_states', [])):
+            augment.load_state_dict(augment_state)
         loop = runner.train_loop
         if hasattr(loop, 'resume_random_state'):
             loop.resume_random_state(state)

@@ -6,6 +6,7 @@ from mmengine.model import is_model_wrapper
 
 from ...models.utils import convert_state_dict, detect_format
 from ...registry import HOOKS
+from ...utils.errors import ExplainedValueError
 
 HEAD_MODES = ('error', 'reinit')
 
@@ -33,8 +34,9 @@ class CheckpointAdapterHook(Hook):
 
     def __init__(self, head_mismatch: str = 'error') -> None:
         if head_mismatch not in HEAD_MODES:
-            raise ValueError(f'CheckpointAdapterHook.head_mismatch={head_mismatch!r} must be one '
-                             f'of {HEAD_MODES}')
+            raise ExplainedValueError(
+                f'CheckpointAdapterHook.head_mismatch={head_mismatch!r} must be one '
+                f'of {HEAD_MODES}')
         self.head_mismatch = head_mismatch
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
@@ -44,8 +46,8 @@ class CheckpointAdapterHook(Hook):
         try:
             fmt = detect_format(state_dict)
         except ValueError as exc:
-            raise ValueError(f'{source}: {exc} To convert a ResNeSt checkpoint, run '
-                             'tools/model_converters/resnest_to_mm.py SRC DST.') from None
+            raise ExplainedValueError(f'{source}: {exc} To convert a ResNeSt checkpoint, run '
+                                      'tools/model_converters/resnest_to_mm.py SRC DST.') from None
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model
         head = getattr(getattr(model, 'head', None), 'fc', None)
         num_classes = head.out_features if head is not None else None
@@ -57,7 +59,7 @@ class CheckpointAdapterHook(Hook):
             runner.logger.info(f'{source} is a {fmt} checkpoint: converted to resnest_mm keys.')
         ckpt_classes = info['num_classes']
         if not reinit and None not in (num_classes, ckpt_classes) and ckpt_classes != num_classes:
-            raise ValueError(
+            raise ExplainedValueError(
                 f'{source} has a {ckpt_classes}-class classifier but the config builds '
                 f'{num_classes} classes. To evaluate it, set model.head.num_classes='
                 f'{ckpt_classes} (e.g. --cfg-options model.head.num_classes={ckpt_classes}) '

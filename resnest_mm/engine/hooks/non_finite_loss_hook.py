@@ -9,6 +9,7 @@ import torch
 from mmengine.hooks import Hook
 
 from ...registry import HOOKS
+from ...utils.errors import ExplainedFloatingPointError
 
 
 def _last_checkpoint(runner) -> str:
@@ -59,7 +60,7 @@ class NonFiniteLossHook(Hook):
         if loss is not None:
             value = float(loss)
             if not math.isfinite(value):
-                raise FloatingPointError(
+                raise ExplainedFloatingPointError(
                     f'Iteration {runner.iter + 1} (epoch {runner.epoch + 1}): the loss is '
                     f'{value}; training stopped before saving anything from this step. The last '
                     f'good checkpoint is {_last_checkpoint(runner)}. Lower the learning rate, '
@@ -82,7 +83,7 @@ class NonFiniteLossHook(Hook):
         for name, value in checkpoint.get('state_dict', {}).items():
             if torch.is_tensor(value) and value.is_floating_point() and \
                     not torch.isfinite(value).all():
-                raise FloatingPointError(
+                raise ExplainedFloatingPointError(
                     f'Iteration {runner.iter + 1} (epoch {runner.epoch + 1}): weight {name} is '
                     f'not finite, so no checkpoint was written. The last good checkpoint is '
                     f'{_last_checkpoint(runner)}. Lower the learning rate or turn on AMP loss '

@@ -11,6 +11,7 @@ from mmengine.hooks import Hook
 
 from ...datasets.transforms import UNREADABLE_DIR_ENV
 from ...registry import HOOKS
+from ...utils.errors import ExplainedRuntimeError, ExplainedValueError
 
 
 @HOOKS.register_module()
@@ -36,7 +37,8 @@ class UnreadableImageHook(Hook):
 
     def __init__(self, max_fraction: float = 0.001, show: int = 10) -> None:
         if not 0 <= max_fraction <= 1:
-            raise ValueError(f'UnreadableImageHook.max_fraction={max_fraction} must be in [0, 1]')
+            raise ExplainedValueError(
+                f'UnreadableImageHook.max_fraction={max_fraction} must be in [0, 1]')
         self.max_fraction = max_fraction
         self.show = show
         self._folder: Optional[str] = None
@@ -85,7 +87,7 @@ class UnreadableImageHook(Hook):
             f'this data set so far (all listed in {runner.work_dir}/unreadable_images.txt):\n'
             f'  {shown}')
         if total and len(seen) > self.max_fraction * total:
-            raise RuntimeError(
+            raise ExplainedRuntimeError(
                 f'{len(seen)} of {total} {mode} images ({len(seen) / total:.2%}) could not be '
                 f'read, more than UnreadableImageHook.max_fraction={self.max_fraction}. The '
                 f'files are listed in {runner.work_dir}/unreadable_images.txt; check the data '

@@ -9,6 +9,7 @@ import torch
 from mmengine.runner import EpochBasedTrainLoop
 
 from ...registry import LOOPS
+from ...utils.errors import ExplainedValueError
 
 
 def capture_random_state() -> dict:
@@ -67,7 +68,7 @@ class ResumableEpochBasedTrainLoop(EpochBasedTrainLoop):
         if done > 0:
             sampler = self.dataloader.sampler
             if not hasattr(sampler, 'skip'):
-                raise TypeError(
+                raise ExplainedValueError(
                     f'Resuming inside epoch {self._epoch + 1} (iteration {done} of '
                     f'{len(self.dataloader)}) needs a sampler that can skip, such as '
                     f"train_dataloader.sampler=dict(type='ResumableSampler'); "

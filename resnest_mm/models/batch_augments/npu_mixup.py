@@ -46,6 +46,15 @@ class NpuMixup:
         self._np_rng = np.random.default_rng(seed)
         self._torch_gen = torch.Generator().manual_seed(seed)
 
+    def state_dict(self) -> dict:
+        """The generators' states (plain ints and a tensor: loadable with weights_only)."""
+        return dict(numpy=self._np_rng.bit_generator.state, torch=self._torch_gen.get_state())
+
+    def load_state_dict(self, state: dict) -> None:
+        """Continue the draws from :meth:`state_dict` (``AtomicCheckpointHook`` on resume)."""
+        self._np_rng.bit_generator.state = state['numpy']
+        self._torch_gen.set_state(state['torch'])
+
     def sample(self, batch_size: int) -> Tuple[float, torch.Tensor]:
         """Draw ``lam`` and the permutation (on the host) for one batch."""
         lam = float(self._np_rng.beta(self.alpha, self.alpha))

@@ -21,7 +21,7 @@ def test_mid_epoch_start_skips_the_done_batches(tmp_path):
 def test_a_sampler_that_cannot_skip_is_named(tmp_path):
     runner = make_runner(str(tmp_path), train_cfg=LOOP)  # DefaultSampler
     runner.train_loop._iter = 2
-    with pytest.raises(TypeError, match=r"Resuming inside epoch 1 \(iteration 2 of 4\) needs a "
+    with pytest.raises(ValueError, match=r"Resuming inside epoch 1 \(iteration 2 of 4\) needs a "
                                         r"sampler that can skip.*DefaultSampler would replay"):
         runner.train()
 

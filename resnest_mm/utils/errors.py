@@ -1,0 +1,47 @@
+"""Errors whose message is the whole story.
+
+Raised for bad input and for runs that must stop (a missing folder, a misspelt option, a NaN
+loss): the message names the file, key or iteration and says what to do, so ``tools/train.py``
+and ``tools/test.py`` print it alone, without a traceback, and exit with status 2. Each is also
+an instance of the built-in type a caller would expect (``KeyError``, ``ValueError`` ...).
+"""
+from __future__ import annotations
+
+import sys
+from typing import Any, Callable
+
+
+class ExplainedError(Exception):
+    """Base class: ``str(error)`` is the sentence, never a quoted repr (as KeyError's would be)."""
+
+    def __str__(self) -> str:
+        return ' '.join(str(arg) for arg in self.args)
+
+
+class ExplainedKeyError(ExplainedError, KeyError):
+    """A config key that does not exist."""
+
+
+class ExplainedValueError(ExplainedError, ValueError):
+    """A value, data set, checkpoint or config combination that cannot be used as it is."""
+
+
+class ExplainedFileNotFoundError(ExplainedError, FileNotFoundError):
+    """A file or folder that is not there."""
+
+
+class ExplainedRuntimeError(ExplainedError, RuntimeError):
+    """A machine or run state that does not allow going on (device, processes, loading)."""
+
+
+class ExplainedFloatingPointError(ExplainedError, FloatingPointError):
+    """A non-finite loss or weight."""
+
+
+def run_tool(main: Callable[[], Any], prog: str) -> Any:
+    """Run a tool's ``main``; an :class:`ExplainedError` becomes one line on stderr, exit 2."""
+    try:
+        return main()
+    except ExplainedError as exc:
+        print(f'{prog}: error: {exc}', file=sys.stderr, flush=True)
+        sys.exit(2)

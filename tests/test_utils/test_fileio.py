@@ -1,0 +1,28 @@
+"""atomic_write: all or nothing, and the usual permissions."""
+import os
+
+import pytest
+
+from resnest_mm.utils import atomic_write
+
+
+def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
+    path = tmp_path / 'summary.json'
+    atomic_write(str(path), lambda f: f.write(b'old'))
+
+    def half(f):
+        f.write(b'ne')
+        raise OSError('disk full')
+
+    with pytest.raises(OSError, match='disk full'):
+        atomic_write(str(path), half)
+    assert path.read_bytes() == b'old' and os.listdir(tmp_path) == ['summary.json']
+
+
+def test_permissions_follow_the_umask(tmp_path):
+    old = os.umask(0o022)
+    try:
+        atomic_write(str(tmp_path / 'a'), lambda f: f.write(b'x'))
+    finally:
+        os.umask(old)
+    assert (os.stat(tmp_path / 'a').st_mode & 0o777) == 0o644
