@@ -81,7 +81,7 @@ def merge_train_args(cfg: Config, args: argparse.Namespace) -> Config:
     """Apply ``tools/train.py``'s flags to ``cfg`` (returned for chaining)."""
     cfg = _common_merge(cfg, args)
     if args.amp:
-        _enable_amp(cfg)
+        enable_amp(cfg)
     if args.auto_scale_lr:
         cfg.setdefault('auto_scale_lr', {})['enable'] = True
     if args.no_validate:
@@ -97,7 +97,7 @@ def merge_train_args(cfg: Config, args: argparse.Namespace) -> Config:
     return cfg
 
 
-def _enable_amp(cfg: Config) -> None:
+def enable_amp(cfg: Config) -> None:
     """``--amp``: the device's flavour of mixed precision.
 
     A config with ``ApexAmpHook`` keeps it (apex where installed, else the hook's native
