@@ -65,7 +65,8 @@ def _ours(depth: int, **backbone) -> nn.Module:
     return MODELS.build(cfg.model).eval()
 
 
-def _check(source: nn.Module, ours: nn.Module, fmt: str, size: int, tmp_path, label: str):
+def _check(source: nn.Module, ours: nn.Module, fmt: str, size: int, tmp_path, label: str,
+           channels_last: bool = False):
     src, dst = tmp_path / 'source.pth', tmp_path / 'converted.pth'
     torch.save(source.state_dict(), src)
     info = convert_checkpoint(str(src), str(dst), fmt=None if fmt == 'timm' else fmt)
@@ -77,9 +78,13 @@ def _check(source: nn.Module, ours: nn.Module, fmt: str, size: int, tmp_path, la
     x = torch.randn(2, 3, size, size, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         expected = _source_logits(fmt, source, x)
+        if channels_last:  # our NHWC split-attention path against the source in NCHW
+            ours = ours.to(memory_format=torch.channels_last)
+            x = x.contiguous(memory_format=torch.channels_last)
         got = ours(x, mode='tensor')
     diff = (got - expected).abs().max().item()
     scale = max(1.0, expected.abs().max().item())
+    label += ' channels_last' if channels_last else ''
     print(f'PARITY {label} format={fmt} max|logit|={scale:.3g} max_abs_diff={diff:.3g}')
     assert diff <= 1e-4 * scale, f'{label} {fmt}: max abs diff {diff} (max |logit| {scale})'
 
@@ -110,3 +115,13 @@ def test_fast_variants_match_original(name, tmp_path):
     source = _randomise(getattr(original, name)(), seed=1)
     ours = _ours(50, avd_first=True, **FAST_VARIANTS[name])
     _check(source, ours, 'official', 32, tmp_path, name)
+
+
+@pytest.mark.parametrize('name', ['resnest50', 'resnest50_fast_2s2x40d', 'resnest50_fast_4s1x64d'])
+def test_channels_last_matches_the_original(name, tmp_path):
+    """Our channels_last forward (radix 2 takes another formulation there) is the same network."""
+    torch.manual_seed(2)
+    source = _randomise(getattr(original, name)(), seed=2)
+    ours = _ours(50, **(dict(avd_first=True, **FAST_VARIANTS[name]) if name in FAST_VARIANTS
+                        else {}))
+    _check(source, ours, 'official', 64, tmp_path, name, channels_last=True)

@@ -42,3 +42,19 @@ def test_channels_last_input_gives_same_result():
 def test_rejects_bad_radix():
     with pytest.raises(ValueError, match='radix'):
         SplitAttentionConv2d(16, 16, radix=0)
+
+
+@pytest.mark.parametrize('groups', [1, 2])
+def test_channels_last_path_gives_the_same_outputs_and_gradients(groups):
+    torch.manual_seed(0)
+    layer = SplitAttentionConv2d(32, 32, groups=groups, radix=2).train()
+    x = torch.randn(2, 32, 8, 8)
+    results = []
+    for fmt in (torch.contiguous_format, torch.channels_last):
+        layer.zero_grad()
+        inputs = x.clone().contiguous(memory_format=fmt).requires_grad_()
+        out = layer.to(memory_format=fmt)(inputs)
+        (out * torch.arange(out.numel()).view_as(out).sin()).sum().backward()
+        results.append((out.detach(), inputs.grad, layer.fc2.weight.grad.clone()))
+    for a, b in zip(*results):
+        torch.testing.assert_close(a.contiguous(), b.contiguous(), rtol=1e-4, atol=1e-4)
