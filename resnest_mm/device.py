@@ -132,6 +132,26 @@ def check_processes_per_node() -> None:
             f'tools/dist_train.sh CONFIG {count}), or make more devices visible.')
 
 
+def profiler_hook(iters: int, out_dir: str) -> dict:
+    """The profiler hook config for this device, profiling the first ``iters`` iterations.
+
+    NPU: MMEngine's ``NPUProfilerHook`` (CANN profiling into ``out_dir/cann_profiling``), what
+    the seed's ``--prof`` did on Ascend. CUDA/CPU: MMEngine's ``ProfilerHook`` (PyTorch's
+    profiler): a table of the slowest operators on stdout and a Chrome trace in
+    ``out_dir/trace.json``.
+    """
+    kind = device_type()
+    if kind == 'npu':
+        return dict(type='NPUProfilerHook', begin=0, end=iters,
+                    result_path=os.path.join(out_dir, 'cann_profiling'),
+                    exit_after_profiling=False)
+    sort_by = 'self_cuda_time_total' if kind == 'cuda' else 'self_cpu_time_total'
+    return dict(type='ProfilerHook', by_epoch=False, profile_times=iters,
+                activity_with_cuda=kind == 'cuda',
+                on_trace_ready=dict(type='log_trace', sort_by=sort_by, row_limit=20),
+                json_trace_path=os.path.join(out_dir, 'trace.json'))
+
+
 def dist_backend() -> str:
     """The process-group backend for this device: hccl on NPU, nccl on CUDA, gloo on CPU."""
     return _BACKENDS[device_type()]

@@ -62,3 +62,32 @@ def test_amp_flag_leaves_apex_hook_configs_to_the_hook():
 def test_contract_backend_is_hccl_on_a_simulated_npu(simulated_npu):
     """Contract test (torch_npu stand-in): the process group backend follows the device."""
     assert _train().env_cfg.dist_cfg.backend == 'hccl'
+
+
+def test_speed_switches():
+    cfg = _train('--channels-last', '--compile', '--prof', '3', '--work-dir', 'w')
+    assert cfg.model.backbone.channels_last is True
+    assert cfg.compile is True
+    prof = cfg.custom_hooks[-1]
+    assert prof['type'] == 'ProfilerHook' and prof['profile_times'] == 3  # CPU here
+    assert prof['json_trace_path'] == 'w/trace.json'
+    assert prof['on_trace_ready']['type'] == 'log_trace'
+    assert _train('--prof').custom_hooks[-1]['profile_times'] == 10
+
+
+def test_npu_profiler_on_ascend(simulated_npu):
+    """Contract: on an NPU, --prof asks MMEngine for its NPUProfilerHook (CANN profiling)."""
+    hook = _train('--prof', '2', '--work-dir', 'w').custom_hooks[-1]
+    assert hook['type'] == 'NPUProfilerHook' and (hook['begin'], hook['end']) == (0, 2)
+    assert hook['result_path'] == 'w/cann_profiling'
+
+
+def test_channels_last_needs_our_backbone():
+    import pytest
+
+    from resnest_mm.utils.errors import ExplainedValueError
+    args = train_parser().parse_args([DIGITS, '--channels-last'])
+    cfg = Config.fromfile(DIGITS)
+    cfg.model.backbone.type = 'ResNet'
+    with pytest.raises(ExplainedValueError, match="this config builds 'ResNet'"):
+        merge_train_args(cfg, args)

@@ -134,6 +134,9 @@ class ResNeSt(BaseModule):
         zero_init_residual (bool): Zero the last BN of every block (the original's
             ``last_gamma``). Defaults to False.
         with_cp (bool): Activation checkpointing in every block. Defaults to False.
+        channels_last (bool): Keep weights and activations in channels_last (NHWC) memory
+            format: the layout fast tensor-core and oneDNN kernels prefer; the split attention
+            switches to its NHWC formulation. Same results. Defaults to False.
         init_cfg (dict | list[dict], optional): mmengine init config. Defaults to the original's
             initialisation: Kaiming-normal (fan-out) convs, unit norm weights.
     """
@@ -163,6 +166,7 @@ class ResNeSt(BaseModule):
                  norm_eval: bool = False,
                  zero_init_residual: bool = False,
                  with_cp: bool = False,
+                 channels_last: bool = False,
                  init_cfg: Optional[dict] = None) -> None:
         if init_cfg is None:
             init_cfg = [
@@ -187,6 +191,7 @@ class ResNeSt(BaseModule):
         self.frozen_stages = frozen_stages
         self.norm_eval = norm_eval
         self.zero_init_residual = zero_init_residual
+        self.channels_last = channels_last
 
         # Deep stem: three 3x3 convs; the last BN is ``bn1`` as in the original.
         self.conv1 = nn.Sequential(
@@ -216,6 +221,8 @@ class ResNeSt(BaseModule):
             in_ch = planes * ResNeStBottleneck.expansion
         self.feat_dim = in_ch
         self._freeze_stages()
+        if channels_last:  # in-place initialisation and checkpoint loading keep the layout
+            self.to(memory_format=torch.channels_last)
 
     @staticmethod
     def _make_stage(in_ch: int, planes: int, num_blocks: int, stride: int, is_first: bool,
@@ -269,6 +276,8 @@ class ResNeSt(BaseModule):
 
     def forward_stages(self, x: torch.Tensor) -> List[torch.Tensor]:
         """Return the outputs of the stages in ``out_indices``, as a list (TorchScript entry)."""
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
         outs: List[torch.Tensor] = []
         x = self.layer1(x)
