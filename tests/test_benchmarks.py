@@ -51,3 +51,10 @@ def test_benchmark_tool_says_what_bounds_this_machine(repo_root, tmp_path):
                      '--synthetic', '--amp', '--iters', '1', '--warmup', '0', '--cfg-options',
                      'train_dataloader.batch_size=2', 'val_dataloader.batch_size=2')
     assert 'synthetic data on the device' in synthetic and 'dataloader' not in synthetic
+
+
+def test_timm_peer_config_runs_in_the_same_tool(repo_root):
+    out = _run(repo_root, 'tools/benchmark.py', 'configs/benchmarks/timm-resnest50d_8xb128_in1k.py',
+               '--synthetic', '--channels-last', '--iters', '1', '--warmup', '0',
+               '--cfg-options', 'train_dataloader.batch_size=2', 'val_dataloader.batch_size=2')
+    assert 'channels_last=True' in out and 'synthetic data on the device: train' in out

@@ -1,7 +1,7 @@
 """Training and evaluation images/s of a config on this device: compute ceiling and input bound.
 
     python tools/benchmark.py CONFIG [--iters 20] [--warmup 3] [--amp] [--synthetic]
-        [--cfg-options KEY=VALUE ...]
+        [--channels-last] [--compile] [--cfg-options KEY=VALUE ...]
 
 Synthetic batches on the device give the compute ceiling (train step with the config's
 optimizer and AMP setting, and evaluation forward); the configured data loaders give the input
@@ -20,6 +20,8 @@ def main() -> None:
     parser.add_argument('--warmup', type=int, default=3)
     parser.add_argument('--amp', action='store_true', help="the device's mixed precision")
     parser.add_argument('--synthetic', action='store_true', help='skip the data loaders')
+    parser.add_argument('--channels-last', action='store_true', help='the model in NHWC')
+    parser.add_argument('--compile', action='store_true', help='torch.compile the steps')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
     args = parser.parse_args()
 
@@ -31,7 +33,8 @@ def main() -> None:
         cfg.merge_from_dict(args.cfg_options)
     if args.amp:
         cli.enable_amp(cfg)
-    benchmark.report(cfg, args.iters, args.warmup, real=not args.synthetic)
+    benchmark.report(cfg, args.iters, args.warmup, real=not args.synthetic,
+                     channels_last=args.channels_last, compile=args.compile)
 
 
 if __name__ == '__main__':

@@ -49,8 +49,14 @@ def _synthetic_batch(batch: int, size: int, num_classes: int) -> dict:
     return dict(inputs=list(inputs), data_samples=samples)
 
 
-def synthetic(cfg: Config, iters: int, warmup: int) -> Dict[str, float]:
-    """Train-step and eval images/s of the config's model on synthetic device batches."""
+def synthetic(cfg: Config, iters: int, warmup: int, channels_last: bool = False,
+              compile: bool = False) -> Dict[str, float]:
+    """Train-step and eval images/s of the config's model on synthetic device batches.
+
+    ``channels_last`` converts the whole model (any backbone) to NHWC; ``compile`` wraps
+    ``train_step`` and ``test_step`` in ``torch.compile`` as MMEngine's ``cfg.compile`` does
+    (compilation happens in the warm-up iterations).
+    """
     from mmengine.optim import build_optim_wrapper
     from mmengine.registry import DefaultScope
 
@@ -59,6 +65,11 @@ def synthetic(cfg: Config, iters: int, warmup: int) -> Dict[str, float]:
     with DefaultScope.overwrite_default_scope(cfg.get('default_scope', 'resnest_mm')):
         model = MODELS.build(cfg.model).to(device.device_type())
         optim_wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+    if compile:
+        model.train_step = torch.compile(model.train_step)
+        model.test_step = torch.compile(model.test_step)
     batch = cfg.train_dataloader.batch_size
     data = _synthetic_batch(batch, crop_size(cfg), cfg.model.head.num_classes)
     model.train()
@@ -108,13 +119,16 @@ def loader(cfg: Config, name: str, iters: int, warmup: int) -> Optional[float]:
     return images / (time.perf_counter() - start)
 
 
-def report(cfg: Config, iters: int, warmup: int, real: bool) -> Dict[str, Optional[float]]:
+def report(cfg: Config, iters: int, warmup: int, real: bool, channels_last: bool = False,
+           compile: bool = False) -> Dict[str, Optional[float]]:
     """Measure and print; returns the figures (images/s per device)."""
     kind = device.device_type()
+    amp = cfg.optim_wrapper.get('type') == 'AmpOptimWrapper'
     print(f'{cfg.filename}: {kind}, batch {cfg.train_dataloader.batch_size} per device, '
+          f'amp={amp}, channels_last={channels_last}, compile={compile}, '
           f'{iters} timed iterations after {warmup} warm-up')
     figures: Dict[str, Optional[float]] = {}
-    ceiling = synthetic(cfg, iters, warmup)
+    ceiling = synthetic(cfg, iters, warmup, channels_last=channels_last, compile=compile)
     figures.update({f'synthetic_{k}': v for k, v in ceiling.items()})
     print(f'  synthetic data on the device: train {ceiling["train"]:.1f} img/s (FPS), '
           f'eval {ceiling["eval"]:.1f} img/s (the compute ceiling)')

@@ -5,7 +5,12 @@ gets random weights and randomised BN statistics (so eval mode is not an identit
 dict goes to a file, ``convert_checkpoint`` converts it, and our ``ImageClassifier`` loads the
 result through mmengine's ``load_checkpoint`` (strict). Tolerance:
 ``1e-4 * max(1, max |logit|)`` in fp32; with random weights the deep nets' logits reach 1e4.
+
+``RESNEST_MM_TEST_DEVICE=cuda`` runs the comparisons on the GPU (``benchmarks/gpu_check.sh``),
+with TF32 off so that fp32 means fp32.
 """
+import os
+
 import pytest
 import resnest.torch as original
 import timm
@@ -17,6 +22,11 @@ from torch import nn
 
 from resnest_mm.models.utils import convert_checkpoint
 from resnest_mm.registry import MODELS
+
+DEVICE = os.environ.get('RESNEST_MM_TEST_DEVICE', 'cpu')
+if DEVICE == 'cuda':
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32 = False
 
 # Input size per depth: smaller for the deepest nets to keep the suite fast.
 INPUT_SIZE = {50: 64, 101: 64, 200: 32, 269: 32}
@@ -75,7 +85,8 @@ def _check(source: nn.Module, ours: nn.Module, fmt: str, size: int, tmp_path, la
     # ResNeSt-269 files are ~400 MB each: free the disk before the next case.
     src.unlink()
     dst.unlink()
-    x = torch.randn(2, 3, size, size, generator=torch.Generator().manual_seed(0))
+    x = torch.randn(2, 3, size, size, generator=torch.Generator().manual_seed(0)).to(DEVICE)
+    source, ours = source.to(DEVICE), ours.to(DEVICE)
     with torch.no_grad():
         expected = _source_logits(fmt, source, x)
         if channels_last:  # our NHWC split-attention path against the source in NCHW
