@@ -33,6 +33,7 @@ import contextvars
 import copy
 import logging
 import os
+import re
 from typing import Any, Callable, Dict, Iterator, List, Tuple
 
 import numpy as np
@@ -106,6 +107,11 @@ def _history_buffer_setstate(self: HistoryBuffer, state: dict) -> None:
     self._set_default_statistics()
 
 
+def _first_line(exc: BaseException) -> str:
+    """The first line of an error message, without the terminal colour codes torch puts in."""
+    return re.sub(r'\x1b\[[0-9;]*m', '', str(exc)).splitlines()[0]
+
+
 def _load_from_local(filename: str, map_location: Any) -> Any:
     """mmengine's local-file loader, with ``weights_only`` decided by who asks."""
     filename = os.path.expanduser(filename)
@@ -123,7 +129,7 @@ def _load_from_local(filename: str, map_location: Any) -> Any:
     except Exception as exc:  # torch raises UnpicklingError / RuntimeError here
         raise ExplainedRuntimeError(
             f'{filename} could not be loaded as plain weights (torch.load with weights_only=True '
-            f'refused it: {str(exc).splitlines()[0]}). Weights from outside the run are never '
+            f'refused it: {_first_line(exc)}). Weights from outside the run are never '
             'unpickled as code. If this is a ResNeSt checkpoint of the original package, timm or '
             'mmpretrain, convert it with tools/model_converters/resnest_to_mm.py; if it is a '
             'resume checkpoint of your own run, pass it to --resume instead.') from exc
