@@ -29,12 +29,31 @@ def _suggest(word: str, choices) -> str:
     return f' (did you mean {close[0]!r}?)' if close else ''
 
 
+# Runner.from_cfg reads these top-level keys when present, so a config may lack them.
+RUNNER_KEYS = frozenset({
+    'compile', 'sync_bn', 'model_wrapper_cfg', 'find_unused_parameters', 'log_processor',
+    'experiment_name', 'launcher', 'work_dir', 'load_from', 'resume', 'auto_scale_lr',
+    'randomness', 'env_cfg', 'log_level', 'default_scope', 'custom_hooks', 'visualizer',
+    'default_hooks', 'val_cfg', 'test_cfg', 'cfg', 'runner_type', 'data_preprocessor'})
+# Keys the Runner reads from these dicts although a config may not spell them out
+# (Runner.set_randomness, Runner.setup_env and its mp_cfg); dist_cfg, the log processor and the
+# model wrapper pass any key on to functions with many options (init_process_group ...).
+KNOWN_KEYS = {
+    'randomness': {'seed', 'deterministic', 'diff_rank_seed'},
+    'env_cfg': {'cudnn_benchmark', 'mp_cfg', 'dist_cfg', 'resource_limit'},
+    'env_cfg.mp_cfg': {'mp_start_method', 'opencv_num_threads'},
+}
+OPEN_KEYS = ('env_cfg.dist_cfg', 'log_processor', 'model_wrapper_cfg')
+
+
 def check_cfg_options(cfg: Config, options: Optional[Dict[str, Any]]) -> None:
     """Refuse ``--cfg-options`` keys that do not exist in the config.
 
-    A new leaf is accepted inside a component's arguments (a dict with ``type``): the
-    component's constructor checks those. Everything else (a top-level key, a path through
-    missing parents, a leaf of a plain dict) must already exist.
+    Accepted although absent: the Runner's optional top-level keys (``compile``, ``sync_bn``
+    ...), any key below the open dicts (``randomness``, ``env_cfg`` ...), and a new leaf inside
+    a component's arguments (a dict with ``type``), which the component's constructor checks.
+    Everything else (a misspelt key, a path through missing parents, a leaf of a plain dict)
+    must already exist.
 
     Raises:
         KeyError: naming the key, with the closest existing one.
@@ -42,6 +61,8 @@ def check_cfg_options(cfg: Config, options: Optional[Dict[str, Any]]) -> None:
     for dotted in options or {}:
         node: Any = cfg
         parts = dotted.split('.')
+        if len(parts) == 1 and parts[0] in RUNNER_KEYS or dotted.startswith(OPEN_KEYS):
+            continue
         for depth, part in enumerate(parts):
             leaf = depth == len(parts) - 1
             where = '.'.join(parts[:depth]) or 'the config'
@@ -57,12 +78,15 @@ def check_cfg_options(cfg: Config, options: Optional[Dict[str, Any]]) -> None:
                     f'--cfg-options {dotted}: {where} is a value, not a dict; it has '
                     f'no key {part!r}')
             if part not in node:
+                known = KNOWN_KEYS.get('.'.join(parts[:depth]), set())
+                if part in known or (depth == 0 and part in RUNNER_KEYS):
+                    break  # read by the Runner
                 if leaf and 'type' in node:
                     break  # a component argument: its class validates it
                 raise ExplainedKeyError(
                     f'--cfg-options {dotted}: {where} has no key {part!r}'
-                    f'{_suggest(part, node.keys())}; check the spelling against the config '
-                    f'({cfg.filename or "as loaded"})')
+                    f'{_suggest(part, set(node.keys()) | known)}; check the spelling against '
+                    f'the config ({cfg.filename or "as loaded"})')
             node = node[part]
 
 

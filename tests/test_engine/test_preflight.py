@@ -20,6 +20,10 @@ def cfg():
     ('train_cfg.max_epochs', None),
     ('train_dataloader.dataset.pipeline.0.on_error', None),
     ('train_cfg.max_epoch', None),  # the loop is a component too (TypeError from its class)
+    ('randomness.diff_rank_seed', None),  # open dicts: the Runner passes them on
+    ('env_cfg.dist_cfg.backend', None),
+    ('compile', None),  # optional Runner keys
+    ('sync_bn', None),
     ('trian_dataloader.batch_size', r"the config has no key 'trian_dataloader' \(did you mean "
                                     r"'train_dataloader'\?\)"),
     ('randomness.sed', r"randomness has no key 'sed' \(did you mean 'seed'\?\)"),

@@ -9,6 +9,7 @@ import numpy as np
 from mmengine.dataset import DefaultSampler
 
 from ...registry import DATA_SAMPLERS
+from ...utils.errors import ExplainedValueError
 
 
 class SampleIndex(int):
@@ -74,8 +75,8 @@ class ResumableSampler(DefaultSampler):
     def skip(self, num_samples: int) -> None:
         """Start the next iteration at this rank's ``num_samples``-th sample (once)."""
         if not 0 <= num_samples <= self.num_samples:
-            raise ValueError(f'ResumableSampler.skip({num_samples}): this rank has '
-                             f'{self.num_samples} samples per epoch')
+            raise ExplainedValueError(f'ResumableSampler.skip({num_samples}): this rank has '
+                                      f'{self.num_samples} samples per epoch')
         self._skip = num_samples
 
     def __iter__(self) -> Iterator[int]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Tuple
 
 from ...registry import TRANSFORMS
+from ...utils.errors import ExplainedValueError
 from .decode_crop import DecodeCrop
 
 
@@ -28,7 +29,7 @@ class DecodeCenterCrop(DecodeCrop):
         kwargs.setdefault('dct_reduce', False)
         super().__init__(crop_size, **kwargs)
         if crop_padding < 0:
-            raise ValueError(f'DecodeCenterCrop: crop_padding={crop_padding} must be >= 0')
+            raise ExplainedValueError(f'DecodeCenterCrop: crop_padding={crop_padding} must be >= 0')
         self.crop_size = crop_size
         self.crop_padding = crop_padding
 

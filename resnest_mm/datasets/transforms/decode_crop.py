@@ -5,6 +5,7 @@ from typing import Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from ...utils.errors import ExplainedValueError
 from ..decode import decode_image, jpeg_size
 from ..resize import resize_bilinear
 from .load_image import LoadImageRobust
@@ -37,11 +38,12 @@ class DecodeCrop(LoadImageRobust):
                  **kwargs) -> None:
         super().__init__(**kwargs)
         if self.to_float32:
-            raise ValueError(f'{type(self).__name__}: to_float32 is not supported; the crop is '
-                             'resized as uint8')
+            raise ExplainedValueError(
+                f'{type(self).__name__}: to_float32 is not supported; the crop is resized as '
+                'uint8')
         width, height = (scale, scale) if isinstance(scale, int) else tuple(scale)
         if width <= 0 or height <= 0:
-            raise ValueError(f'{type(self).__name__}: scale={scale!r} must be positive')
+            raise ExplainedValueError(f'{type(self).__name__}: scale={scale!r} must be positive')
         self.out_size = (int(height), int(width))
         self.placeholder_shape = self.out_size  # a stand-in for an unreadable file
         self.dct_reduce = dct_reduce

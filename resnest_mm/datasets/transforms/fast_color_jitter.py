@@ -9,6 +9,7 @@ from mmcv.transforms import BaseTransform
 from mmcv.transforms.utils import cache_randomness
 
 from ...registry import TRANSFORMS
+from ...utils.errors import ExplainedValueError
 
 Range = Union[float, Sequence[float]]
 
@@ -18,10 +19,11 @@ def _factor_range(value: Range, name: str, centre: float, bound: Tuple[float, fl
     low, high = ((centre - value, centre + value) if isinstance(value, (int, float))
                  else tuple(value))
     if isinstance(value, (int, float)) and value < 0:
-        raise ValueError(f'FastColorJitter: {name}={value} must be non-negative')
+        raise ExplainedValueError(f'FastColorJitter: {name}={value} must be non-negative')
     low = max(low, bound[0])
     if not bound[0] <= low <= high <= bound[1]:
-        raise ValueError(f'FastColorJitter: {name} range ({low}, {high}) must lie in {bound}')
+        raise ExplainedValueError(
+            f'FastColorJitter: {name} range ({low}, {high}) must lie in {bound}')
     return None if low == high == centre else (low, high)
 
 
@@ -76,8 +78,8 @@ class FastColorJitter(BaseTransform):
     def transform(self, results: dict) -> dict:
         img = results['img']
         if img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] != 3:
-            raise ValueError(f'FastColorJitter needs a BGR uint8 image, got {img.dtype} '
-                             f'{img.shape}; put it before Lighting/normalisation')
+            raise ExplainedValueError(f'FastColorJitter needs a BGR uint8 image, got {img.dtype} '
+                                      f'{img.shape}; put it before Lighting/normalisation')
         order, factors = self._rand_params()
         for index in order:
             factor = factors[index]

@@ -10,6 +10,7 @@ from mmengine import fileio
 from mmengine.logging import print_log
 
 from ...registry import TRANSFORMS
+from ...utils.errors import ExplainedValueError
 from ..decode import UnreadableImageError, decode_image
 from ..samplers.resumable_sampler import seed_sample
 
@@ -60,8 +61,8 @@ class LoadImageRobust(BaseTransform):
     def __init__(self, on_error: str = 'skip', placeholder_size: int = 256,
                  to_float32: bool = False, backend_args: Optional[dict] = None) -> None:
         if on_error not in ('skip', 'placeholder'):
-            raise ValueError(f"LoadImageRobust.on_error={on_error!r} must be 'skip' or "
-                             "'placeholder'")
+            raise ExplainedValueError(f"LoadImageRobust.on_error={on_error!r} must be 'skip' or "
+                                      "'placeholder'")
         self.on_error = on_error
         self.placeholder_size = placeholder_size
         self.placeholder_shape = (placeholder_size, placeholder_size)

@@ -6,6 +6,7 @@ import os
 from typing import Optional
 
 import torch
+from mmengine.dist import all_reduce, get_rank, is_distributed
 from mmengine.hooks import Hook
 
 from ...registry import HOOKS
@@ -59,13 +60,20 @@ class NonFiniteLossHook(Hook):
         loss = (outputs or {}).get('loss')
         if loss is not None:
             value = float(loss)
-            if not math.isfinite(value):
+            # Each rank has its own loss: agree, so that all ranks stop together instead of the
+            # others waiting in DDP's next all-reduce.
+            bad = torch.tensor(0. if math.isfinite(value) else 1., device=loss.device)
+            if is_distributed():
+                all_reduce(bad, op='sum')
+            if bad.item():
+                what = (f'the loss is {value}' if not math.isfinite(value) else
+                        f'the loss is not finite on another rank (rank {get_rank()} has {value})')
                 raise ExplainedFloatingPointError(
-                    f'Iteration {runner.iter + 1} (epoch {runner.epoch + 1}): the loss is '
-                    f'{value}; training stopped before saving anything from this step. The last '
-                    f'good checkpoint is {_last_checkpoint(runner)}. Lower the learning rate, '
-                    'turn on AMP loss scaling or check the data, then continue from it with '
-                    'tools/train.py CONFIG --resume.')
+                    f'Iteration {runner.iter + 1} (epoch {runner.epoch + 1}): {what}; training '
+                    'stopped before saving anything from this step. The last good checkpoint '
+                    f'is {_last_checkpoint(runner)}. Lower the learning rate, turn on AMP loss '
+                    'scaling or check the data, then continue from it with tools/train.py '
+                    'CONFIG --resume.')
         scaler = self._scaler(runner)
         if scaler is not None and self._scale is not None and scaler.get_scale() < self._scale:
             self._skipped_epoch += 1

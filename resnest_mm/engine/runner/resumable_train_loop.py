@@ -23,21 +23,25 @@ def capture_random_state() -> dict:
                                 key=[int(k) for k in numpy_state['state']['key']])
     state = dict(python=random.getstate(), numpy=numpy_state, torch=torch.get_rng_state())
     if torch.cuda.is_available() and torch.cuda.is_initialized():
-        state['cuda'] = torch.cuda.get_rng_state_all()
+        state['cuda'] = torch.cuda.get_rng_state()  # this process's device only
     return state
 
 
 def restore_random_state(state: dict) -> None:
-    """Undo :func:`capture_random_state` (accelerator states only when the same count exists)."""
+    """Undo :func:`capture_random_state`.
+
+    Resuming loads checkpoints onto the device (``map_location`` is the GPU/NPU there), while
+    the RNG setters take CPU byte tensors only: states are moved back first.
+    """
     random.setstate(state['python'])
     numpy_state = dict(state['numpy'])
     numpy_state['state'] = dict(numpy_state['state'],
                                 key=np.asarray(numpy_state['state']['key'], dtype=np.uint32))
     np.random.set_state(numpy_state)
-    torch.set_rng_state(state['torch'])
+    torch.set_rng_state(state['torch'].cpu())
     cuda = state.get('cuda')
-    if cuda is not None and torch.cuda.is_available() and torch.cuda.device_count() == len(cuda):
-        torch.cuda.set_rng_state_all(cuda)
+    if torch.is_tensor(cuda) and torch.cuda.is_available():
+        torch.cuda.set_rng_state(cuda.cpu())
 
 
 @LOOPS.register_module()
@@ -56,15 +60,23 @@ class ResumableEpochBasedTrainLoop(EpochBasedTrainLoop):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self._pending_random_state: Optional[dict] = None
+        self._resume_done: Optional[int] = None
 
     def resume_random_state(self, state: dict) -> None:
         """Restore ``state`` when the next epoch's data iterator has been created."""
         self._pending_random_state = state
 
+    def resume_position(self, done: int) -> None:
+        """The checkpoint's own record of the iterations done in its epoch (0: epoch end)."""
+        self._resume_done = done
+
     def run_epoch(self) -> None:
         self.runner.call_hook('before_train_epoch')
         self.runner.model.train()
-        done = self._iter - self._epoch * len(self.dataloader)
+        if self._resume_done is not None:  # recorded by AtomicCheckpointHook at the save
+            done, self._resume_done = self._resume_done, None
+        else:  # other checkpoints: inferred, right when the epoch length has not changed
+            done = max(0, self._iter - self._epoch * len(self.dataloader))
         if done > 0:
             sampler = self.dataloader.sampler
             if not hasattr(sampler, 'skip'):

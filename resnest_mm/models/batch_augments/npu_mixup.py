@@ -53,7 +53,7 @@ class NpuMixup:
     def load_state_dict(self, state: dict) -> None:
         """Continue the draws from :meth:`state_dict` (``AtomicCheckpointHook`` on resume)."""
         self._np_rng.bit_generator.state = state['numpy']
-        self._torch_gen.set_state(state['torch'])
+        self._torch_gen.set_state(state['torch'].cpu())  # resume may load onto the device
 
     def sample(self, batch_size: int) -> Tuple[float, torch.Tensor]:
         """Draw ``lam`` and the permutation (on the host) for one batch."""

@@ -47,3 +47,26 @@ def test_random_state_survives_a_weights_only_load():
     expected = (np.random.rand(), random.random(), torch.rand(1).item())
     restore_random_state(state)
     assert (np.random.rand(), random.random(), torch.rand(1).item()) == expected
+
+
+def test_mid_epoch_checkpoint_with_another_world_size_is_refused(tmp_path):
+    import torch
+
+    from resnest_mm.utils.errors import ExplainedValueError
+    loader = dict(dataset=toy_dataset(), batch_size=4,
+                  sampler=dict(type='ResumableSampler', shuffle=True),
+                  collate_fn=dict(type='default_collate'))
+    hooks = dict(checkpoint=dict(type='AtomicCheckpointHook', interval=1, by_epoch=False))
+    make_runner(str(tmp_path), train_cfg=LOOP, train_dataloader=loader,
+                default_hooks=hooks).train()
+    path = tmp_path / 'iter_2.pth'  # 2 of 4 iterations into epoch 1
+    checkpoint = torch.load(path, weights_only=False)
+    assert checkpoint['meta']['epoch_position'] == dict(done=2, world_size=1, batch_size=4)
+    checkpoint['meta']['epoch_position']['world_size'] = 2  # as if saved by 2 processes
+    torch.save(checkpoint, path)
+    runner = make_runner(str(tmp_path / 'again'), train_cfg=LOOP, train_dataloader=loader,
+                         default_hooks=hooks, resume=True, load_from=str(path))
+    with pytest.raises(ExplainedValueError, match=r'saved 2 iterations into an epoch by 2 '
+                                                  r'process\(es\) with batch 4 each; this run has '
+                                                  r'1 with batch 4'):
+        runner.train()
