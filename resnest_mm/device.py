@@ -152,6 +152,34 @@ def profiler_hook(iters: int, out_dir: str) -> dict:
                 json_trace_path=os.path.join(out_dir, 'trace.json'))
 
 
+def synchronize() -> None:
+    """Wait for the accelerator's queued work (timing); nothing to wait for on CPU."""
+    kind = device_type()
+    if kind == 'cuda':
+        torch.cuda.synchronize()
+    elif kind == 'npu':
+        torch.npu.synchronize()
+
+
+def rng_state() -> Optional[torch.Tensor]:
+    """This process's accelerator RNG state (its current device), None on CPU or before use."""
+    kind = device_type()
+    if kind == 'cuda' and torch.cuda.is_initialized():
+        return torch.cuda.get_rng_state()
+    if kind == 'npu':
+        return torch.npu.get_rng_state()
+    return None
+
+
+def set_rng_state(state: torch.Tensor) -> None:
+    """Restore :func:`rng_state`'s result (moved to the CPU: the setters take CPU tensors)."""
+    kind = device_type()
+    if kind == 'cuda':
+        torch.cuda.set_rng_state(state.cpu())
+    elif kind == 'npu':
+        torch.npu.set_rng_state(state.cpu())
+
+
 def dist_backend() -> str:
     """The process-group backend for this device: hccl on NPU, nccl on CUDA, gloo on CPU."""
     return _BACKENDS[device_type()]

@@ -23,14 +23,6 @@ from mmengine.config import Config
 from .. import device
 
 
-def _sync() -> None:
-    kind = device.device_type()
-    if kind == 'cuda':
-        torch.cuda.synchronize()
-    elif kind == 'npu':
-        torch.npu.synchronize()
-
-
 def crop_size(cfg: Config) -> int:
     """The training crop side of the config's pipeline (224 for the ImageNet configs)."""
     for transform in cfg.train_dataloader.dataset.pipeline:
@@ -75,10 +67,10 @@ def synthetic(cfg: Config, iters: int, warmup: int, channels_last: bool = False,
     model.train()
     for i in range(warmup + iters):
         if i == warmup:
-            _sync()
+            device.synchronize()
             start = time.perf_counter()
         model.train_step(data, optim_wrapper)
-    _sync()
+    device.synchronize()
     train = batch * iters / (time.perf_counter() - start)
     val_loader = cfg.get('val_dataloader') or cfg.get('test_dataloader')
     if val_loader and val_loader.get('batch_size', batch) != batch:
@@ -88,10 +80,10 @@ def synthetic(cfg: Config, iters: int, warmup: int, channels_last: bool = False,
     with torch.no_grad():
         for i in range(warmup + iters):
             if i == warmup:
-                _sync()
+                device.synchronize()
                 start = time.perf_counter()
             model.test_step(data)
-        _sync()
+        device.synchronize()
     evaluation = batch * iters / (time.perf_counter() - start)
     return dict(train=train, eval=evaluation)
 

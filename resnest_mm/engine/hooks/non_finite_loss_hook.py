@@ -60,12 +60,14 @@ class NonFiniteLossHook(Hook):
         loss = (outputs or {}).get('loss')
         if loss is not None:
             value = float(loss)
-            # Each rank has its own loss: agree, so that all ranks stop together instead of the
-            # others waiting in DDP's next all-reduce.
-            bad = torch.tensor(0. if math.isfinite(value) else 1., device=loss.device)
+            stop = not math.isfinite(value)
             if is_distributed():
+                # Each rank has its own loss: agree, so that all ranks stop together instead of
+                # the others waiting in DDP's next all-reduce.
+                bad = torch.tensor(float(stop), device=loss.device)
                 all_reduce(bad, op='sum')
-            if bad.item():
+                stop = bool(bad.item())
+            if stop:
                 what = (f'the loss is {value}' if not math.isfinite(value) else
                         f'the loss is not finite on another rank (rank {get_rank()} has {value})')
                 raise ExplainedFloatingPointError(

@@ -8,12 +8,13 @@ import numpy as np
 import torch
 from mmengine.runner import EpochBasedTrainLoop
 
+from ... import device
 from ...registry import LOOPS
 from ...utils.errors import ExplainedValueError
 
 
 def capture_random_state() -> dict:
-    """The global RNG states of this process (Python, numpy, torch, and the accelerator's).
+    """The global RNG states of this process (Python, numpy, torch, its accelerator device).
 
     Only ints, floats, strings, tuples, dicts and tensors: a checkpoint holding them still loads
     with ``torch.load(weights_only=True)`` (``tools/test.py`` reads checkpoints that way).
@@ -22,8 +23,9 @@ def capture_random_state() -> dict:
     numpy_state['state'] = dict(numpy_state['state'],
                                 key=[int(k) for k in numpy_state['state']['key']])
     state = dict(python=random.getstate(), numpy=numpy_state, torch=torch.get_rng_state())
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        state['cuda'] = torch.cuda.get_rng_state()  # this process's device only
+    accelerator = device.rng_state()
+    if accelerator is not None:
+        state['accelerator'] = accelerator
     return state
 
 
@@ -39,9 +41,8 @@ def restore_random_state(state: dict) -> None:
                                 key=np.asarray(numpy_state['state']['key'], dtype=np.uint32))
     np.random.set_state(numpy_state)
     torch.set_rng_state(state['torch'].cpu())
-    cuda = state.get('cuda')
-    if torch.is_tensor(cuda) and torch.cuda.is_available():
-        torch.cuda.set_rng_state(cuda.cpu())
+    if torch.is_tensor(state.get('accelerator')):
+        device.set_rng_state(state['accelerator'])
 
 
 @LOOPS.register_module()
