@@ -1,8 +1,10 @@
 """resnest_mm: ResNeSt on MMEngine + MMPretrain for Ascend NPU, NVIDIA GPU and CPU."""
 import os
 import re
+import shutil
 
 from setuptools import find_packages, setup
+from setuptools.command.build_py import build_py
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -17,6 +19,29 @@ def read_requirements(name: str) -> list:
 def read_version() -> str:
     with open(os.path.join(HERE, 'resnest_mm', 'version.py'), encoding='utf-8') as f:
         return re.search(r"__version__ = '([^']+)'", f.read()).group(1)
+
+
+# Shipped inside the package as resnest_mm/.mim/, where OpenMMLab's mim looks for a package's
+# configs and tools (`mim train resnest_mm CONFIG`), and where a non-editable install finds them.
+MIM_FILES = ('configs', 'tools', 'model-index.yml')
+
+
+class BuildPyWithMim(build_py):
+    """build_py that also copies configs/, tools/ and model-index.yml into resnest_mm/.mim."""
+
+    def run(self) -> None:
+        super().run()
+        if getattr(self, 'editable_mode', False):
+            return  # an editable install runs from this tree: configs/ and tools/ are here
+        target = os.path.join(self.build_lib, 'resnest_mm', '.mim')
+        for name in MIM_FILES:
+            src, dst = os.path.join(HERE, name), os.path.join(target, name)
+            if os.path.isdir(src):
+                shutil.rmtree(dst, ignore_errors=True)
+                shutil.copytree(src, dst, ignore=shutil.ignore_patterns('__pycache__', '*.pyc'))
+            else:
+                os.makedirs(target, exist_ok=True)
+                shutil.copy2(src, dst)
 
 
 setup(
@@ -35,5 +60,6 @@ setup(
         # Never installed by default: torch_npu without the CANN toolkit breaks `import torch`.
         'npu': read_requirements('npu.txt'),
     },
+    cmdclass={'build_py': BuildPyWithMim},
     zip_safe=False,
 )

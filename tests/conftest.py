@@ -59,3 +59,10 @@ def _forget_mmengine_instances():
 @pytest.fixture(scope='session')
 def repo_root() -> str:
     return ROOT
+
+
+@pytest.fixture(scope='session')
+def tiny_run(tmp_path_factory) -> dict:
+    """A real 2-epoch run of the demo config on 20 JPEGs (see tests/helpers/tiny_run.py)."""
+    from tests.helpers.tiny_run import tiny_digits_run
+    return tiny_digits_run(str(tmp_path_factory.mktemp('tiny_run')))

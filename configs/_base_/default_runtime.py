@@ -18,6 +18,7 @@ custom_hooks = [
     dict(type='ThroughputHook', skip_iters=2),  # FPS as the seed measured it
     dict(type='RunSummaryHook'),  # <work_dir>/summary.json
     dict(type='UnreadableImageHook', max_fraction=0.001),  # lists unreadable files
+    dict(type='ProgressBarHook'),  # batches done and ETA while validating and testing
 ]
 
 env_cfg = dict(

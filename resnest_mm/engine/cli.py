@@ -45,6 +45,9 @@ def train_parser() -> argparse.ArgumentParser:
                         'base_batch_size')
     parser.add_argument('--no-validate', action='store_true',
                         help='skip validation during training')
+    parser.add_argument('--tensorboard', action='store_true',
+                        help='also write TensorBoard event files (loss, lr, accuracy, fps) to '
+                        'WORK_DIR/<timestamp>/vis_data; view with tensorboard --logdir WORK_DIR')
     speed = parser.add_argument_group('speed switches')
     speed.add_argument('--channels-last', action='store_true',
                        help='weights and activations in NHWC (backbone.channels_last=True): '
@@ -99,6 +102,8 @@ def merge_train_args(cfg: Config, args: argparse.Namespace) -> Config:
         cfg.val_cfg = None
         cfg.val_dataloader = None
         cfg.val_evaluator = None
+    if args.tensorboard:
+        enable_tensorboard(cfg)
     if args.channels_last:
         backbone = cfg.model.get('backbone', {})
         if backbone.get('type') != 'ResNeSt':
@@ -146,6 +151,24 @@ def enable_amp(cfg: Config) -> None:
     scaling = 'dynamic loss scaling' if device.needs_loss_scaling(dtype) else 'no loss scaling'
     print_log(f'--amp: {wrapper.dtype} autocast on {device.device_type()} ({scaling}).',
               logger='current')
+
+
+def enable_tensorboard(cfg: Config) -> None:
+    """``--tensorboard``: add MMEngine's ``TensorboardVisBackend`` to the visualizer.
+
+    The same as ``--cfg-options "visualizer.vis_backends=[dict(type='LocalVisBackend'),
+    dict(type='TensorboardVisBackend')]"``.
+    """
+    try:
+        import tensorboard  # noqa: F401  (torch.utils.tensorboard needs it)
+    except ImportError:
+        raise ExplainedValueError('--tensorboard needs the tensorboard package: pip install '
+                                  'tensorboard (it is in requirements/optional.txt)') from None
+    visualizer = cfg.setdefault('visualizer', dict(type='UniversalVisualizer'))
+    backends = list(visualizer.get('vis_backends') or [dict(type='LocalVisBackend')])
+    if not any(b.get('type') == 'TensorboardVisBackend' for b in backends):
+        backends.append(dict(type='TensorboardVisBackend'))
+    visualizer['vis_backends'] = backends
 
 
 def merge_test_args(cfg: Config, args: argparse.Namespace) -> Config:

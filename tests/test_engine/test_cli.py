@@ -1,4 +1,6 @@
 """Command-line flags to config: what tools/train.py and tools/test.py change."""
+import os
+
 from mmengine.config import Config
 
 from resnest_mm import device
@@ -91,3 +93,26 @@ def test_channels_last_needs_our_backbone():
     cfg.model.backbone.type = 'ResNet'
     with pytest.raises(ExplainedValueError, match="this config builds 'ResNet'"):
         merge_train_args(cfg, args)
+
+
+def test_tensorboard_switch_adds_the_backend_once():
+    cfg = _train('--tensorboard')
+    types = [b['type'] for b in cfg.visualizer.vis_backends]
+    assert types == ['LocalVisBackend', 'TensorboardVisBackend']
+    args = train_parser().parse_args([CONFIG, '--tensorboard'])
+    assert [b['type'] for b in merge_train_args(cfg, args).visualizer.vis_backends] == types
+
+
+def test_tensorboard_event_files_appear_in_a_real_run(tiny_run):
+    """The tiny run trains with --tensorboard: its events hold the logged scalars."""
+    import glob
+
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = glob.glob(os.path.join(tiny_run['work_dir'], '*', 'vis_data', 'events.out.*'))
+    assert len(events) == 1
+    accumulator = EventAccumulator(events[0])
+    accumulator.Reload()
+    tags = set(accumulator.Tags()['scalars'])
+    assert {'loss', 'lr', 'fps', 'accuracy/top1'} <= tags
+    assert len(accumulator.Scalars('loss')) == 10

@@ -87,6 +87,16 @@ class DecodeCrop(LoadImageRobust):
         results['decode_reduce'] = reduce
         return resize_bilinear(image[y1:y2, x1:x2], self.out_size)
 
+    def _from_array(self, image: np.ndarray, results: dict) -> np.ndarray:
+        height, width = image.shape[:2]
+        top, left, crop_h, crop_w = self.crop_box(height, width)
+        results['ori_shape'] = (height, width)
+        results['crop_bbox'] = np.array([left, top, left + crop_w, top + crop_h])
+        results['decode_reduce'] = 1
+        if image.ndim == 2:
+            image = np.repeat(image[..., None], 3, axis=2)
+        return resize_bilinear(image[top:top + crop_h, left:left + crop_w], self.out_size)
+
     def __repr__(self) -> str:
         return (f'{type(self).__name__}(scale={self.out_size[::-1]}, '
                 f'dct_reduce={self.dct_reduce}, on_error={self.on_error!r})')

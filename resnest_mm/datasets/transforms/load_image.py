@@ -49,7 +49,9 @@ class LoadImageRobust(BaseTransform):
     Being the first transform, it also seeds the sample's augmentation when the index comes from
     ``ResumableSampler`` (:func:`~resnest_mm.datasets.samplers.seed_sample`).
 
-    Required keys: ``img_path``. Added keys: ``img``, ``img_shape``, ``ori_shape``.
+    Required keys: ``img_path``, or ``img`` (a decoded BGR array: inference on images in memory,
+    mmpretrain's ``ImageClassificationInferencer``). Added keys: ``img``, ``img_shape``,
+    ``ori_shape``.
 
     Args:
         on_error (str): ``'skip'`` or ``'placeholder'``. Defaults to ``'skip'``.
@@ -72,7 +74,16 @@ class LoadImageRobust(BaseTransform):
     def transform(self, results: dict) -> Optional[dict]:
         # First transform of the pipeline: seed this sample's augmentation (ResumableSampler).
         seed_sample(results.get('sample_idx'))
-        path = results['img_path']
+        path = results.get('img_path')
+        if path is None and isinstance(results.get('img'), np.ndarray):
+            # An image already in memory (inference on arrays, mmpretrain's inferencer).
+            image = self._from_array(results['img'], results)
+            results['img'] = image
+            results['img_shape'] = image.shape[:2]
+            return results
+        if path is None:
+            raise ExplainedValueError(f'{type(self).__name__}: the sample has neither img_path '
+                                      'nor an img array; give a file path or a HxWx3 image')
         try:
             image = self._decode(fileio.get(path, backend_args=self.backend_args), path, results)
         except (UnreadableImageError, OSError) as exc:
@@ -91,6 +102,11 @@ class LoadImageRobust(BaseTransform):
     def _decode(self, data: bytes, path: str, results: dict) -> np.ndarray:
         """The whole image; the cropping loaders decode only what their crop needs."""
         return decode_image(data, path)
+
+    def _from_array(self, image: np.ndarray, results: dict) -> np.ndarray:
+        """An already decoded BGR image, as this loader would have returned it from a file."""
+        results.setdefault('ori_shape', image.shape[:2])
+        return image.astype(np.float32) if self.to_float32 else image
 
     def __repr__(self) -> str:
         return f'{type(self).__name__}(on_error={self.on_error!r})'

@@ -2,9 +2,10 @@ from .apex_amp_hook import ApexAmpHook
 from .atomic_checkpoint_hook import AtomicCheckpointHook
 from .checkpoint_adapter_hook import CheckpointAdapterHook
 from .non_finite_loss_hook import NonFiniteLossHook
+from .progress_bar_hook import ProgressBarHook
 from .run_summary_hook import RunSummaryHook
 from .throughput_hook import ThroughputHook
 from .unreadable_image_hook import UnreadableImageHook
 
 __all__ = ['ApexAmpHook', 'AtomicCheckpointHook', 'CheckpointAdapterHook', 'NonFiniteLossHook',
-           'RunSummaryHook', 'ThroughputHook', 'UnreadableImageHook']
+           'ProgressBarHook', 'RunSummaryHook', 'ThroughputHook', 'UnreadableImageHook']

@@ -59,7 +59,7 @@ class NonFiniteLossHook(Hook):
     def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
         loss = (outputs or {}).get('loss')
         if loss is not None:
-            value = float(loss)
+            value = float(loss.detach() if isinstance(loss, torch.Tensor) else loss)
             stop = not math.isfinite(value)
             if is_distributed():
                 # Each rank has its own loss: agree, so that all ranks stop together instead of

@@ -119,3 +119,18 @@ def test_reduced_decode_is_used_only_when_the_crop_covers_the_output(tmp_path):
         return crop(dict(img_path=str(path)))['decode_reduce']
 
     assert (reduce(224), reduce(100), reduce(500)) == (2, 4, 1)
+
+
+def test_an_image_in_memory_is_cropped_as_its_file(tmp_path):
+    """Inference on arrays (and mmpretrain's inferencer) hands the loaders ``img``, no path."""
+    import cv2
+
+    path = _photo_file(tmp_path, 'photo.JPEG', 500, 375)
+    array = cv2.imread(path)
+    for transform in (DecodeCenterCrop(crop_size=96), LoadImageRobust()):
+        from_file = transform(dict(img_path=path))
+        from_array = transform(dict(img=array.copy()))
+        np.testing.assert_array_equal(from_array['img'], from_file['img'])
+        assert from_array['ori_shape'] == from_file['ori_shape'] == (375, 500)
+    with pytest.raises(ValueError, match='neither img_path'):
+        LoadImageRobust()(dict())

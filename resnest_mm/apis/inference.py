@@ -1,0 +1,221 @@
+"""Run a trained classifier on images: ``init_model`` and ``inference_model``.
+
+What mmpretrain lacks for us: its ``get_model`` / ``ImageClassificationInferencer`` build a config
+in scope ``mmpretrain`` (so ``ResNeSt`` would be mmpretrain's network, not ours), load weights
+non-strictly (a checkpoint in another layout loads nothing, with a warning) and return only the
+best class. Here the model is built in our scope, foreign ResNeSt weights are converted, loading
+is strict, and the top-k classes come back with names. The model returned by :func:`init_model`
+also works with ``mmpretrain.apis.ImageClassificationInferencer(model)``.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any, Dict, List, Optional, Sequence, Union
+
+import numpy as np
+import torch
+from mmengine.config import Config
+from mmengine.dataset import Compose, pseudo_collate
+from mmengine.registry import DefaultScope
+from mmengine.runner.checkpoint import _load_checkpoint
+
+from .. import device as device_info
+from ..utils.errors import ExplainedFileNotFoundError, ExplainedValueError
+
+ImageInput = Union[str, np.ndarray]
+
+# Loaders that read ``img_path``; in inference they must report an unreadable file, not hide it.
+_LOADERS = ('LoadImageRobust', 'DecodeCenterCrop', 'DecodeRandomResizedCrop')
+_MMCV_LOADERS = ('LoadImageFromFile', 'mmcv.LoadImageFromFile')
+
+
+def _config(config: Union[str, Config]) -> Config:
+    if isinstance(config, Config):
+        return config.copy()
+    if not os.path.isfile(config):
+        raise ExplainedFileNotFoundError(f'config file {config} does not exist')
+    return Config.fromfile(config)
+
+
+def _dataset_classes(cfg: Config) -> Optional[List[str]]:
+    """Class names from the config's test data set, without reading its annotations."""
+    from mmpretrain.registry import DATASETS
+
+    from ..registry import SCOPE
+
+    dataset = (cfg.get('test_dataloader') or {}).get('dataset') or {}
+    if dataset.get('classes'):
+        return list(dataset['classes'])
+    with DefaultScope.overwrite_default_scope(SCOPE):
+        try:
+            dataset_type = DATASETS.get(dataset.get('type', ''))
+        except KeyError:
+            dataset_type = None
+    classes = getattr(dataset_type, 'METAINFO', {}).get('classes')
+    if classes:
+        return list(classes)
+    # A folder data set: the class names are its sub-folders, as CustomDataset finds them.
+    root = os.path.join(dataset.get('data_root', ''), dataset.get('data_prefix', '') or '')
+    if isinstance(dataset.get('data_prefix'), dict):
+        root = os.path.join(dataset.get('data_root', ''),
+                            dataset['data_prefix'].get('img_path', ''))
+    if root and os.path.isdir(root):
+        folders = sorted(e.name for e in os.scandir(root) if e.is_dir())
+        return folders or None
+    return None
+
+
+def init_model(config: Union[str, Config],
+               checkpoint: Optional[str] = None,
+               device: Optional[str] = None,
+               cfg_options: Optional[dict] = None) -> torch.nn.Module:
+    """Build the config's classifier in eval mode and load a checkpoint into it.
+
+    Args:
+        config: A config file or :class:`~mmengine.config.Config`.
+        checkpoint: Weights: a checkpoint of our runs, one written by
+            ``tools/model_converters/resnest_to_mm.py``, or original/timm/mmpretrain ResNeSt
+            weights (converted on the fly). Read with ``weights_only=True``. None keeps the
+            initial weights.
+        device: ``'cpu'``, ``'cuda:0'``, ``'npu:0'`` ...; the best device present when None.
+        cfg_options: Config overrides, as ``--cfg-options`` takes them.
+
+    Returns:
+        The ``ImageClassifier`` with ``cfg`` / ``_config`` (the config) and ``dataset_meta``
+        (``{'classes': [...]}`` from the checkpoint's meta, else from the config's data set).
+
+    Raises:
+        ExplainedFileNotFoundError: the config or checkpoint does not exist.
+        ExplainedValueError: the checkpoint does not fit the model (names the keys or sizes).
+    """
+    from ..models.utils import convert_state_dict, detect_format
+    from ..registry import MODELS, SCOPE
+
+    cfg = _config(config)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    model_cfg = cfg.model.copy()
+    # As the Runner does: a top-level data_preprocessor (mean, std, to_rgb) belongs to the model.
+    if cfg.get('data_preprocessor') is not None:
+        model_cfg.setdefault('data_preprocessor', cfg.data_preprocessor)
+    # Weights come from the checkpoint: don't fetch or load a backbone's own init_cfg weights.
+    model_cfg.get('backbone', {}).pop('init_cfg', None)
+    with DefaultScope.overwrite_default_scope(SCOPE):
+        model = MODELS.build(model_cfg)
+    dataset_meta: Dict[str, Any] = {}
+    if checkpoint is not None:
+        if not os.path.isfile(checkpoint):
+            raise ExplainedFileNotFoundError(f'checkpoint {checkpoint} does not exist')
+        ckpt = _load_checkpoint(checkpoint, map_location='cpu')  # weights_only (our compat)
+        state_dict = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else ckpt
+        try:
+            state_dict, _ = convert_state_dict(state_dict, detect_format(state_dict))
+        except ValueError as exc:
+            raise ExplainedValueError(f'{checkpoint}: {exc}') from None
+        own = model.state_dict()
+        missing = [k for k in own if k not in state_dict and not k.endswith('num_batches_tracked')]
+        unexpected = [k for k in state_dict if k not in own]
+        resized = [f'{k} {tuple(v.shape)} vs {tuple(own[k].shape)}' for k, v in state_dict.items()
+                   if k in own and v.shape != own[k].shape]
+        if missing or unexpected or resized:
+            problems = [f'{name} {keys[:3]}{" ..." if len(keys) > 3 else ""}'
+                        for name, keys in (('missing', missing), ('unexpected', unexpected),
+                                           ('other shapes (checkpoint vs model)', resized))
+                        if keys]
+            raise ExplainedValueError(
+                f'{checkpoint} does not fit the model of this config: {"; ".join(problems)}. '
+                'Use the config it was trained with (its class count and depth).')
+        model.load_state_dict(state_dict, strict=False)  # only num_batches_tracked may lack
+        meta = (ckpt.get('meta') or {}) if isinstance(ckpt, dict) else {}
+        dataset_meta = dict(meta.get('dataset_meta') or {})
+    if not dataset_meta.get('classes'):
+        classes = _dataset_classes(cfg)
+        if classes is not None:
+            dataset_meta['classes'] = classes
+    classes = dataset_meta.get('classes')
+    num_classes = model.head.fc.out_features if hasattr(getattr(model, 'head', None), 'fc') \
+        else None
+    if classes is not None and num_classes is not None and len(classes) != num_classes:
+        dataset_meta.pop('classes')  # names of another data set would be wrong names
+    model.cfg = cfg
+    model._config = cfg  # what mmpretrain's inferencers read
+    model.dataset_meta = dataset_meta
+    model._dataset_meta = dataset_meta
+    model.to(device or device_info.device_type())
+    model.eval()
+    return model
+
+
+def _inference_pipeline(cfg: Config) -> Compose:
+    """The config's test pipeline, loading files strictly (a bad file is an error here)."""
+    from ..registry import SCOPE, TRANSFORMS
+
+    steps = []
+    for step in cfg.test_dataloader.dataset.pipeline:
+        step = dict(step)
+        if step['type'] in _MMCV_LOADERS:
+            step = dict(type='LoadImageRobust')
+        if step['type'] in _LOADERS:
+            step['on_error'] = 'skip'  # None comes back, and we name the file
+        steps.append(step)
+    with DefaultScope.overwrite_default_scope(SCOPE):
+        return Compose([TRANSFORMS.build(step) for step in steps])
+
+
+def inference_model(model: torch.nn.Module,
+                    images: Union[ImageInput, Sequence[ImageInput]],
+                    topk: int = 5,
+                    batch_size: int = 16) -> List[dict]:
+    """Classify images with a model from :func:`init_model`.
+
+    Args:
+        model: The classifier (from :func:`init_model`, or any with ``cfg`` and
+            ``dataset_meta``).
+        images: A path or a BGR ``HxWx3`` uint8 array (as ``cv2.imread`` gives), or a list.
+        topk: How many classes to return per image.
+        batch_size: Images per forward pass.
+
+    Returns:
+        One dict per image: ``pred_label`` (int), ``pred_class`` (name or None),
+        ``pred_score`` (float), ``topk`` (a list of ``{'label', 'class', 'score'}``, best first)
+        and ``pred_scores`` (all class probabilities, numpy).
+
+    Raises:
+        ExplainedValueError: an image cannot be read (the message names it), or topk < 1.
+    """
+    if isinstance(images, (str, np.ndarray)):
+        images = [images]
+    if topk < 1:
+        raise ExplainedValueError(f'topk={topk} must be at least 1')
+    pipeline = _inference_pipeline(model.cfg)
+    classes = (getattr(model, 'dataset_meta', None) or {}).get('classes')
+    results: List[dict] = []
+    for start in range(0, len(images), batch_size):
+        batch = []
+        for i, image in enumerate(images[start:start + batch_size], start):
+            if isinstance(image, str):
+                if not os.path.isfile(image):
+                    raise ExplainedFileNotFoundError(f'image {image} does not exist')
+                sample = pipeline(dict(img_path=image))
+                name = image
+            else:
+                sample = pipeline(dict(img=image, img_shape=image.shape[:2],
+                                       ori_shape=image.shape[:2]))
+                name = f'image #{i} (array)'
+            if sample is None:
+                raise ExplainedValueError(f'{name} could not be read as an image (see the '
+                                          'warning above for why)')
+            batch.append(sample)
+        with torch.no_grad():
+            predictions = model.test_step(pseudo_collate(batch))
+        for pred in predictions:
+            scores = pred.pred_score.float().cpu()
+            k = min(topk, scores.numel())
+            values, labels = scores.topk(k)
+            top = [dict(label=int(label), score=float(value),
+                        **{'class': classes[int(label)] if classes is not None else None})
+                   for value, label in zip(values, labels)]
+            results.append(dict(pred_label=top[0]['label'], pred_class=top[0]['class'],
+                                pred_score=top[0]['score'], topk=top,
+                                pred_scores=scores.numpy()))
+    return results

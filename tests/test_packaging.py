@@ -1,0 +1,55 @@
+"""A non-editable install ships the configs, tools and model index (where mim looks), and the
+model index describes every config."""
+import glob
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+
+import yaml
+
+SHIPPED = ['setup.py', 'README.md', 'model-index.yml', 'requirements', 'resnest_mm', 'configs',
+           'tools']
+
+
+def test_wheel_carries_configs_tools_and_model_index(repo_root, tmp_path):
+    src = tmp_path / 'src'
+    src.mkdir()
+    for name in SHIPPED:  # a copy: building must not write into the work tree
+        path = os.path.join(repo_root, name)
+        if os.path.isdir(path):
+            shutil.copytree(path, src / name, ignore=shutil.ignore_patterns('__pycache__'))
+        else:
+            shutil.copy2(path, src / name)
+    proc = subprocess.run([sys.executable, '-m', 'pip', 'wheel', '--no-deps',
+                           '--no-build-isolation', '-q', '-w', str(tmp_path / 'dist'), str(src)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    wheel, = glob.glob(str(tmp_path / 'dist' / '*.whl'))
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for config in glob.glob('configs/**/*.py', recursive=True) + ['configs/resnest/metafile.yml']:
+        assert 'resnest_mm/.mim/' + config in names, config
+    for tool in ('train.py', 'test.py', 'infer.py', 'dist_train.sh', 'deploy/export.py',
+                 'analysis_tools/analyze_logs.py', 'analysis_tools/get_flops.py'):
+        assert 'resnest_mm/.mim/tools/' + tool in names, tool
+    assert 'resnest_mm/.mim/model-index.yml' in names
+    assert 'resnest_mm/apis/inference.py' in names
+
+
+def test_model_index_describes_every_config(repo_root):
+    index = yaml.safe_load(open(os.path.join(repo_root, 'model-index.yml')))
+    models = []
+    for meta in index['Import']:
+        models += yaml.safe_load(open(os.path.join(repo_root, meta)))['Models']
+    described = {m['Config'] for m in models}
+    configs = {p for p in glob.glob('configs/**/*.py', recursive=True) if '_base_' not in p}
+    assert described == configs
+    for model in models:
+        assert model['In Collection'] == 'ResNeSt'
+        assert os.path.splitext(os.path.basename(model['Config']))[0] == model['Name']
+        if model.get('Results'):  # every result says where it comes from (reference or ours)
+            assert 'Results Source' in model['Metadata'], model['Name']
+    in1k = next(m for m in models if m['Name'] == 'resnest50_8xb128_in1k')
+    assert in1k['Metadata']['Parameters'] == 27_483_240
+    assert in1k['Results'][0]['Metrics']['Top 1 Accuracy'] == 78.808  # the seed's README
