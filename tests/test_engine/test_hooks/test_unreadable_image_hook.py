@@ -36,7 +36,8 @@ def _runner(root, work_dir, max_fraction, workers=2):
         loader.num_workers = workers
         loader.persistent_workers = workers > 0
         loader.batch_size = 4
-    cfg.custom_hooks[-1] = dict(type='UnreadableImageHook', max_fraction=max_fraction)
+    cfg.custom_hooks = [dict(h, max_fraction=max_fraction) if h['type'] == 'UnreadableImageHook'
+                        else h for h in cfg.custom_hooks]
     cfg.train_cfg.max_epochs = 1
     cfg.work_dir = str(work_dir)
     # mmengine names its logger after the start second: a unique name gives this run its own
