@@ -36,6 +36,21 @@ def test_wheel_carries_configs_tools_and_model_index(repo_root, tmp_path):
     assert 'resnest_mm/.mim/model-index.yml' in names
     assert 'resnest_mm/apis/inference.py' in names
 
+    # As mim runs them: the installed copy's tool on the installed copy's config, elsewhere.
+    site = tmp_path / 'site'
+    zipfile.ZipFile(wheel).extractall(site)
+    mim = site / 'resnest_mm' / '.mim'
+    run = ('import runpy, sys, resnest_mm; print(resnest_mm.__file__); '
+           'sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name="__main__")')
+    proc = subprocess.run([sys.executable, '-c', run,
+                           str(mim / 'tools' / 'analysis_tools' / 'get_flops.py'),
+                           str(mim / 'configs' / 'resnest50_1xb32_digits.py')],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                          env=dict(os.environ, PYTHONPATH=str(site)))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.startswith(str(site))  # the installed copy, not this checkout
+    assert 'parameters: 25.455M (25,454,730)' in proc.stdout  # _base_ files resolved there
+
 
 def test_model_index_describes_every_config(repo_root):
     index = yaml.safe_load(open(os.path.join(repo_root, 'model-index.yml')))

@@ -1,16 +1,29 @@
 #!/usr/bin/env bash
 # bash tools/torchrun.sh SCRIPT NUM_DEVICES [script args]: one process per device via torchrun.
 # Used by dist_train.sh and dist_test.sh. Several nodes: NNODES, NODE_RANK, MASTER_ADDR and PORT,
-# the same on every node; PYTHON picks the interpreter (default: python).
+# the same on every node; PYTHON picks the interpreter (default: python, or this checkout's .venv
+# made by `make` when python has no torch).
 set -euo pipefail
 SCRIPT=$1
 DEVICES=$2
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 
+if [ -z "${PYTHON:-}" ]; then
+    PYTHON=python
+    if ! python -c 'import torch' 2>/dev/null && [ -x "$ROOT/.venv/bin/python" ]; then
+        PYTHON="$ROOT/.venv/bin/python"  # after `make demo` / `make test`, nothing activated
+    fi
+fi
+if ! "$PYTHON" -c 'import torch' 2>/dev/null; then
+    echo "tools/torchrun.sh: $PYTHON cannot import torch: activate the environment where" \
+         "resnest_mm is installed, run make venv, or set PYTHON=/path/to/python" >&2
+    exit 2
+fi
+
 # The rendezvous port must be free on the master node: torchrun would otherwise fail with a long
 # trace (or join another job's rendezvous). Say so in one sentence instead.
 if [ "${NODE_RANK:-0}" = "0" ]; then
-    "${PYTHON:-python}" - "${PORT:-29500}" <<'PY'
+    "$PYTHON" - "${PORT:-29500}" <<'PY'
 import socket
 import sys
 
@@ -27,7 +40,7 @@ PY
 fi
 
 PYTHONPATH="$ROOT:${PYTHONPATH:-}" \
-"${PYTHON:-python}" -m torch.distributed.run \
+"$PYTHON" -m torch.distributed.run \
     --nnodes="${NNODES:-1}" \
     --node_rank="${NODE_RANK:-0}" \
     --master_addr="${MASTER_ADDR:-127.0.0.1}" \

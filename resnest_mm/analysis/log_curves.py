@@ -17,6 +17,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..utils.errors import ExplainedFileNotFoundError, ExplainedKeyError, ExplainedValueError
+from ..utils.fileio import atomic_write
 
 Series = Dict[str, Tuple[np.ndarray, np.ndarray]]  # key -> (iterations, values)
 
@@ -121,9 +122,13 @@ def plot_curves(logs: Sequence[str], keys: Sequence[str], out: str,
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
+    kind = os.path.splitext(out)[1].lstrip('.').lower() or 'png'
+    try:
+        atomic_write(out, lambda f: fig.savefig(f, format=kind, dpi=100))
+    except ValueError as exc:  # matplotlib: unknown format
+        raise ExplainedValueError(f'--out {out}: {exc}') from None
+    finally:
+        plt.close(fig)
     return out
 
 

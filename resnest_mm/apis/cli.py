@@ -7,6 +7,8 @@ from typing import List, Optional
 
 from mmengine.config import DictAction
 
+from ..utils.errors import ExplainedValueError
+
 
 def infer_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description='Classify images with a trained ResNeSt')
@@ -30,16 +32,19 @@ def infer(argv: Optional[List[str]] = None) -> List[dict]:
     args = infer_parser().parse_args(argv)
     model = init_model(args.config, args.checkpoint, device=args.device,
                        cfg_options=args.cfg_options)
-    results = inference_model(model, args.images, topk=args.topk, batch_size=args.batch_size)
+    results = inference_model(model, args.images, topk=args.topk, batch_size=args.batch_size,
+                              progress=len(args.images) > args.batch_size)
     for path, result in zip(args.images, results):
         print(path)
         for rank, entry in enumerate(result['topk'], 1):
             name = entry['class'] if entry['class'] is not None else f'class {entry["label"]}'
             print(f'  {rank}. {name:<30} {entry["score"]:<10.4g}  (label {entry["label"]})')
     if args.out:
-        with open(args.out, 'w', encoding='utf-8') as f:
-            json.dump([dict(image=path, **{k: v for k, v in r.items() if k != 'pred_scores'})
-                       for path, r in zip(args.images, results)], f, indent=2)
+        from ..utils.fileio import atomic_write
+
+        text = json.dumps([dict(image=path, **{k: v for k, v in r.items() if k != 'pred_scores'})
+                           for path, r in zip(args.images, results)], indent=2)
+        atomic_write(args.out, lambda f: f.write(text.encode()))
         print(f'predictions written to {args.out}')
     return results
 
@@ -78,6 +83,9 @@ def export(argv: Optional[List[str]] = None) -> dict:
     from .inference import init_model
 
     args = export_parser().parse_args(argv)
+    if args.check_batches < 1 and not args.no_check:
+        raise ExplainedValueError(f'--check-batches {args.check_batches}: at least 1 (or '
+                                  '--no-check)')
     model = init_model(args.config, args.checkpoint, device='cpu', cfg_options=args.cfg_options)
     out = args.out or os.path.splitext(args.checkpoint)[0] + SUFFIXES[args.format]
     result = export_model(model, args.format, out, dynamic_batch=args.dynamic_batch,

@@ -16,7 +16,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
-from mmengine.utils import ProgressBar
+from mmengine.utils import ProgressBar, digit_version
 
 from ..utils.errors import ExplainedRuntimeError, ExplainedValueError
 from ..utils.fileio import atomic_save, atomic_write
@@ -50,7 +50,7 @@ def input_size(cfg) -> Tuple[int, int]:
             size = step['scale']
     if size is None:
         raise ExplainedValueError('cannot tell the input size from the config\'s test pipeline; '
-                                  'pass --input-size H W')
+                                  'give it (export.py --input-size H W, get_flops.py --shape H W)')
     if isinstance(size, int):
         return size, size
     width, height = size  # mmcv scales are (width, height)
@@ -122,6 +122,9 @@ def _export_torchscript(wrapper: torch.nn.Module, example: torch.Tensor, out: st
 
 def _export_onnx(wrapper: torch.nn.Module, example: torch.Tensor, out: str,
                  dynamic_batch: bool, opset: Optional[int]) -> Callable:
+    if digit_version(torch.__version__) < digit_version('2.6.0'):
+        raise ExplainedRuntimeError(f'ONNX export here uses torch.export (torch >= 2.6); this is '
+                                    f'torch {torch.__version__}')
     try:
         import onnxscript  # noqa: F401  (torch.onnx's exporter is built on it)
     except ImportError:
@@ -160,6 +163,8 @@ def export_model(model: torch.nn.Module, fmt: str, out: str, *,
                  atol: float = 1e-4) -> Dict[str, object]:
     """Write ``model`` (from :func:`~resnest_mm.apis.init_model`) as ``fmt`` to ``out``.
 
+    Exports run on the CPU in fp32: the model is moved there.
+
     Args:
         model: The classifier, with ``cfg`` and ``dataset_meta`` (``init_model`` sets them).
         fmt: ``'state_dict'``, ``'torchscript'`` or ``'onnx'``.
@@ -183,6 +188,8 @@ def export_model(model: torch.nn.Module, fmt: str, out: str, *,
     """
     if fmt not in FORMATS:
         raise ExplainedValueError(f'--format {fmt!r}: choose one of {", ".join(FORMATS)}')
+    if check and check_batches < 1:
+        raise ExplainedValueError(f'check_batches={check_batches}: at least 1 to check')
     model = model.cpu().float().eval()
     height, width = size or input_size(model.cfg)
     wrapper = LogitsModel(model).eval()

@@ -9,20 +9,25 @@ also works with ``mmpretrain.apis.ImageClassificationInferencer(model)``.
 """
 from __future__ import annotations
 
+import copy
+import logging
 import os
+import sys
 from typing import Any, Dict, List, Optional, Sequence, Union
 
 import numpy as np
 import torch
 from mmengine.config import Config
 from mmengine.dataset import Compose, pseudo_collate
+from mmengine.logging import print_log
 from mmengine.registry import DefaultScope
 from mmengine.runner.checkpoint import _load_checkpoint
+from mmengine.utils import ProgressBar
 
 from .. import device as device_info
 from ..utils.errors import ExplainedFileNotFoundError, ExplainedValueError
 
-ImageInput = Union[str, np.ndarray]
+ImageInput = Union[str, os.PathLike, np.ndarray]
 
 # Loaders that read ``img_path``; in inference they must report an unreadable file, not hide it.
 _LOADERS = ('LoadImageRobust', 'DecodeCenterCrop', 'DecodeRandomResizedCrop')
@@ -38,30 +43,41 @@ def _config(config: Union[str, Config]) -> Config:
 
 
 def _dataset_classes(cfg: Config) -> Optional[List[str]]:
-    """Class names from the config's test data set, without reading its annotations."""
-    from mmpretrain.registry import DATASETS
+    """Class names of the config's test data set, found as mmpretrain's datasets find them.
 
-    from ..registry import SCOPE
+    In mmpretrain's order: ``metainfo.classes`` or ``classes`` (a list, or a file with a name
+    per line), then the dataset class's ``METAINFO`` (ImageNet's 1000 names), then -- for a
+    folder data set -- its sub-folders in name order, as ``CustomDataset`` numbers them. Data
+    set wrappers (``RepeatDataset`` ...) are looked through. None when nothing says.
+    """
+    from mmengine import list_from_file
+
+    from ..registry import DATASETS, SCOPE
 
     dataset = (cfg.get('test_dataloader') or {}).get('dataset') or {}
-    if dataset.get('classes'):
-        return list(dataset['classes'])
-    with DefaultScope.overwrite_default_scope(SCOPE):
-        try:
-            dataset_type = DATASETS.get(dataset.get('type', ''))
-        except KeyError:
-            dataset_type = None
-    classes = getattr(dataset_type, 'METAINFO', {}).get('classes')
+    while isinstance(dataset.get('dataset'), dict):  # a wrapper
+        dataset = dataset['dataset']
+    classes = (dataset.get('metainfo') or {}).get('classes') or dataset.get('classes')
+    if isinstance(classes, str):
+        if not os.path.isfile(classes):
+            raise ExplainedFileNotFoundError(f'the classes file {classes} named by the config '
+                                             'does not exist')
+        return list_from_file(classes)
     if classes:
         return list(classes)
-    # A folder data set: the class names are its sub-folders, as CustomDataset finds them.
-    root = os.path.join(dataset.get('data_root', ''), dataset.get('data_prefix', '') or '')
-    if isinstance(dataset.get('data_prefix'), dict):
-        root = os.path.join(dataset.get('data_root', ''),
-                            dataset['data_prefix'].get('img_path', ''))
+    dataset_type = dataset.get('type')
+    if isinstance(dataset_type, str):
+        with DefaultScope.overwrite_default_scope(SCOPE):
+            dataset_type = DATASETS.get(dataset_type)
+    classes = (getattr(dataset_type, 'METAINFO', None) or {}).get('classes')
+    if classes:
+        return list(classes)
+    prefix = dataset.get('data_prefix') or ''
+    if isinstance(prefix, dict):
+        prefix = prefix.get('img_path') or prefix.get('img') or ''
+    root = os.path.join(dataset.get('data_root') or '', prefix)
     if root and os.path.isdir(root):
-        folders = sorted(e.name for e in os.scandir(root) if e.is_dir())
-        return folders or None
+        return sorted(e.name for e in os.scandir(root) if e.is_dir()) or None
     return None
 
 
@@ -94,7 +110,7 @@ def init_model(config: Union[str, Config],
     cfg = _config(config)
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
-    model_cfg = cfg.model.copy()
+    model_cfg = copy.deepcopy(cfg.model)
     # As the Runner does: a top-level data_preprocessor (mean, std, to_rgb) belongs to the model.
     if cfg.get('data_preprocessor') is not None:
         model_cfg.setdefault('data_preprocessor', cfg.data_preprocessor)
@@ -102,17 +118,24 @@ def init_model(config: Union[str, Config],
     model_cfg.get('backbone', {}).pop('init_cfg', None)
     with DefaultScope.overwrite_default_scope(SCOPE):
         model = MODELS.build(model_cfg)
+    if DefaultScope.get_current_instance() is None:
+        # mmpretrain's ImageClassificationInferencer builds the test pipeline in the current
+        # scope: without one it would look for our transforms among mmpretrain's only.
+        DefaultScope.get_instance(SCOPE, scope_name=SCOPE)
     dataset_meta: Dict[str, Any] = {}
     if checkpoint is not None:
         if not os.path.isfile(checkpoint):
             raise ExplainedFileNotFoundError(f'checkpoint {checkpoint} does not exist')
         ckpt = _load_checkpoint(checkpoint, map_location='cpu')  # weights_only (our compat)
         state_dict = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else ckpt
-        try:
-            state_dict, _ = convert_state_dict(state_dict, detect_format(state_dict))
-        except ValueError as exc:
-            raise ExplainedValueError(f'{checkpoint}: {exc}') from None
         own = model.state_dict()
+        if not set(state_dict) <= set(own):  # not our layout: convert ResNeSt weights
+            try:
+                state_dict, _ = convert_state_dict(state_dict, detect_format(state_dict))
+            except ValueError as exc:
+                raise ExplainedValueError(
+                    f'{checkpoint}: its keys fit neither this config\'s model nor a known '
+                    f'ResNeSt layout ({exc}). Use the config it was trained with.') from None
         missing = [k for k in own if k not in state_dict and not k.endswith('num_batches_tracked')]
         unexpected = [k for k in state_dict if k not in own]
         resized = [f'{k} {tuple(v.shape)} vs {tuple(own[k].shape)}' for k, v in state_dict.items()
@@ -136,6 +159,8 @@ def init_model(config: Union[str, Config],
     num_classes = model.head.fc.out_features if hasattr(getattr(model, 'head', None), 'fc') \
         else None
     if classes is not None and num_classes is not None and len(classes) != num_classes:
+        print_log(f'{len(classes)} class names for a {num_classes}-class model: names not '
+                  'used, classes are shown by index', logger='current', level=logging.WARNING)
         dataset_meta.pop('classes')  # names of another data set would be wrong names
     model.cfg = cfg
     model._config = cfg  # what mmpretrain's inferencers read
@@ -165,15 +190,18 @@ def _inference_pipeline(cfg: Config) -> Compose:
 def inference_model(model: torch.nn.Module,
                     images: Union[ImageInput, Sequence[ImageInput]],
                     topk: int = 5,
-                    batch_size: int = 16) -> List[dict]:
+                    batch_size: int = 16,
+                    progress: bool = False) -> List[dict]:
     """Classify images with a model from :func:`init_model`.
 
     Args:
         model: The classifier (from :func:`init_model`, or any with ``cfg`` and
             ``dataset_meta``).
-        images: A path or a BGR ``HxWx3`` uint8 array (as ``cv2.imread`` gives), or a list.
+        images: A path, or a decoded uint8 array (BGR ``HxWx3`` as ``cv2.imread`` gives; grey
+            and BGRA are converted), or a list of them.
         topk: How many classes to return per image.
         batch_size: Images per forward pass.
+        progress: Draw a progress bar on stderr.
 
     Returns:
         One dict per image: ``pred_label`` (int), ``pred_class`` (name or None),
@@ -183,12 +211,16 @@ def inference_model(model: torch.nn.Module,
     Raises:
         ExplainedValueError: an image cannot be read (the message names it), or topk < 1.
     """
-    if isinstance(images, (str, np.ndarray)):
+    if isinstance(images, (str, os.PathLike, np.ndarray)):
         images = [images]
+    images = [os.fspath(i) if isinstance(i, os.PathLike) else i for i in images]
     if topk < 1:
         raise ExplainedValueError(f'topk={topk} must be at least 1')
+    if batch_size < 1:
+        raise ExplainedValueError(f'batch_size={batch_size} must be at least 1')
     pipeline = _inference_pipeline(model.cfg)
     classes = (getattr(model, 'dataset_meta', None) or {}).get('classes')
+    bar = ProgressBar(len(images), file=sys.stderr) if progress else None
     results: List[dict] = []
     for start in range(0, len(images), batch_size):
         batch = []
@@ -196,12 +228,18 @@ def inference_model(model: torch.nn.Module,
             if isinstance(image, str):
                 if not os.path.isfile(image):
                     raise ExplainedFileNotFoundError(f'image {image} does not exist')
-                sample = pipeline(dict(img_path=image))
                 name = image
+                sample = pipeline(dict(img_path=image))
+            elif isinstance(image, np.ndarray):
+                name = f'image #{i} (an array)'
+                try:
+                    sample = pipeline(dict(img=image, img_shape=image.shape[:2],
+                                           ori_shape=image.shape[:2]))
+                except ExplainedValueError as exc:
+                    raise ExplainedValueError(f'{name}: {exc}') from None
             else:
-                sample = pipeline(dict(img=image, img_shape=image.shape[:2],
-                                       ori_shape=image.shape[:2]))
-                name = f'image #{i} (array)'
+                raise ExplainedValueError(f'image #{i} is a {type(image).__name__}; give a file '
+                                          'path or a decoded BGR uint8 array')
             if sample is None:
                 raise ExplainedValueError(f'{name} could not be read as an image (see the '
                                           'warning above for why)')
@@ -218,4 +256,8 @@ def inference_model(model: torch.nn.Module,
             results.append(dict(pred_label=top[0]['label'], pred_class=top[0]['class'],
                                 pred_score=top[0]['score'], topk=top,
                                 pred_scores=scores.numpy()))
+        if bar is not None:
+            bar.update(len(batch))
+    if bar is not None:
+        sys.stderr.write('\n')
     return results

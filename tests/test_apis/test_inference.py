@@ -50,16 +50,47 @@ def test_arrays_give_the_same_answer_as_files(model, tiny_run):
     np.testing.assert_allclose(from_array['pred_scores'], from_file['pred_scores'], atol=1e-6)
 
 
-def test_mmpretrain_inferencer_runs_our_model(model, tiny_run):
-    from mmpretrain.apis import ImageClassificationInferencer
+INFERENCER_SCRIPT = """
+import sys
+import numpy as np
+from mmpretrain.apis import ImageClassificationInferencer
+from resnest_mm.apis import inference_model, init_model
+model = init_model(sys.argv[1], sys.argv[2], device='cpu')
+images = sys.argv[3:]
+theirs = ImageClassificationInferencer(model, pretrained=False, device='cpu')(images)
+ours = inference_model(model, images)
+for a, b in zip(theirs, ours):
+    assert a['pred_class'] == b['pred_class'], (a['pred_class'], b['pred_class'])
+    assert np.abs(a['pred_scores'] - b['pred_scores']).max() < 1e-5
+print('SAME', len(theirs))
+"""
 
-    inferencer = ImageClassificationInferencer(model, pretrained=False, device='cpu')
-    theirs = inferencer(tiny_run['images'][:2])
-    ours = inference_model(model, tiny_run['images'][:2])
-    for a, b in zip(theirs, ours):
-        assert a['pred_label'] == b['pred_label']
-        assert a['pred_class'] == b['pred_class']
-        np.testing.assert_allclose(a['pred_scores'], b['pred_scores'], atol=1e-5)
+
+def test_mmpretrain_inferencer_runs_our_model_in_a_fresh_process(tiny_run, repo_root):
+    """A new process: no Runner has set a default scope, as for a user of the inferencer."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, '-c', INFERENCER_SCRIPT, CONFIG,
+                           tiny_run['checkpoint'], *tiny_run['images'][:2]],
+                          cwd=repo_root, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert 'SAME 2' in proc.stdout
+
+
+def test_grey_and_bgra_arrays_are_converted_and_bad_arrays_named(model, tiny_run):
+    bgr = cv2.imread(tiny_run['images'][1])
+    grey = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
+    expected = inference_model(model, cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR))[0]['pred_scores']
+    np.testing.assert_allclose(inference_model(model, grey)[0]['pred_scores'], expected,
+                               atol=1e-6)
+    bgra = cv2.cvtColor(bgr, cv2.COLOR_BGR2BGRA)
+    np.testing.assert_allclose(inference_model(model, bgra)[0]['pred_scores'],
+                               inference_model(model, bgr)[0]['pred_scores'], atol=1e-6)
+    with pytest.raises(ExplainedValueError, match=r'image #1 \(an array\): .*uint8'):
+        inference_model(model, [bgr, bgr.astype(np.float32)])
+    with pytest.raises(ExplainedValueError, match='image #0 is a list'):
+        inference_model(model, [[1, 2]])
 
 
 def test_bad_images_are_named(model, tmp_path):
@@ -94,3 +125,49 @@ def test_names_come_from_the_data_folders_without_checkpoint_meta(tiny_run):
     model = init_model(CONFIG, None, device='cpu', cfg_options={
         'test_dataloader.dataset.data_root': tiny_run['data_root']})
     assert list(model.dataset_meta['classes']) == DIGIT_NAMES
+
+
+def test_imagenet_config_names_and_decode_center_crop(tmp_path):
+    """No checkpoint meta: ImageNet's names come from mmpretrain's ImageNet METAINFO, and the
+    DecodeCenterCrop test pipeline runs on files and arrays alike."""
+    from PIL import Image
+
+    model = init_model('configs/resnest50_8xb128_in1k.py', None, device='cpu')
+    assert len(model.dataset_meta['classes']) == 1000
+    assert model.dataset_meta['classes'][0].startswith('tench')
+    path = str(tmp_path / 'photo.JPEG')
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (200, 300, 3), np.uint8)).save(path)
+    from_file, from_array = inference_model(model, [path, cv2.imread(path)], topk=3)
+    assert from_file['pred_scores'].shape == (1000, )
+    assert from_file['topk'][0]['class'] == model.dataset_meta['classes'][from_file['pred_label']]
+    np.testing.assert_allclose(from_file['pred_scores'], from_array['pred_scores'], atol=1e-6)
+
+
+def test_class_names_from_a_classes_file_metainfo_and_a_prefix_dict(tmp_path, tiny_run):
+    names = [f'c{i}' for i in range(10)]
+    listing = tmp_path / 'classes.txt'
+    listing.write_text('\n'.join(names) + '\n')
+    by_file = init_model(CONFIG, None, device='cpu',
+                         cfg_options={'test_dataloader.dataset.classes': str(listing)})
+    assert list(by_file.dataset_meta['classes']) == names
+    by_meta = init_model(CONFIG, None, device='cpu', cfg_options={
+        'test_dataloader.dataset.metainfo': dict(classes=names[::-1])})
+    assert list(by_meta.dataset_meta['classes']) == names[::-1]
+    by_prefix = init_model(CONFIG, None, device='cpu', cfg_options={
+        'test_dataloader.dataset.data_root': tiny_run['data_root'],
+        'test_dataloader.dataset.data_prefix': dict(_delete_=True, img_path='val')})
+    assert list(by_prefix.dataset_meta['classes']) == DIGIT_NAMES
+    with pytest.raises(ExplainedFileNotFoundError, match='nowhere.txt'):
+        init_model(CONFIG, None, device='cpu',
+                   cfg_options={'test_dataloader.dataset.classes': 'nowhere.txt'})
+
+
+def test_a_checkpoint_of_the_timm_peer_config_loads_as_saved(tmp_path):
+    """Keys that already fit the config's model (timm's network here) load without conversion."""
+    config = 'configs/benchmarks/timm-resnest50d_8xb128_in1k.py'
+    source = init_model(config, None, device='cpu')
+    path = tmp_path / 'timm_run.pth'
+    torch.save(dict(state_dict=source.state_dict(), meta={}), path)
+    twin = init_model(config, str(path), device='cpu')
+    for (key, a), b in zip(source.state_dict().items(), twin.state_dict().values()):
+        assert torch.equal(a, b), key

@@ -8,7 +8,7 @@ import numpy as np
 from ...utils.errors import ExplainedValueError
 from ..decode import decode_image, jpeg_size
 from ..resize import resize_bilinear
-from .load_image import LoadImageRobust
+from .load_image import LoadImageRobust, bgr_image
 
 
 class DecodeCrop(LoadImageRobust):
@@ -88,13 +88,12 @@ class DecodeCrop(LoadImageRobust):
         return resize_bilinear(image[y1:y2, x1:x2], self.out_size)
 
     def _from_array(self, image: np.ndarray, results: dict) -> np.ndarray:
+        image = bgr_image(image)
         height, width = image.shape[:2]
         top, left, crop_h, crop_w = self.crop_box(height, width)
         results['ori_shape'] = (height, width)
         results['crop_bbox'] = np.array([left, top, left + crop_w, top + crop_h])
         results['decode_reduce'] = 1
-        if image.ndim == 2:
-            image = np.repeat(image[..., None], 3, axis=2)
         return resize_bilinear(image[top:top + crop_h, left:left + crop_w], self.out_size)
 
     def __repr__(self) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 from typing import Optional
 
+import cv2
 import numpy as np
 from mmcv.transforms import BaseTransform
 from mmengine import fileio
@@ -28,6 +29,28 @@ def record_unreadable(path: str, reason: str) -> None:
     os.makedirs(folder, exist_ok=True)
     with open(os.path.join(folder, f'{os.getpid()}.tsv'), 'a', encoding='utf-8') as f:
         f.write(f'{path}\t{reason}\n')
+
+
+def bgr_image(image: np.ndarray) -> np.ndarray:
+    """A decoded image in memory as the loaders return files: ``H x W x 3`` uint8 BGR.
+
+    Grey (``H x W`` or ``H x W x 1``) is repeated to three channels and BGRA loses its alpha,
+    as :func:`~resnest_mm.datasets.decode.decode_image` does for files.
+
+    Raises:
+        ExplainedValueError: not uint8, or not one of those shapes.
+    """
+    if image.dtype != np.uint8:
+        raise ExplainedValueError(f'an image array must be uint8 (0-255, BGR, as cv2.imread '
+                                  f'gives), got {image.dtype}')
+    if image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 1):
+        return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    if image.ndim == 3 and image.shape[2] == 4:
+        return cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
+    if image.ndim == 3 and image.shape[2] == 3:
+        return image
+    raise ExplainedValueError(f'an image array must be H x W (grey), H x W x 3 (BGR) or '
+                              f'H x W x 4 (BGRA), got shape {image.shape}')
 
 
 @TRANSFORMS.register_module()
@@ -105,6 +128,7 @@ class LoadImageRobust(BaseTransform):
 
     def _from_array(self, image: np.ndarray, results: dict) -> np.ndarray:
         """An already decoded BGR image, as this loader would have returned it from a file."""
+        image = bgr_image(image)
         results.setdefault('ori_shape', image.shape[:2])
         return image.astype(np.float32) if self.to_float32 else image
 
