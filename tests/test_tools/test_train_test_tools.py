@@ -110,3 +110,37 @@ def test_resume_without_path_continues(trained, repo_root, tmp_path):
                      '--resume', *options])
     summary = json.loads((work / 'summary.json').read_text())
     assert summary['epochs'] == 2 and summary['iters'] == 6
+
+
+def _python_without_torch():
+    import shutil
+
+    for name in ('python3', 'python'):
+        for folder in ('/usr/bin', '/usr/local/bin'):
+            path = shutil.which(name, path=folder)
+            if path and subprocess.run([path, '-c', 'import torch'],
+                                       capture_output=True).returncode != 0:
+                return path
+    return None
+
+
+def test_torchrun_falls_back_to_the_checkouts_venv(repo_root, tmp_path):
+    """After `make`, nothing activated: `python` has no torch, the checkout's .venv has."""
+    bare = _python_without_torch()
+    venv_python = os.path.join(repo_root, '.venv', 'bin', 'python')
+    if bare is None or not os.path.exists(venv_python):
+        pytest.skip('needs a python without torch and this checkout\'s .venv')
+    shims = tmp_path / 'bin'
+    shims.mkdir()
+    (shims / 'python').symlink_to(bare)
+    env = {k: v for k, v in os.environ.items() if k != 'PYTHON'}
+    env.update(PATH=f'{shims}:{env["PATH"]}', PORT=_free_port(), OMP_NUM_THREADS='1')
+    proc = subprocess.run(['bash', 'tools/torchrun.sh', 'tests/helpers/which_python.py', '1'],
+                          cwd=repo_root, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert f'PYTHON {os.path.join(repo_root, ".venv", "bin")}' in proc.stdout
+    env['PYTHON'] = bare  # chosen explicitly, without torch: one sentence, exit 2
+    proc = subprocess.run(['bash', 'tools/torchrun.sh', 'tests/helpers/which_python.py', '1'],
+                          cwd=repo_root, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert 'cannot import torch' in proc.stderr and 'Traceback' not in proc.stderr
