@@ -58,3 +58,54 @@ def test_channels_last_path_gives_the_same_outputs_and_gradients(groups):
         results.append((out.detach(), inputs.grad, layer.fc2.weight.grad.clone()))
     for a, b in zip(*results):
         torch.testing.assert_close(a.contiguous(), b.contiguous(), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize('groups', [1, 2])
+@pytest.mark.parametrize('momentum', [0.1, None])
+def test_split_convolutions_update_bn_as_the_grouped_one(groups, momentum, monkeypatch):
+    """channels_last runs one convolution and one bn0 slice per split: the running statistics,
+    the batch counter and every gradient must end as the grouped path leaves them (float64,
+    so that any difference is one of function, not of rounding)."""
+    layers = []
+    for fmt in (torch.contiguous_format, torch.channels_last):
+        torch.manual_seed(1)
+        layer = SplitAttentionConv2d(32, 32, groups=groups, radix=2).train().double()
+        layer.bn0.momentum = momentum
+        layers.append(layer.to(memory_format=fmt))
+    x = torch.randn(3, 32, 9, 9, dtype=torch.float64)
+    calls = []
+    split_path = SplitAttentionConv2d._radix2_split_channels_last
+    monkeypatch.setattr(SplitAttentionConv2d, '_radix2_split_channels_last',
+                        lambda self, x: calls.append(1) or split_path(self, x))
+    for _step in range(2):
+        for layer, fmt in zip(layers, (torch.contiguous_format, torch.channels_last)):
+            out = layer(x.contiguous(memory_format=fmt))
+            (out * torch.arange(out.numel()).view_as(out).cos()).sum().backward()
+    nchw, nhwc = layers
+    assert len(calls) == 2  # channels_last took the per-split path
+    assert nhwc.bn0.num_batches_tracked.item() == nchw.bn0.num_batches_tracked.item() == 2
+    for name in ('running_mean', 'running_var'):
+        torch.testing.assert_close(getattr(nhwc.bn0, name), getattr(nchw.bn0, name))
+    for (name, a), b in zip(nchw.named_parameters(), nhwc.parameters()):
+        torch.testing.assert_close(b.grad.contiguous(), a.grad.contiguous(), rtol=1e-9,
+                                   atol=1e-9, msg=name)
+    nchw.eval()
+    nhwc.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(nhwc(x.contiguous(memory_format=torch.channels_last)),
+                                   nchw(x), rtol=1e-9, atol=1e-9)
+
+
+def test_other_norm_layers_keep_the_whole_tensor(monkeypatch):
+    """SyncBN (any norm but a plain BatchNorm2d) must normalise all splits in one call."""
+    class OtherNorm(torch.nn.BatchNorm2d):
+        pass
+
+    layer = SplitAttentionConv2d(32, 32, radix=2).train()
+    layer.bn0 = OtherNorm(64)
+    calls = []
+    monkeypatch.setattr(SplitAttentionConv2d, '_radix2_split_channels_last',
+                        lambda self, x: calls.append(1))
+    out = layer.to(memory_format=torch.channels_last)(
+        torch.randn(2, 32, 8, 8).contiguous(memory_format=torch.channels_last))
+    assert calls == [] and out.shape == (2, 32, 8, 8)
