@@ -20,6 +20,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from resnest_mm.device import device_type, synchronize
+
 
 def _ours() -> nn.Module:
     from mmengine.config import Config
@@ -69,14 +71,12 @@ def step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, dtype: torch.dtype,
          device: str) -> float:
     for p in model.parameters():
         p.grad = None
-    if device == 'cuda':
-        torch.cuda.synchronize()
+    synchronize()
     start = time.perf_counter()
     with torch.autocast(device, dtype=dtype, enabled=dtype != torch.float32):
         loss = F.cross_entropy(model(x), y)
     loss.backward()
-    if device == 'cuda':
-        torch.cuda.synchronize()
+    synchronize()
     return time.perf_counter() - start
 
 
@@ -87,9 +87,12 @@ def main() -> None:
     parser.add_argument('--repeats', type=int, default=5)
     parser.add_argument('--threads', type=int, default=torch.get_num_threads())
     parser.add_argument('--dtype', choices=['fp32', 'bf16'], default='fp32')
-    parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    parser.add_argument('--device', default=None,
+                        help='cpu, cuda, npu (default: the best device present)')
     parser.add_argument('--models', nargs='+', default=list(BUILDERS), choices=list(BUILDERS))
     args = parser.parse_args()
+    if args.device is None:
+        args.device = device_type()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     dtype = dict(fp32=torch.float32, bf16=torch.bfloat16)[args.dtype]

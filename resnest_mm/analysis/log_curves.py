@@ -22,8 +22,8 @@ from ..utils.fileio import atomic_write
 Series = Dict[str, Tuple[np.ndarray, np.ndarray]]  # key -> (iterations, values)
 
 
-def load_scalars(path: str) -> Series:
-    """Every numeric key of a scalar log as ``(iterations, values)``, in log order.
+def read_records(path: str) -> Tuple[List[dict], List[dict]]:
+    """The training and the validation records of a scalar log, in log order.
 
     Raises:
         ExplainedFileNotFoundError: ``path`` is missing.
@@ -49,6 +49,17 @@ def load_scalars(path: str) -> Series:
             (train if 'iter' in record else val).append(record)
     if not train and not val:
         raise ExplainedValueError(f'{path} holds no logged scalars')
+    return train, val
+
+
+def load_scalars(path: str) -> Series:
+    """Every numeric key of a scalar log as ``(iterations, values)``, in log order.
+
+    Raises:
+        ExplainedFileNotFoundError: ``path`` is missing.
+        ExplainedValueError: a line is not JSON (names the line), or the log holds no scalars.
+    """
+    train, val = read_records(path)
     by_epoch = any('epoch' in r for r in train)
     last_iter_of_epoch: Dict[int, int] = {}
     for record in train:
@@ -134,16 +145,14 @@ def plot_curves(logs: Sequence[str], keys: Sequence[str], out: str,
 
 def train_time(path: str) -> dict:
     """Iteration times of a run: mean, and the slowest and fastest epoch by mean time."""
-    runs = load_scalars(path)
-    if 'time' not in runs:
-        raise ExplainedKeyError(f'{path} has no training "time" entries')
-    _, times = runs['time']
+    train, _ = read_records(path)
     per_epoch: Dict[int, List[float]] = defaultdict(list)
-    with open(path, encoding='utf-8') as f:
-        for line in f:
-            record = json.loads(line) if line.strip() else {}
-            if 'iter' in record and 'time' in record:
-                per_epoch[int(record.get('epoch', 1))].append(record['time'])
+    for record in train:
+        if 'time' in record:
+            per_epoch[int(record.get('epoch', 1))].append(record['time'])
+    if not per_epoch:
+        raise ExplainedKeyError(f'{path} has no training "time" entries')
+    times = [t for values in per_epoch.values() for t in values]
     means = {epoch: float(np.mean(values)) for epoch, values in per_epoch.items()}
     slowest = max(means, key=means.get)
     fastest = min(means, key=means.get)

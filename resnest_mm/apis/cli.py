@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from typing import List, Optional
 
 from mmengine.config import DictAction
@@ -77,8 +78,6 @@ def export_parser() -> argparse.ArgumentParser:
 
 def export(argv: Optional[List[str]] = None) -> dict:
     """``tools/deploy/export.py``: write the model in a format, run it back, print the diff."""
-    import os
-
     from .export import SUFFIXES, export_model
     from .inference import init_model
 

@@ -25,12 +25,13 @@ from mmengine.runner.checkpoint import _load_checkpoint
 from mmengine.utils import ProgressBar
 
 from .. import device as device_info
+from ..datasets.transforms import LoadImageRobust
 from ..utils.errors import ExplainedFileNotFoundError, ExplainedValueError
 
 ImageInput = Union[str, os.PathLike, np.ndarray]
 
-# Loaders that read ``img_path``; in inference they must report an unreadable file, not hide it.
-_LOADERS = ('LoadImageRobust', 'DecodeCenterCrop', 'DecodeRandomResizedCrop')
+# mmcv's loader is replaced by ours (robust decoding); ours must report an unreadable file in
+# inference, not hide it behind a placeholder.
 _MMCV_LOADERS = ('LoadImageFromFile', 'mmcv.LoadImageFromFile')
 
 
@@ -77,7 +78,8 @@ def _dataset_classes(cfg: Config) -> Optional[List[str]]:
         prefix = prefix.get('img_path') or prefix.get('img') or ''
     root = os.path.join(dataset.get('data_root') or '', prefix)
     if root and os.path.isdir(root):
-        return sorted(e.name for e in os.scandir(root) if e.is_dir()) or None
+        from mmpretrain.datasets.custom import find_folders
+        return find_folders(root)[0] or None  # CustomDataset's own numbering
     return None
 
 
@@ -175,16 +177,14 @@ def _inference_pipeline(cfg: Config) -> Compose:
     """The config's test pipeline, loading files strictly (a bad file is an error here)."""
     from ..registry import SCOPE, TRANSFORMS
 
-    steps = []
-    for step in cfg.test_dataloader.dataset.pipeline:
-        step = dict(step)
-        if step['type'] in _MMCV_LOADERS:
-            step = dict(type='LoadImageRobust')
-        if step['type'] in _LOADERS:
-            step['on_error'] = 'skip'  # None comes back, and we name the file
-        steps.append(step)
+    steps = [dict(type='LoadImageRobust') if step['type'] in _MMCV_LOADERS else step
+             for step in cfg.test_dataloader.dataset.pipeline]
     with DefaultScope.overwrite_default_scope(SCOPE):
-        return Compose([TRANSFORMS.build(step) for step in steps])
+        transforms = [TRANSFORMS.build(step) for step in steps]
+    for transform in transforms:
+        if isinstance(transform, LoadImageRobust):
+            transform.on_error = 'skip'  # None comes back, and we name the file
+    return Compose(transforms)
 
 
 def inference_model(model: torch.nn.Module,

@@ -1,6 +1,7 @@
 """``DecodeCrop``: the base of the loaders that decode, crop and resize in one step."""
 from __future__ import annotations
 
+from abc import abstractmethod
 from typing import Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -48,9 +49,9 @@ class DecodeCrop(LoadImageRobust):
         self.placeholder_shape = self.out_size  # a stand-in for an unreadable file
         self.dct_reduce = dct_reduce
 
+    @abstractmethod
     def crop_box(self, height: int, width: int) -> Tuple[int, int, int, int]:
         """``(top, left, crop_height, crop_width)`` on a ``height x width`` image."""
-        raise NotImplementedError
 
     def _reduction(self, crop_h: int, crop_w: int) -> int:
         if not self.dct_reduce:

@@ -7,7 +7,7 @@ instead of Python lists of splits, so it is TorchScript-able.
 """
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from typing import Optional
 
 import torch
 import torch.nn.functional as F
@@ -18,6 +18,8 @@ from torch import nn
 def split_batch_norm(bn: nn.BatchNorm2d, x: torch.Tensor, split: int,
                      splits: int = 2) -> torch.Tensor:
     """``bn`` on the channels of one of ``splits`` equal parts: BatchNorm2d's forward, sliced.
+
+    What torch lacks: ``nn.BatchNorm2d`` normalises whole tensors only.
 
     Per-channel statistics make the parts together the same function as ``bn`` on the whole
     tensor; the running statistics are updated in place through the slices, and the batch
@@ -132,11 +134,18 @@ class SplitAttentionConv2d(nn.Module):
         """
         batch = x.shape[0]
         gap = F.adaptive_avg_pool2d(x, 1).view(batch, 2, self.channels).sum(dim=1)
-        attn = self.fc2(self.relu(self.bn1(self.fc1(gap.view(batch, self.channels, 1, 1)))))
+        return self._radix2_weigh(x[:, :self.channels], x[:, self.channels:],
+                                  gap.view(batch, self.channels, 1, 1))
+
+    def _radix2_weigh(self, split0: torch.Tensor, split1: torch.Tensor,
+                      gap: torch.Tensor) -> torch.Tensor:
+        """Attention of the two splits from their pooled sum ``gap``, and their weighted sum."""
+        batch = gap.shape[0]
+        attn = self.fc2(self.relu(self.bn1(self.fc1(gap))))
         # fc2's channels run (group, radix, C/group): logits of split 0 and 1 per group.
         attn = attn.view(batch, self.groups, 2, -1)
         weight0 = torch.sigmoid(attn[:, :, 0] - attn[:, :, 1]).reshape(batch, self.channels, 1, 1)
-        return torch.lerp(x[:, self.channels:], x[:, :self.channels], weight0)
+        return torch.lerp(split1, split0, weight0)
 
     def _radix2_split_channels_last(self, x: torch.Tensor) -> torch.Tensor:
         """The whole layer for ``radix == 2`` in channels_last, one convolution per split.
@@ -150,23 +159,13 @@ class SplitAttentionConv2d(nn.Module):
         :meth:`_radix2_channels_last`. The same function as the general path within float
         rounding (the parity tests run it against the original network).
         """
-        # chunk, not slicing: its backward is one concatenation (slices' would zero-fill and
-        # add two full-size gradients)
-        return self.forward_splits(x.chunk(2, dim=1))
-
-    def forward_splits(self, halves: Sequence[torch.Tensor]) -> torch.Tensor:
-        """The layer (``radix == 2``, plain ``BatchNorm2d``) on its input given as two halves
-        of the channels. (Computing the halves apart in the block, by ``conv1`` per half, was
-        measured too: no faster, 1.02x.)"""
         conv = self.conv
         splits = []
-        for r, (half, weight) in enumerate(zip(halves, conv.weight.chunk(2, dim=0))):
+        # chunk, not slicing: its backward is one concatenation (slices' would zero-fill and
+        # add two full-size gradients)
+        for r, (half, weight) in enumerate(zip(x.chunk(2, dim=1), conv.weight.chunk(2, dim=0))):
             y = F.conv2d(half, weight, None, conv.stride, conv.padding, conv.dilation,
                          self.groups)
             splits.append(self.relu(split_batch_norm(self.bn0, y, r)))
-        batch = splits[0].shape[0]
         gap = F.adaptive_avg_pool2d(splits[0], 1) + F.adaptive_avg_pool2d(splits[1], 1)
-        attn = self.fc2(self.relu(self.bn1(self.fc1(gap))))
-        attn = attn.view(batch, self.groups, 2, -1)
-        weight0 = torch.sigmoid(attn[:, :, 0] - attn[:, :, 1]).reshape(batch, self.channels, 1, 1)
-        return torch.lerp(splits[1], splits[0], weight0)
+        return self._radix2_weigh(splits[0], splits[1], gap)
