@@ -6,10 +6,12 @@
 Peers: the original ``resnest`` package (``resnest.torch.resnest50``), timm's ``resnest50d``
 (the same network) and mmpretrain's ``ResNeSt`` (depth 50). Each model is in training mode and
 takes the same random batch; a step is forward, cross-entropy, backward (gradients cleared
-first). Every (model, layout) pair is timed once per repetition, the pairs interleaved, after
-one warm-up step each; medians are printed, then each ratio ours / peer (< 1: ours is faster),
-ours against the fastest peer in its best layout (the goal on CPU fp32 is <= 0.95), and ours
-channels_last / ours NCHW. Peers that are not installed are skipped with a line saying so.
+first). Every (model, layout) pair is timed once per repetition, the pairs interleaved (each
+repetition in a rotated order), after one warm-up step each; medians are printed, then each ratio
+ours / peer (< 1: ours is faster), ours against the fastest peer in its best layout (the goal on
+CPU fp32 is <= 0.95), that ratio taken within each repetition (median and quartiles: pairs
+close in time share the machine's drift), and ours channels_last / ours NCHW. Peers that are not
+installed are skipped with a line saying so.
 """
 import argparse
 import statistics
@@ -110,8 +112,12 @@ def main() -> None:
         for layout, fmt in layouts.items():
             runs[(name, layout)] = (model, x.contiguous(memory_format=fmt), fmt)
     times = {key: [] for key in runs}
+    keys = list(runs)
     for rep in range(args.repeats + 1):
-        for key, (model, inputs, fmt) in runs.items():
+        # each repetition starts one pair later, so no pair always runs first: a position's
+        # effect (caches, allocator, clocks) is spread over all of them
+        for key in keys[rep % len(keys):] + keys[:rep % len(keys)]:
+            model, inputs, fmt = runs[key]
             model.to(memory_format=fmt)
             elapsed = step(model, inputs, y, dtype, args.device)
             if rep:  # the first round warms up
@@ -123,7 +129,8 @@ def main() -> None:
         print(f'  {name:10s} {layout:13s} {ms:9.1f} ms  {args.batch / ms * 1000:7.1f} img/s')
     if 'ours' not in models:
         return
-    best = {name: min(median[(name, lay)] for lay in layouts) for name in models}
+    best_layout = {name: min(layouts, key=lambda lay: median[(name, lay)]) for name in models}
+    best = {name: median[(name, best_layout[name])] for name in models}
     for (name, layout), ms in median.items():
         if name != 'ours':
             print(f'  ratio ours/{name} {layout}: {median[("ours", layout)] / ms:.3f}')
@@ -132,6 +139,17 @@ def main() -> None:
         fastest = min(peers, key=best.get)
         print(f'  ratio ours best / fastest peer best ({fastest}): '
               f'{best["ours"] / best[fastest]:.3f} (goal <= 0.95)')
+        # The same two (model, layout) pairs, ratio taken within each repetition: neighbours in
+        # time share the machine's drift, so these spread less than the medians' ratio can.
+        paired = [ours / peer for ours, peer in zip(times[('ours', best_layout['ours'])],
+                                                    times[(fastest, best_layout[fastest])])]
+        spread = ''
+        if len(paired) >= 4:
+            low, _, high = statistics.quantiles(paired, n=4)
+            spread = f', quartiles {low:.3f}-{high:.3f}'
+        print(f'  paired per repetition ({best_layout["ours"]} / {fastest} '
+              f'{best_layout[fastest]}): median {statistics.median(paired):.3f}{spread} '
+              f'over {len(paired)}')
     print(f'  ratio ours channels_last / ours nchw: '
           f'{median[("ours", "channels_last")] / median[("ours", "nchw")]:.3f} (goal <= 1)')
 

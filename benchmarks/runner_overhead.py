@@ -101,7 +101,7 @@ def time_plain(samples, args) -> float:
         # BaseModel.train_step: preprocess, forward under the wrapper's autocast, backward
         # (scaled when a loss scaler is on), step, zero_grad: the Runner's work minus the Runner.
         log_vars = model.train_step(batch, optim_wrapper)
-        float(log_vars['loss'])  # the Runner's logger reads the loss every iteration too
+        log_vars['loss'].item()  # the Runner's MessageHub reads the loss every iteration too
     return time.perf_counter() - start
 
 

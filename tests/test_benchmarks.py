@@ -26,6 +26,8 @@ def test_model_step_benchmark_prints_ratios(repo_root):
                '--repeats', '1', '--models', 'ours', 'original')
     assert 'ratio ours/original nchw:' in out and 'ratio ours/original channels_last:' in out
     assert 'ratio ours best / fastest peer best (original):' in out
+    assert re.search(r'paired per repetition \((nchw|channels_last) / original '
+                     r'(nchw|channels_last)\): median [\d.]+ over 1', out)
     assert 'ratio ours channels_last / ours nchw:' in out
 
 

@@ -42,6 +42,18 @@ def split_batch_norm(bn: nn.BatchNorm2d, x: torch.Tensor, split: int,
                         bn.eps)
 
 
+def global_avg_pool(x: torch.Tensor) -> torch.Tensor:
+    """Mean over H and W as ``(B, C, 1, 1)``, whose gradient keeps ``x``'s memory format.
+
+    ``F.adaptive_avg_pool2d(x, 1)`` is ``x.mean((2, 3))`` in PyTorch, and its backward
+    materialises ``grad.expand(...) / (H * W)`` in NCHW even for a channels_last ``x``; added
+    to the channels_last gradient from the attention's other use of ``x``, that costs a
+    mixed-layout pass per split-attention layer. ``avg_pool2d``'s backward kernel writes ``x``'s
+    layout. (The sum is taken in another order: equal within float rounding.)
+    """
+    return F.avg_pool2d(x, x.shape[2:])
+
+
 class SplitAttentionConv2d(nn.Module):
     """A ``radix``-way split-attention convolution.
 
@@ -133,9 +145,9 @@ class SplitAttentionConv2d(nn.Module):
         the faster one, so it stays there.
         """
         batch = x.shape[0]
-        gap = F.adaptive_avg_pool2d(x, 1).view(batch, 2, self.channels).sum(dim=1)
-        return self._radix2_weigh(x[:, :self.channels], x[:, self.channels:],
-                                  gap.view(batch, self.channels, 1, 1))
+        gap = global_avg_pool(x).view(batch, 2, self.channels).sum(dim=1)
+        split0, split1 = x.chunk(2, dim=1)  # (slices' backward would zero-fill in NCHW)
+        return self._radix2_weigh(split0, split1, gap.view(batch, self.channels, 1, 1))
 
     def _radix2_weigh(self, split0: torch.Tensor, split1: torch.Tensor,
                       gap: torch.Tensor) -> torch.Tensor:
@@ -167,5 +179,5 @@ class SplitAttentionConv2d(nn.Module):
             y = F.conv2d(half, weight, None, conv.stride, conv.padding, conv.dilation,
                          self.groups)
             splits.append(self.relu(split_batch_norm(self.bn0, y, r)))
-        gap = F.adaptive_avg_pool2d(splits[0], 1) + F.adaptive_avg_pool2d(splits[1], 1)
+        gap = global_avg_pool(splits[0]) + global_avg_pool(splits[1])
         return self._radix2_weigh(splits[0], splits[1], gap)

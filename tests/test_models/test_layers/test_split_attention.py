@@ -109,3 +109,36 @@ def test_other_norm_layers_keep_the_whole_tensor(monkeypatch):
     out = layer.to(memory_format=torch.channels_last)(
         torch.randn(2, 32, 8, 8).contiguous(memory_format=torch.channels_last))
     assert calls == [] and out.shape == (2, 32, 8, 8)
+
+
+@pytest.mark.parametrize('norm', ['BatchNorm2d', 'other'])
+def test_channels_last_stays_channels_last_forward_and_backward(norm):
+    """No feature map the channels_last paths create, gradients included, is in NCHW: one would
+    mean a layout conversion or a slow mixed-layout kernel (adaptive_avg_pool2d's backward made
+    one per layer). Views (the splits, expanded gradients) are in neither layout."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class OtherNorm(torch.nn.BatchNorm2d):
+        pass
+
+    made = []
+
+    class Layouts(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            for t in out if isinstance(out, (tuple, list)) else [out]:
+                if isinstance(t, torch.Tensor) and t.dim() == 4 and t.shape[2] * t.shape[3] > 1:
+                    made.append((str(func), t.is_contiguous() and
+                                 not t.is_contiguous(memory_format=torch.channels_last)))
+            return out
+
+    layer = SplitAttentionConv2d(32, 32, radix=2).train()
+    if norm == 'other':  # the whole-tensor channels_last path
+        layer.bn0 = OtherNorm(64)
+    layer = layer.to(memory_format=torch.channels_last)
+    x = torch.randn(2, 32, 8, 8).contiguous(memory_format=torch.channels_last).requires_grad_()
+    with Layouts():
+        out = layer(x)
+        (out * out).sum().backward()
+    assert len(made) > 10 and [func for func, nchw in made if nchw] == []
+    assert x.grad.is_contiguous(memory_format=torch.channels_last)
