@@ -10,8 +10,9 @@ them, collated by mmengine's ``pseudo_collate``, no workers), the same optimizer
 (logging, throughput, summary, non-finite loss, checkpoint hook without saving inside the run)
 and our ``ResumableEpochBasedTrainLoop``; the plain loop calls ``model.train_step`` (preprocess,
 forward under the wrapper's autocast, backward, step) over a plain ``DataLoader``. Timed: the
-iterations after ``--warmup``; the two loops alternate ``--repeats`` times and the medians and
-their ratio (goal <= 1.03) are printed.
+iterations after ``--warmup``; the two loops alternate ``--repeats`` times (taking turns at
+going first) and the medians, their ratio (goal <= 1.03) and the ratio within each repeat
+(median, range) are printed.
 """
 import argparse
 import statistics
@@ -116,9 +117,11 @@ def main() -> None:
     args = parser.parse_args()
     samples = make_batches(args.iters * args.batch, args.size)
     runner_times, plain_times = [], []
-    for _ in range(args.repeats):
-        runner_times.append(time_runner(samples, args))
-        plain_times.append(time_plain(samples, args))
+    for rep in range(args.repeats):
+        # the first of a pair runs on a machine the other left: take turns at going first
+        for timer, times in ((time_runner, runner_times), (time_plain, plain_times))[::(
+                1 if rep % 2 == 0 else -1)]:
+            times.append(timer(samples, args))
     measured = args.iters - args.warmup
     runner_s, plain_s = statistics.median(runner_times), statistics.median(plain_times)
     print(f'{measured} iterations (batch {args.batch}, {args.size}px, amp={args.amp}), '
@@ -126,6 +129,9 @@ def main() -> None:
     print(f'  runner {runner_s / measured * 1000:.1f} ms/iter, plain loop '
           f'{plain_s / measured * 1000:.1f} ms/iter, ratio {runner_s / plain_s:.3f} '
           f'(goal <= 1.03)')
+    paired = [runner / plain for runner, plain in zip(runner_times, plain_times)]
+    print(f'  paired per repeat: median {statistics.median(paired):.3f}, range '
+          f'{min(paired):.3f}-{max(paired):.3f}')
 
 
 if __name__ == '__main__':

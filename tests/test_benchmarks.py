@@ -35,6 +35,7 @@ def test_runner_overhead_benchmark_prints_the_ratio(repo_root):
     out = _run(repo_root, 'benchmarks/runner_overhead.py', '--iters', '4', '--warmup', '1',
                '--batch', '2', '--size', '32', '--repeats', '1')
     assert re.search(r'runner [\d.]+ ms/iter, plain loop [\d.]+ ms/iter, ratio [\d.]+', out)
+    assert re.search(r'paired per repeat: median [\d.]+, range [\d.]+-[\d.]+', out)
 
 
 def test_benchmark_tool_says_what_bounds_this_machine(repo_root, tmp_path):
