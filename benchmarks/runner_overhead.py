@@ -117,10 +117,10 @@ def main() -> None:
     args = parser.parse_args()
     samples = make_batches(args.iters * args.batch, args.size)
     runner_times, plain_times = [], []
+    pair = [(time_runner, runner_times), (time_plain, plain_times)]
     for rep in range(args.repeats):
         # the first of a pair runs on a machine the other left: take turns at going first
-        for timer, times in ((time_runner, runner_times), (time_plain, plain_times))[::(
-                1 if rep % 2 == 0 else -1)]:
+        for timer, times in pair if rep % 2 == 0 else pair[::-1]:
             times.append(timer(samples, args))
     measured = args.iters - args.warmup
     runner_s, plain_s = statistics.median(runner_times), statistics.median(plain_times)

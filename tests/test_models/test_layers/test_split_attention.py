@@ -96,11 +96,12 @@ def test_split_convolutions_update_bn_as_the_grouped_one(groups, momentum, monke
                                    nchw(x), rtol=1e-9, atol=1e-9)
 
 
+class OtherNorm(torch.nn.BatchNorm2d):
+    """Any norm layer but a plain BatchNorm2d (SyncBN, say): the whole-tensor path."""
+
+
 def test_other_norm_layers_keep_the_whole_tensor(monkeypatch):
     """SyncBN (any norm but a plain BatchNorm2d) must normalise all splits in one call."""
-    class OtherNorm(torch.nn.BatchNorm2d):
-        pass
-
     layer = SplitAttentionConv2d(32, 32, radix=2).train()
     layer.bn0 = OtherNorm(64)
     calls = []
@@ -117,9 +118,6 @@ def test_channels_last_stays_channels_last_forward_and_backward(norm):
     mean a layout conversion or a slow mixed-layout kernel (adaptive_avg_pool2d's backward made
     one per layer). Views (the splits, expanded gradients) are in neither layout."""
     from torch.utils._python_dispatch import TorchDispatchMode
-
-    class OtherNorm(torch.nn.BatchNorm2d):
-        pass
 
     made = []
 
