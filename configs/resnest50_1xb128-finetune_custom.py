@@ -9,14 +9,7 @@ data_preprocessor = dict(num_classes=num_classes)
 
 # Trained (or converted: tools/model_converters/resnest_to_mm.py) ImageNet weights.
 load_from = 'work_dirs/resnest50_8xb128_in1k/epoch_120.pth'
-custom_hooks = [
-    dict(type='ApexAmpHook', opt_level='O1', loss_scale='dynamic', combine_grad=True,
-         float_functions=[('torch', 'sigmoid'), ('torch', 'softmax')]),
-    dict(type='CheckpointAdapterHook', head_mismatch='reinit'),  # new classifier
-    dict(type='ThroughputHook', skip_iters=2),
-    dict(type='RunSummaryHook'),
-    dict(type='UnreadableImageHook', max_fraction=0.001),
-]
+default_hooks = dict(checkpoint_adapter=dict(head_mismatch='reinit'))  # a new classifier
 
 data_root = 'data/custom'
 train_dataloader = dict(

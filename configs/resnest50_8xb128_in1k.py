@@ -8,12 +8,8 @@ _base_ = [
 ]
 
 # The seed trained with apex AMP O1 and combine_grad on Ascend; without apex (CUDA, CPU) the hook
-# falls back to the device's native AMP (fp16 + dynamic loss scaling / bf16 autocast).
-custom_hooks = [
-    dict(type='ApexAmpHook', opt_level='O1', loss_scale='dynamic', combine_grad=True,
-         float_functions=[('torch', 'sigmoid'), ('torch', 'softmax')]),
-    dict(type='CheckpointAdapterHook', head_mismatch='error'),
-    dict(type='ThroughputHook', skip_iters=2),
-    dict(type='RunSummaryHook'),
-    dict(type='UnreadableImageHook', max_fraction=0.001),
-]
+# falls back to the device's native AMP (fp16 + dynamic loss scaling / bf16 autocast). A switch:
+# `--cfg-options default_hooks.apex_amp=None` trains in fp32.
+default_hooks = dict(
+    apex_amp=dict(type='ApexAmpHook', opt_level='O1', loss_scale='dynamic', combine_grad=True,
+                  float_functions=[('torch', 'sigmoid'), ('torch', 'softmax')]))

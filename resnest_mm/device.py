@@ -1,13 +1,18 @@
-"""The one place that knows about NPU, CUDA and CPU.
+"""The device policy of resnest_mm: what mmengine does not decide for NPU, CUDA and CPU.
 
-Everything else in resnest_mm asks this module which device it runs on, which process-group
-backend and which mixed-precision dtype to use. ``torch_npu`` and ``apex`` are imported lazily and
-guarded: ``torch_npu`` installed without the CANN toolkit breaks ``import torch`` itself, so it is
-only touched when it is installed and an NPU is asked about.
+Which device a process runs on is mmengine's answer (``mmengine.device.get_device()``: NPU,
+then CUDA, then CPU), the same answer the Runner uses to place the model, so resnest_mm and
+mmengine never disagree. To train on the CPU of a machine with a GPU, hide the GPU from both:
+``CUDA_VISIBLE_DEVICES=""`` (mmengine's own advice). This module keeps only the policy mmengine
+lacks: the process-group backend of each device, how a process selects its device, the
+mixed-precision dtype, which fused SGD exists, whether apex and channels_last can be used, and
+the accelerator calls (synchronise, RNG state) that differ between ``torch.cuda`` and
+``torch.npu``.
 
-The device can be forced with the environment variable ``RESNEST_MM_DEVICE`` (``npu``, ``cuda`` or
-``cpu``); it steers resnest_mm's choices (backend, AMP, SGD). To keep a present GPU away from
-mmengine and torch as well, also set ``CUDA_VISIBLE_DEVICES=""``.
+``torch_npu`` and ``apex`` are never imported by resnest_mm itself unless an NPU is asked
+about: ``torch_npu`` installed without the CANN toolkit breaks ``import torch``. Where torch_npu
+*is* installed, torch >= 2.5 loads it through its backend entry point and ``mmengine.device``
+imports it on import, so there it is loaded before resnest_mm asks anything.
 """
 from __future__ import annotations
 
@@ -19,11 +24,12 @@ from types import ModuleType
 from typing import Optional
 
 import torch
+from mmengine import device as mm_device
 
 from .utils.errors import ExplainedRuntimeError
 
-DEVICE_ENV = 'RESNEST_MM_DEVICE'
-DEVICE_TYPES = ('npu', 'cuda', 'cpu')
+# Process-group backend per device; devices mmengine knows but resnest_mm has no policy for
+# (mlu, mps, musa) get gloo, which runs anywhere.
 _BACKENDS = {'npu': 'hccl', 'cuda': 'nccl', 'cpu': 'gloo'}
 _TORCH_VERSION = tuple(int(v) for v in torch.__version__.split('+')[0].split('.')[:2])
 
@@ -46,59 +52,46 @@ def torch_npu() -> Optional[ModuleType]:
 
 @functools.cache
 def apex() -> Optional[ModuleType]:
-    """The ``apex`` package (Ascend's or NVIDIA's) with its ``amp`` module, else None."""
+    """The ``apex`` package with its ``amp`` module (Ascend's apex), else None.
+
+    NVIDIA apex removed ``apex.amp`` in 2025 (NVIDIA/apex PR #1896), so on CUDA this is None
+    with any current apex, and mixed precision is torch's own.
+    """
     module = _import_optional('apex')
     if module is None or _import_optional('apex.amp') is None:
         return None
     return module
 
 
-def npu_available() -> bool:
-    """Whether an Ascend NPU is usable (torch_npu installed and a device present)."""
-    if torch_npu() is None:
-        return False
-    npu = getattr(torch, 'npu', None)
-    return bool(npu is not None and npu.is_available())
-
-
-@functools.cache
 def device_type() -> str:
-    """The device this process trains on: ``npu``, then ``cuda``, then ``cpu``.
-
-    ``RESNEST_MM_DEVICE`` overrides the choice.
-
-    Raises:
-        RuntimeError: if the requested device is unknown or not present.
-    """
-    wanted = os.environ.get(DEVICE_ENV, '').strip().lower()
-    if wanted:
-        if wanted not in DEVICE_TYPES:
-            raise ExplainedRuntimeError(
-                f'{DEVICE_ENV}={wanted!r} is not a device resnest_mm knows; '
-                f'use one of {", ".join(DEVICE_TYPES)} or unset it.')
-        present = {'npu': npu_available, 'cuda': torch.cuda.is_available,
-                   'cpu': lambda: True}[wanted]()
-        if not present:
-            raise ExplainedRuntimeError(
-                f'{DEVICE_ENV}={wanted} asks for a device this machine does not have '
-                f'(torch {torch.__version__}); unset it to use what is present.')
-        return wanted
-    if npu_available():
-        return 'npu'
-    if torch.cuda.is_available():
-        return 'cuda'
-    return 'cpu'
+    """The device this process trains on, as mmengine places the model: ``npu``, ``cuda``,
+    ``cpu`` (or another device mmengine supports, such as ``mps``)."""
+    return mm_device.get_device()
 
 
 def npu_full_precision() -> bool:
-    """Whether the NPU computes in fp32 natively (SoC 910B and later: version >= 220).
+    """Whether the NPU computes fp32 work in fp32 (SoC 910B and later: version >= 220).
 
-    Older SoCs (910A, version < 220) default to converting fp32 work to fp16; mmengine then
-    forces AMP, which resnest_mm does not do silently (see :mod:`resnest_mm.compat`).
+    True off the NPU. On older SoCs (910A) CANN's default precision mode
+    (``allow_fp32_to_fp16``) runs fp32 convolutions and matrix products in fp16 internally,
+    without loss scaling; see :func:`npu_precision_advice`.
     """
     if device_type() != 'npu':
         return True
-    return torch_npu().npu.get_soc_version() >= 220
+    return mm_device.is_npu_support_full_precision()
+
+
+def npu_precision_advice(wrapper_type: str) -> Optional[str]:
+    """What a run with ``optim_wrapper.type=wrapper_type`` computes on this NPU, when it is not
+    what the config says; None when there is nothing to say."""
+    if npu_full_precision() or wrapper_type in ('AmpOptimWrapper', 'ApexAmpOptimWrapper'):
+        return None
+    return (f'This Ascend SoC (version < 220, 910A family) computes fp32 convolutions and matrix '
+            f'products in fp16 inside CANN (precision mode allow_fp32_to_fp16) without loss '
+            f'scaling, so small gradients can underflow; mmengine would silently replace '
+            f'optim_wrapper.type={wrapper_type} with AmpOptimWrapper here. resnest_mm keeps '
+            f'{wrapper_type} as configured: pass --amp (fp16 autocast with dynamic loss '
+            'scaling) or keep the ImageNet configs\' ApexAmpHook for scaled mixed precision.')
 
 
 def device_count() -> int:
@@ -109,6 +102,19 @@ def device_count() -> int:
     if kind == 'cuda':
         return torch.cuda.device_count()
     return os.cpu_count() or 1
+
+
+def set_device(local_rank: int) -> None:
+    """Make ``local_rank``'s accelerator this process's current device (nothing on CPU).
+
+    mmengine's slurm and mpi initialisers call ``torch.cuda.set_device`` whatever the device;
+    this is what each device needs instead.
+    """
+    kind = device_type()
+    if kind == 'cuda':
+        torch.cuda.set_device(local_rank)
+    elif kind == 'npu':
+        torch.npu.set_device(local_rank)
 
 
 def check_processes_per_node() -> None:
@@ -122,7 +128,7 @@ def check_processes_per_node() -> None:
     """
     local = int(os.environ.get('LOCAL_WORLD_SIZE', '1'))
     kind = device_type()
-    if kind == 'cpu' or local <= 1:
+    if kind not in ('npu', 'cuda') or local <= 1:
         return
     count = device_count()
     if local > count:
@@ -135,21 +141,26 @@ def check_processes_per_node() -> None:
 def profiler_hook(iters: int, out_dir: str) -> dict:
     """The profiler hook config for this device, profiling the first ``iters`` iterations.
 
-    NPU: MMEngine's ``NPUProfilerHook`` (CANN profiling into ``out_dir/cann_profiling``), what
-    the seed's ``--prof`` did on Ascend. CUDA/CPU: MMEngine's ``ProfilerHook`` (PyTorch's
-    profiler): a table of the slowest operators on stdout and a Chrome trace in
-    ``out_dir/trace.json``.
+    NPU: resnest_mm's ``NPUProfilerHook`` (torch_npu's profiler, CANN timings, into
+    ``out_dir/npu_profiling``), what the seed's ``--prof`` did on Ascend. CUDA/CPU: MMEngine's
+    ``ProfilerHook`` (PyTorch's profiler): a table of the slowest operators on stdout and a
+    Chrome trace in ``out_dir/trace.json``.
     """
     kind = device_type()
     if kind == 'npu':
-        return dict(type='NPUProfilerHook', begin=0, end=iters,
-                    result_path=os.path.join(out_dir, 'cann_profiling'),
-                    exit_after_profiling=False)
+        return dict(type='TorchNpuProfilerHook', iters=iters,
+                    out_dir=os.path.join(out_dir, 'npu_profiling'))
     sort_by = 'self_cuda_time_total' if kind == 'cuda' else 'self_cpu_time_total'
     return dict(type='ProfilerHook', by_epoch=False, profile_times=iters,
                 activity_with_cuda=kind == 'cuda',
                 on_trace_ready=dict(type='log_trace', sort_by=sort_by, row_limit=20),
                 json_trace_path=os.path.join(out_dir, 'trace.json'))
+
+
+def supports_channels_last() -> bool:
+    """Whether the device runs NHWC tensors: not the NPU, whose ``Tensor.to`` takes only the
+    contiguous and preserve formats and whose fused optimizers combine contiguous tensors."""
+    return device_type() != 'npu'
 
 
 def synchronize() -> None:
@@ -181,15 +192,16 @@ def set_rng_state(state: torch.Tensor) -> None:
 
 
 def dist_backend() -> str:
-    """The process-group backend for this device: hccl on NPU, nccl on CUDA, gloo on CPU."""
-    return _BACKENDS[device_type()]
+    """The process-group backend for this device: hccl on NPU, nccl on CUDA, gloo elsewhere."""
+    return _BACKENDS.get(device_type(), 'gloo')
 
 
 def amp_dtype() -> torch.dtype:
     """The autocast dtype of native AMP on this device.
 
-    fp16 (with a loss scaler) on CUDA and NPU, the formats their matrix units are fastest in;
-    bf16 on CPU, the only dtype CPU autocast supports, which needs no loss scaling.
+    fp16 (with a loss scaler) on CUDA and NPU, the formats their matrix units are fastest in and
+    the seed's apex O1; bf16 on CPU, the only dtype CPU autocast computes quickly, which needs
+    no loss scaling.
     """
     return torch.bfloat16 if device_type() == 'cpu' else torch.float16
 
@@ -207,6 +219,12 @@ def cpu_native_bf16() -> bool:
 def needs_loss_scaling(dtype: Optional[torch.dtype] = None) -> bool:
     """Whether AMP in ``dtype`` (default: :func:`amp_dtype`) needs a gradient scaler."""
     return (dtype or amp_dtype()) == torch.float16
+
+
+def amp_wrapper_type() -> str:
+    """The optimizer wrapper of native AMP here: mmengine's ``AmpOptimWrapper`` on an
+    accelerator, resnest_mm's ``CpuAmpOptimWrapper`` on CPU (mmengine's refuses the CPU)."""
+    return 'CpuAmpOptimWrapper' if device_type() == 'cpu' else 'AmpOptimWrapper'
 
 
 def amp_flavour(apex_requested: bool = False) -> str:
@@ -234,6 +252,6 @@ def sgd_implementation(apex_amp: bool = False) -> str:
         if optimizers is not None and hasattr(optimizers, 'NpuFusedSGD'):
             return 'apex'
         return 'torch_npu'
-    if kind == 'cuda' or _TORCH_VERSION >= (2, 4):
+    if kind == 'cuda' or (kind == 'cpu' and _TORCH_VERSION >= (2, 4)):
         return 'torch_fused'
     return 'torch_foreach'

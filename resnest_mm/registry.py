@@ -6,18 +6,14 @@ first use, but it does not run the *parent's* locations when a child falls back 
 lists mmpretrain's modules after ours; that is what makes ``ImageClassifier``, ``LinearClsHead``,
 ``CustomDataset`` and mmpretrain's transforms resolve here.
 
-Importing this module also applies :mod:`resnest_mm.compat` (fixes for the pinned stack), since
-every entry point (tools, configs in our scope, ``from resnest_mm.models import ...``) comes through
-here before it builds anything.
+Importing this module changes nothing of mmengine, mmpretrain or torch: where the stack falls
+short, resnest_mm registers its own components here (``ResNeStRunner``, ``CpuAmpOptimWrapper``,
+...), selected by the configs.
 """
 from typing import Any
 
 from mmengine.registry import DefaultScope, Registry
 from mmpretrain import registry as mmpretrain_registry
-
-from . import compat
-
-compat.apply()
 
 SCOPE = 'resnest_mm'
 
@@ -47,7 +43,10 @@ _MODELS = 'resnest_mm.models'
 _ENGINE = 'resnest_mm.engine'
 _DATASETS = 'resnest_mm.datasets'
 
-RUNNERS = _child(mmpretrain_registry.RUNNERS, [], [_PRE_ENGINE])
+# Runners set up their own default scope (the config's default_scope) for their whole life;
+# building one inside a temporary scope would drop it when the build returns.
+RUNNERS = Registry(mmpretrain_registry.RUNNERS.name, parent=mmpretrain_registry.RUNNERS,
+                   scope=SCOPE, locations=[_ENGINE, _PRE_ENGINE])
 RUNNER_CONSTRUCTORS = _child(mmpretrain_registry.RUNNER_CONSTRUCTORS, [], [_PRE_ENGINE])
 LOOPS = _child(mmpretrain_registry.LOOPS, [_ENGINE], [_PRE_ENGINE])
 HOOKS = _child(mmpretrain_registry.HOOKS, [_ENGINE], [_PRE_ENGINE])
@@ -57,7 +56,7 @@ OPTIM_WRAPPERS = _child(mmpretrain_registry.OPTIM_WRAPPERS, [_ENGINE], [_PRE_ENG
 OPTIM_WRAPPER_CONSTRUCTORS = _child(mmpretrain_registry.OPTIM_WRAPPER_CONSTRUCTORS, [],
                                     [_PRE_ENGINE])
 PARAM_SCHEDULERS = _child(mmpretrain_registry.PARAM_SCHEDULERS, [], [_PRE_ENGINE])
-DATASETS = _child(mmpretrain_registry.DATASETS, [], [_PRE_DATASETS])
+DATASETS = _child(mmpretrain_registry.DATASETS, [_DATASETS], [_PRE_DATASETS])
 DATA_SAMPLERS = _child(mmpretrain_registry.DATA_SAMPLERS, [_DATASETS], [_PRE_DATASETS])
 TRANSFORMS = _child(mmpretrain_registry.TRANSFORMS, [_DATASETS], [_PRE_DATASETS])
 MODELS = _child(mmpretrain_registry.MODELS, [_MODELS], [_PRE_MODELS])

@@ -11,11 +11,13 @@ import pytest
 import resnest.torch as original
 import torch
 from mmengine.config import Config
-from mmengine.runner import Runner
 
+from resnest_mm.engine.cli import build_runner
 from tests.helpers.images import write_image_folder
 
 CONFIGS = sorted(p for p in glob.glob('configs/*.py'))
+EVERY_CONFIG = sorted(glob.glob('configs/**/*.py', recursive=True))
+SAFETY_HOOKS = {'NonFiniteLossHook', 'UnreadableImageHook', 'ProgressBarHook'}
 WNIDS = [f'n{i:08d}' for i in range(1000)]
 
 
@@ -47,6 +49,17 @@ def test_every_config_is_listed():
             'resnest50_1xb32_digits.py'} <= names
 
 
+@pytest.mark.parametrize('path', [p for p in EVERY_CONFIG if '_base_' not in p],
+                         ids=os.path.basename)
+def test_every_config_carries_the_safety_hooks(path):
+    """As loaded: the three safety hooks under default_hooks keys (whatever the config adds),
+    and the runner that keeps them even when a config re-lists custom_hooks."""
+    cfg = Config.fromfile(path)
+    types = {h['type'] for h in cfg.default_hooks.values() if h}
+    assert SAFETY_HOOKS <= types, SAFETY_HOOKS - types
+    assert cfg.runner_type == 'ResNeStRunner'
+
+
 @pytest.mark.parametrize('path', CONFIGS, ids=os.path.basename)
 def test_config_trains_one_iteration(path, data, tmp_path):
     cfg = Config.fromfile(path)
@@ -64,7 +77,8 @@ def test_config_trains_one_iteration(path, data, tmp_path):
     cfg.train_cfg.val_interval = 1
     cfg.work_dir = str(tmp_path)
     cfg.default_hooks.logger.interval = 1
-    runner = Runner.from_cfg(cfg)
+    runner = build_runner(cfg)
+    assert SAFETY_HOOKS <= {type(h).__name__ for h in runner.hooks}
     runner.train()
     assert runner.iter == 1
     if validates:

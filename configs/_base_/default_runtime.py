@@ -1,5 +1,8 @@
 # Runtime shared by every resnest_mm config.
 default_scope = 'resnest_mm'
+# mmengine's Runner with what it lacks for us (gloo on CPU, every launcher on NPU, no silent AMP
+# swap, checkpoints loaded as data and verified, stop at a signal): resnest_mm/engine/runner/
+runner_type = 'ResNeStRunner'
 
 default_hooks = dict(
     timer=dict(type='IterTimerHook'),
@@ -11,15 +14,16 @@ default_hooks = dict(
                     max_keep_ckpts=3, save_last=True),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='VisualizationHook', enable=False),
+    # resnest_mm's hooks go here too, under keys: a config changes or drops one by its key
+    # (default_hooks merge key by key) and re-listing custom_hooks cannot lose them.
+    checkpoint_adapter=dict(type='CheckpointAdapterHook', head_mismatch='error'),
+    non_finite_loss=dict(type='NonFiniteLossHook'),  # stops at NaN/inf; never saves NaN weights
+    throughput=dict(type='ThroughputHook', skip_iters=2),  # FPS as the seed measured it
+    summary=dict(type='RunSummaryHook'),  # <work_dir>/summary.json
+    unreadable_images=dict(type='UnreadableImageHook', max_fraction=0.001),  # lists bad files
+    progress_bar=dict(type='ProgressBarHook'),  # batches done and ETA while evaluating
 )
-custom_hooks = [
-    dict(type='CheckpointAdapterHook', head_mismatch='error'),
-    dict(type='NonFiniteLossHook'),  # stops at a NaN/inf loss; never saves non-finite weights
-    dict(type='ThroughputHook', skip_iters=2),  # FPS as the seed measured it
-    dict(type='RunSummaryHook'),  # <work_dir>/summary.json
-    dict(type='UnreadableImageHook', max_fraction=0.001),  # lists unreadable files
-    dict(type='ProgressBarHook'),  # batches done and ETA while validating and testing
-]
+custom_hooks = []
 
 env_cfg = dict(
     cudnn_benchmark=True,  # fixed input size: let cuDNN pick the fastest kernels

@@ -1,7 +1,9 @@
-"""Engine components registered in scope resnest_mm: hooks, loops, optimizers, wrappers."""
+"""Engine components registered in scope resnest_mm: the runner, loops, hooks, optimizers,
+wrappers."""
 from .hooks import ApexAmpHook, CheckpointAdapterHook, RunSummaryHook, ThroughputHook
-from .optimizers import ApexAmpOptimWrapper, build_npu_fused_sgd
-from .runner import ResumableEpochBasedTrainLoop
+from .optimizers import ApexAmpOptimWrapper, CpuAmpOptimWrapper, build_npu_fused_sgd
+from .runner import ResNeStRunner, ResumableEpochBasedTrainLoop
 
-__all__ = ['ApexAmpHook', 'ApexAmpOptimWrapper', 'CheckpointAdapterHook', 'RunSummaryHook',
-           'ResumableEpochBasedTrainLoop', 'ThroughputHook', 'build_npu_fused_sgd']
+__all__ = ['ApexAmpHook', 'ApexAmpOptimWrapper', 'CheckpointAdapterHook', 'CpuAmpOptimWrapper',
+           'ResNeStRunner', 'RunSummaryHook', 'ResumableEpochBasedTrainLoop', 'ThroughputHook',
+           'build_npu_fused_sgd']

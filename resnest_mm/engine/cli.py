@@ -26,6 +26,9 @@ def _common_args(parser: argparse.ArgumentParser) -> None:
                         help='override config keys, e.g. train_dataloader.batch_size=64')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
                         default='none', help='job launcher (dist_*.sh set pytorch)')
+    parser.add_argument('--unsafe-load', action='store_true',
+                        help='unpickle checkpoints that are not plain data (they can run code): '
+                        'only for a file you trust')
     # torchrun passes --local-rank on old torch versions
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0,
                         help=argparse.SUPPRESS)
@@ -73,6 +76,9 @@ def test_parser() -> argparse.ArgumentParser:
 
 
 def _common_merge(cfg: Config, args: argparse.Namespace) -> Config:
+    cfg.setdefault('runner_type', 'ResNeStRunner')
+    if args.unsafe_load:
+        cfg.unsafe_load = True
     if args.cfg_options:
         preflight.check_cfg_options(cfg, args.cfg_options)  # mmengine would add a typo silently
         cfg.merge_from_dict(args.cfg_options)
@@ -105,6 +111,10 @@ def merge_train_args(cfg: Config, args: argparse.Namespace) -> Config:
     if args.tensorboard:
         enable_tensorboard(cfg)
     if args.channels_last:
+        if not device.supports_channels_last():
+            raise ExplainedValueError(
+                f'--channels-last: {device.device_type().upper()} does not run channels_last '
+                'tensors (torch_npu takes only the contiguous format); drop the flag there')
         backbone = cfg.model.get('backbone', {})
         if backbone.get('type') != 'ResNeSt':
             raise ExplainedValueError(
@@ -118,6 +128,11 @@ def merge_train_args(cfg: Config, args: argparse.Namespace) -> Config:
             raise ExplainedValueError(f'--prof {args.prof}: profile at least 1 iteration')
         cfg.setdefault('custom_hooks', [])
         cfg.custom_hooks.append(device.profiler_hook(args.prof, cfg.work_dir))
+    if args.resume is None and restart_count():
+        # a group restarted by torchrun --max-restarts, or a job requeued by Slurm, continues
+        print_log(f'restart {restart_count()} of this job: resuming from the newest complete '
+                  'checkpoint of the work dir', logger='current')
+        args.resume = 'auto'
     if args.resume == 'auto':
         cfg.resume = True
         cfg.load_from = None
@@ -127,26 +142,40 @@ def merge_train_args(cfg: Config, args: argparse.Namespace) -> Config:
     return cfg
 
 
+def restart_count() -> int:
+    """How many times this job was restarted: torchrun's ``TORCHELASTIC_RESTART_COUNT``
+    (``--max-restarts``), Slurm's ``SLURM_RESTART_COUNT`` (a requeued job)."""
+    return max(int(os.environ.get(name) or 0)
+               for name in ('TORCHELASTIC_RESTART_COUNT', 'SLURM_RESTART_COUNT'))
+
+
+def configured_hook_types(cfg: Config) -> List[str]:
+    """The types of the hooks a config lists, in ``default_hooks`` and ``custom_hooks``."""
+    hooks = list((cfg.get('default_hooks') or {}).values()) + list(cfg.get('custom_hooks') or [])
+    return [h.get('type') for h in hooks if isinstance(h, dict)]
+
+
 def enable_amp(cfg: Config) -> None:
     """``--amp``: the device's flavour of mixed precision.
 
     A config with ``ApexAmpHook`` keeps it (apex where installed, else the hook's native
-    fallback); otherwise ``AmpOptimWrapper`` in the device's dtype: bf16 autocast on CPU, fp16
-    with dynamic loss scaling on CUDA and NPU.
+    fallback); otherwise the device's AMP wrapper: ``AmpOptimWrapper`` with fp16 and dynamic
+    loss scaling on CUDA and NPU, ``CpuAmpOptimWrapper`` (bf16 autocast) on CPU.
     """
-    hooks = cfg.get('custom_hooks') or []
-    if any(h.get('type') == 'ApexAmpHook' for h in hooks):
+    if 'ApexAmpHook' in configured_hook_types(cfg):
         print_log('--amp: the config has ApexAmpHook; it sets up mixed precision '
                   f'({device.amp_flavour(apex_requested=True)}).', logger='current')
         return
     wrapper = cfg.optim_wrapper
-    if wrapper.get('type', 'OptimWrapper') not in ('OptimWrapper', 'AmpOptimWrapper'):
+    if wrapper.get('type', 'OptimWrapper') not in ('OptimWrapper', 'AmpOptimWrapper',
+                                                   'CpuAmpOptimWrapper'):
         raise ExplainedValueError(f'--amp: optim_wrapper.type={wrapper.type} is not an optimizer '
                                   'wrapper --amp knows how to switch; set the AMP wrapper in the '
                                   'config instead.')
     dtype = device.amp_dtype()
-    wrapper.type = 'AmpOptimWrapper'
-    wrapper.setdefault('loss_scale', 'dynamic')
+    wrapper.type = device.amp_wrapper_type()
+    if device.needs_loss_scaling(dtype):
+        wrapper.setdefault('loss_scale', 'dynamic')
     wrapper.setdefault('dtype', str(dtype).replace('torch.', ''))
     scaling = 'dynamic loss scaling' if device.needs_loss_scaling(dtype) else 'no loss scaling'
     print_log(f'--amp: {wrapper.dtype} autocast on {device.device_type()} ({scaling}).',
@@ -190,12 +219,12 @@ def _load_config(path: str) -> Config:
     return Config.fromfile(path)
 
 
-def _build_runner(cfg: Config) -> Runner:
-    import resnest_mm.registry  # noqa: F401  (registries and compat before the Runner exists)
-    if 'runner_type' in cfg:
-        from mmengine.registry import RUNNERS
-        return RUNNERS.build(cfg)
-    return Runner.from_cfg(cfg)
+def build_runner(cfg: Config) -> Runner:
+    """The config's runner (``ResNeStRunner`` unless ``runner_type`` names another), built in
+    scope resnest_mm."""
+    from ..registry import RUNNERS
+    cfg.setdefault('runner_type', 'ResNeStRunner')
+    return RUNNERS.build(cfg)
 
 
 def train(argv: Optional[List[str]] = None) -> Runner:
@@ -204,7 +233,7 @@ def train(argv: Optional[List[str]] = None) -> Runner:
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     cfg = merge_train_args(_load_config(args.config), args)
     preflight.check_datasets(cfg, ('train_dataloader', 'val_dataloader'))
-    runner = _build_runner(cfg)
+    runner = build_runner(cfg)
     runner.train()
     return runner
 
@@ -215,5 +244,5 @@ def test(argv: Optional[List[str]] = None) -> dict:
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     cfg = merge_test_args(_load_config(args.config), args)
     preflight.check_datasets(cfg, ('test_dataloader', ))
-    runner = _build_runner(cfg)
+    runner = build_runner(cfg)
     return runner.test()

@@ -1,4 +1,4 @@
 """Small helpers shared across the package."""
-from .fileio import atomic_save, atomic_write
+from .fileio import DiskFullError, atomic_save, atomic_write, atomic_write_bytes
 
-__all__ = ['atomic_save', 'atomic_write']
+__all__ = ['DiskFullError', 'atomic_save', 'atomic_write', 'atomic_write_bytes']

@@ -12,7 +12,13 @@ from typing import Any, Callable
 
 
 class ExplainedError(Exception):
-    """Base class: ``str(error)`` is the sentence, never a quoted repr (as KeyError's would be)."""
+    """Base class: ``str(error)`` is the sentence, never a quoted repr (as KeyError's would be).
+
+    ``exit_code`` is the status the tools exit with: 2 (bad input) unless a subclass or the
+    raiser says otherwise (a run stopped by a signal exits with 128 + its number).
+    """
+
+    exit_code = 2
 
     def __str__(self) -> str:
         return ' '.join(str(arg) for arg in self.args)
@@ -38,10 +44,22 @@ class ExplainedFloatingPointError(ExplainedError, FloatingPointError):
     """A non-finite loss or weight."""
 
 
+class ExplainedOSError(ExplainedError, OSError):
+    """A file system state that stops a run (a full disk)."""
+
+
+class ExplainedImportError(ExplainedError, ImportError):
+    """An installed package of a version resnest_mm does not support."""
+
+
 def run_tool(main: Callable[[], Any], prog: str) -> Any:
-    """Run a tool's ``main``; an :class:`ExplainedError` becomes one line on stderr, exit 2."""
+    """Run a tool's ``main``; an :class:`ExplainedError` becomes one line on stderr and the
+    error's exit status (2 for bad input), Ctrl-C one line and status 130."""
     try:
         return main()
     except ExplainedError as exc:
         print(f'{prog}: error: {exc}', file=sys.stderr, flush=True)
-        sys.exit(2)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:  # Ctrl-C outside a training loop (which saves and explains)
+        print(f'{prog}: interrupted', file=sys.stderr, flush=True)
+        sys.exit(130)

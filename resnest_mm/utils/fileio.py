@@ -1,11 +1,32 @@
-"""File writing that never leaves a half-written file behind."""
+"""File writing that never leaves a half-written file behind, and says when the disk is full."""
 from __future__ import annotations
 
+import errno
+import hashlib
+import io
 import os
+import shutil
 import tempfile
-from typing import IO, Callable
+from typing import IO, Callable, Optional
 
 import torch
+
+from .errors import ExplainedError
+
+DIGEST_SUFFIX = '.sha256'
+_CHUNK = 16 << 20
+# "no space", "quota exceeded", "file too large" (RLIMIT_FSIZE): each means no room for the file
+_NO_ROOM = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
+class DiskFullError(ExplainedError, OSError):
+    """A file could not be written for lack of space; its partial copy is already removed."""
+
+    def __init__(self, path: str, needed: Optional[int], free: int) -> None:
+        need = f'it needs {needed:,} bytes and ' if needed else ''
+        super().__init__(f'no space left to write {path}: {need}{free:,} bytes are free on its '
+                         'disk; the unfinished file was removed')
+        self.path, self.needed, self.free = path, needed, free
 
 
 def _umask() -> int:
@@ -14,14 +35,41 @@ def _umask() -> int:
     return mask
 
 
-def atomic_write(path: str, write: Callable[[IO[bytes]], None]) -> None:
+def _free_bytes(folder: str) -> int:
+    try:
+        return shutil.disk_usage(folder).free
+    except OSError:
+        return 0
+
+
+def fsync_dir(folder: str) -> None:
+    """Flush a folder's entries (a rename inside it) to the disk."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: str, write: Callable[[IO[bytes]], None],
+                 size: Optional[int] = None) -> None:
     """Call ``write`` on a temporary file in the target folder, then rename it over ``path``.
 
-    A reader never sees a half-written file, and a crash leaves the old file intact.
+    A reader never sees a half-written file, and a crash leaves the old file intact. When the
+    disk is full the temporary file is removed at once.
+
+    Args:
+        path: The file to (re)place.
+        write: Writes the content into the open binary file it is given.
+        size: The number of bytes, when known, for the disk-full message.
+
+    Raises:
+        DiskFullError: no space (or quota, or file-size limit) for the file.
     """
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix='.' + os.path.basename(path) + '.', dir=folder)
+    fd, tmp = tempfile.mkstemp(prefix='.' + os.path.basename(path) + '.', suffix='.part',
+                               dir=folder)
     try:
         with os.fdopen(fd, 'wb') as f:
             write(f)
@@ -29,12 +77,44 @@ def atomic_write(path: str, write: Callable[[IO[bytes]], None]) -> None:
             os.fsync(f.fileno())
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         if os.path.exists(tmp):
             os.remove(tmp)
+        if isinstance(exc, OSError) and exc.errno in _NO_ROOM:
+            raise DiskFullError(path, size, _free_bytes(folder)) from None
         raise
 
 
-def atomic_save(obj: object, path: str) -> None:
-    """``torch.save`` through :func:`atomic_write`."""
-    atomic_write(path, lambda f: torch.save(obj, f))
+def atomic_write_bytes(path: str, data: bytes, digest: bool = False) -> Optional[str]:
+    """Write ``data`` with :func:`atomic_write`; with ``digest``, hash the bytes as they are
+    written and record the SHA-256 in ``path + '.sha256'`` (``sha256sum`` format), written the
+    same way once the file is in place.
+
+    Returns:
+        The hex digest when ``digest``, else None.
+    """
+    sha = hashlib.sha256() if digest else None
+
+    def write(f: IO[bytes]) -> None:
+        view = memoryview(data)
+        for start in range(0, len(view), _CHUNK):
+            chunk = view[start:start + _CHUNK]
+            if sha is not None:
+                sha.update(chunk)
+            f.write(chunk)
+
+    atomic_write(path, write, size=len(data))
+    if sha is None:
+        return None
+    hexdigest = sha.hexdigest()
+    line = f'{hexdigest}  {os.path.basename(path)}\n'.encode()
+    atomic_write(path + DIGEST_SUFFIX, lambda f: f.write(line), size=len(line))
+    fsync_dir(os.path.dirname(os.path.abspath(path)))
+    return hexdigest
+
+
+def atomic_save(obj: object, path: str, digest: bool = False) -> Optional[str]:
+    """``torch.save`` through :func:`atomic_write_bytes` (with its digest when asked)."""
+    with io.BytesIO() as buffer:
+        torch.save(obj, buffer)
+        return atomic_write_bytes(path, buffer.getvalue(), digest=digest)

@@ -1,12 +1,14 @@
-"""A tiny real mmengine Runner (linear model, in-memory data) for engine-level tests.
+"""A tiny real Runner (linear model, in-memory data) for engine-level tests: ``ResNeStRunner``,
+or mmengine's own ``Runner`` where a test shows what the released stack does.
 
 Run as a script under torchrun it trains with ``launcher='pytorch'`` and prints
-``RANK <r> OK <sum of weights>``; with ``--unpatched`` it runs on the stack as released; see
+``RANK <r> OK <sum of weights>``; with ``--released`` it runs mmengine's ``Runner``; see
 ``--help`` for the options of the distributed tests (batch, BN/SyncBN, traces, a dying rank).
 """
 import argparse
 import os
 import sys
+from typing import Optional
 
 import torch
 from mmengine.model import BaseModel
@@ -35,7 +37,11 @@ def toy_dataset(n: int = 16):
     return [dict(inputs=x[i], labels=int(x[i].sum() > 0)) for i in range(n)]
 
 
-def make_runner(work_dir: str, **overrides) -> Runner:
+def make_runner(work_dir: str, runner_cls: Optional[type] = None, **overrides) -> Runner:
+    """A runner of ``runner_cls`` (default ``ResNeStRunner``) on the toy model and data."""
+    if runner_cls is None:
+        from resnest_mm.engine.runner import ResNeStRunner
+        runner_cls = ResNeStRunner
     cfg = dict(
         model=ToyModel(),
         work_dir=work_dir,
@@ -51,13 +57,13 @@ def make_runner(work_dir: str, **overrides) -> Runner:
         default_scope='resnest_mm',
     )
     cfg.update(overrides)
-    return Runner(**cfg)
+    return runner_cls(**cfg)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument('work_dir')
-    parser.add_argument('--unpatched', action='store_true')
+    parser.add_argument('--released', action='store_true', help="mmengine's own Runner")
     parser.add_argument('--batch', type=int, default=4, help='per process')
     parser.add_argument('--norm', choices=['none', 'bn', 'syncbn'], default='none')
     parser.add_argument('--trace', action='store_true',
@@ -69,11 +75,7 @@ def main() -> None:
     sys.path.insert(0, ROOT)
     from mmengine.hooks import Hook
 
-    from resnest_mm import compat
-    compat.apply()
-    released_stack = compat.unpatched()
-    if args.unpatched:
-        released_stack.__enter__()  # stays in effect while the reference lives: the whole run
+    import resnest_mm.registry  # noqa: F401
     rank = int(os.environ.get('RANK', 0))
 
     class Probe(Hook):
@@ -87,7 +89,7 @@ def main() -> None:
 
     torch.manual_seed(0)  # the same initial weights whatever the process count
     runner = make_runner(
-        args.work_dir, launcher=args.launcher, model=ToyModel(bn=args.norm != 'none'),
+        args.work_dir, runner_cls=Runner if args.released else None, launcher=args.launcher, model=ToyModel(bn=args.norm != 'none'),
         env_cfg=dict(dist_cfg=dict(backend='nccl')), custom_hooks=[Probe()],
         train_dataloader=dict(dataset=toy_dataset(), batch_size=args.batch,
                               sampler=dict(type='DefaultSampler', shuffle=True),
@@ -95,7 +97,7 @@ def main() -> None:
         **(dict(cfg=dict(sync_bn='torch')) if args.norm == 'syncbn' else {}))
     runner.train()
     total = sum(p.sum().item() for p in runner.model.parameters())
-    print(f'RANK {rank} OK {total:.6f}', flush=True)
+    print(f'RANK {runner.rank} OK {total:.6f}', flush=True)
 
 
 if __name__ == '__main__':

@@ -20,8 +20,9 @@ class RunSummaryHook(Hook):
     """Write the figures a run is judged by to ``<work_dir>/summary.json``.
 
     The seed grepped its logs into ``*_perf.log`` / ``*_acc.log``; this writes one JSON file with
-    ``fps``, ``accuracy/top1``, ``accuracy/top5`` (when evaluated), ``epochs``, ``iters``,
-    ``world_size``, ``device``, ``amp``, ``batch_size_per_device`` and ``config``, plus ``mode``
+    ``fps``, ``accuracy/top1``, ``accuracy/top5`` (when evaluated), ``epochs``, ``iters`` (the
+    run's totals), ``iters_this_process`` (the iterations this process trained: fewer than
+    ``iters`` after a resume), ``world_size``, ``device``, ``amp``, ``batch_size_per_device`` and ``config``, plus ``mode``
     (``train`` or ``test``) and ``checkpoint`` for a test. mmengine writes metrics only into its
     scalar logs. The file is replaced atomically and written by rank 0 only.
 
@@ -35,6 +36,13 @@ class RunSummaryHook(Hook):
         self.filename = filename
         self._metrics: dict = {}
         self._ckpt_meta: dict = {}
+        self._trained = 0
+
+    def before_train(self, runner) -> None:
+        self._trained = 0
+
+    def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
+        self._trained += 1
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
         self._ckpt_meta = dict(checkpoint.get('meta') or {})
@@ -48,7 +56,7 @@ class RunSummaryHook(Hook):
     def after_train(self, runner) -> None:
         amp = isinstance(runner.optim_wrapper, (AmpOptimWrapper, ApexAmpOptimWrapper))
         self._write(runner, 'train', runner.train_dataloader.batch_size, runner.epoch,
-                    runner.iter, amp)
+                    runner.iter, amp, iters_this_process=self._trained)
 
     def after_test(self, runner) -> None:
         amp = bool((runner.cfg.get('test_cfg') or {}).get('fp16', False))

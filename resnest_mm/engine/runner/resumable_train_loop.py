@@ -1,100 +1,83 @@
-"""``ResumableEpochBasedTrainLoop``: mmengine's epoch loop that resumes mid-epoch exactly."""
+"""``ResumableEpochBasedTrainLoop``: mmengine's epoch loop that resumes mid-epoch exactly and
+stops cleanly when the run is asked to."""
 from __future__ import annotations
 
-import random
 from typing import Optional
 
-import numpy as np
-import torch
 from mmengine.runner import EpochBasedTrainLoop
 
-from ... import device
 from ...registry import LOOPS
-from ...utils.errors import ExplainedValueError
-
-
-def capture_random_state() -> dict:
-    """The global RNG states of this process (Python, numpy, torch, its accelerator device).
-
-    Only ints, floats, strings, tuples, dicts and tensors: a checkpoint holding them still loads
-    with ``torch.load(weights_only=True)`` (``tools/test.py`` reads checkpoints that way).
-    """
-    numpy_state = np.random.get_state(legacy=False)
-    numpy_state['state'] = dict(numpy_state['state'],
-                                key=[int(k) for k in numpy_state['state']['key']])
-    state = dict(python=random.getstate(), numpy=numpy_state, torch=torch.get_rng_state())
-    accelerator = device.rng_state()
-    if accelerator is not None:
-        state['accelerator'] = accelerator
-    return state
-
-
-def restore_random_state(state: dict) -> None:
-    """Undo :func:`capture_random_state`.
-
-    Resuming loads checkpoints onto the device (``map_location`` is the GPU/NPU there), while
-    the RNG setters take CPU byte tensors only: states are moved back first.
-    """
-    random.setstate(state['python'])
-    numpy_state = dict(state['numpy'])
-    numpy_state['state'] = dict(numpy_state['state'],
-                                key=np.asarray(numpy_state['state']['key'], dtype=np.uint32))
-    np.random.set_state(numpy_state)
-    torch.set_rng_state(state['torch'].cpu())
-    if torch.is_tensor(state.get('accelerator')):
-        device.set_rng_state(state['accelerator'])
+from .resnest_runner import ResNeStRunner
+from .run_state import restore_random_state
 
 
 @LOOPS.register_module()
 class ResumableEpochBasedTrainLoop(EpochBasedTrainLoop):
-    """``EpochBasedTrainLoop`` that continues an epoch at the iteration its checkpoint was taken.
+    """``EpochBasedTrainLoop`` that continues an epoch at the batch its checkpoint was taken.
 
     What mmengine's loop lacks: resumed from an iteration checkpoint, it replays the whole epoch
-    from its first batch (so samples are seen twice and the epoch has too many iterations). Here,
-    when ``iter`` lies inside ``epoch``, the sampler (``ResumableSampler``) is told to skip the
-    batches already done, without loading them, and the RNG states saved by
-    ``AtomicCheckpointHook`` are restored after the data iterator exists (creating it draws
-    from torch's RNG), so the rest of the epoch runs as it would have without the interruption.
-    Arguments are mmengine's.
+    from its first batch (so samples are seen twice and the epoch has too many iterations). Here
+    the position comes from the checkpoint's own record (:class:`~.run_state.RunState`, given
+    through :meth:`resume_at`), never from the iteration counter and the new epoch length: the
+    sampler (``ResumableSampler``) skips the batches already done without loading them, and the
+    RNG states are restored after the data iterator exists (creating it draws from torch's RNG),
+    so the rest of the epoch runs as it would have without the interruption.
+
+    Under :class:`~.resnest_runner.ResNeStRunner`, after every iteration the loop lets the
+    runner check whether the run must stop (a signal, agreed by all ranks), in which case the
+    runner saves and stops. It also counts the iterations this process trained
+    (``iters_this_process``) and the samples the whole run has seen (``samples_seen``, kept in
+    the run state). Arguments are mmengine's.
     """
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self._pending_random_state: Optional[dict] = None
-        self._resume_done: Optional[int] = None
+        self._resume_batches = 0
+        self._batches_done = 0
+        self.samples_seen = 0
+        self.iters_this_process = 0
 
-    def resume_random_state(self, state: dict) -> None:
-        """Restore ``state`` when the next epoch's data iterator has been created."""
-        self._pending_random_state = state
+    def resume_at(self, epochs_done: int, batches_done: int, iters_done: int,
+                  samples_seen: int, random_state: Optional[dict]) -> None:
+        """Continue after ``epochs_done`` epochs and ``batches_done`` batches of the next one;
+        restore ``random_state`` (this rank's) when that epoch's data iterator exists."""
+        self._epoch = epochs_done
+        self._iter = iters_done
+        self._resume_batches = batches_done
+        self.samples_seen = samples_seen
+        self._pending_random_state = random_state
 
-    def resume_position(self, done: int) -> None:
-        """The checkpoint's own record of the iterations done in its epoch (0: epoch end)."""
-        self._resume_done = done
+    @property
+    def batches_done(self) -> int:
+        """Batches done in the epoch under way (during an iteration: before it)."""
+        return self._batches_done
 
     def run_epoch(self) -> None:
         self.runner.call_hook('before_train_epoch')
         self.runner.model.train()
-        if self._resume_done is not None:  # recorded by AtomicCheckpointHook at the save
-            done, self._resume_done = self._resume_done, None
-        else:  # other checkpoints: inferred, right when the epoch length has not changed
-            done = max(0, self._iter - self._epoch * len(self.dataloader))
-        if done > 0:
+        done, self._resume_batches = self._resume_batches, 0
+        if done:
             sampler = self.dataloader.sampler
-            if not hasattr(sampler, 'skip'):
-                raise ExplainedValueError(
-                    f'Resuming inside epoch {self._epoch + 1} (iteration {done} of '
-                    f'{len(self.dataloader)}) needs a sampler that can skip, such as '
-                    f"train_dataloader.sampler=dict(type='ResumableSampler'); "
-                    f'{type(sampler).__name__} would replay the epoch from its start')
             sampler.skip(min(done * self.dataloader.batch_size, len(sampler)))
             self.runner.logger.info(
-                f'Resuming epoch {self._epoch + 1} at iteration {done + 1}/'
-                f'{len(self.dataloader)}: {done} batches skipped without loading them')
+                f'Resuming epoch {self._epoch + 1} at batch {done + 1}/{len(self.dataloader)}: '
+                f'{done} batches skipped without loading them')
+        self._batches_done = done
         batches = iter(self.dataloader)
         if self._pending_random_state is not None:
             restore_random_state(self._pending_random_state)
             self._pending_random_state = None
-        for idx, data_batch in enumerate(batches, start=max(done, 0)):
+        for idx, data_batch in enumerate(batches, start=done):
             self.run_iter(idx, data_batch)
         self.runner.call_hook('after_train_epoch')
         self._epoch += 1
+        self._batches_done = 0
+
+    def run_iter(self, idx: int, data_batch) -> None:
+        super().run_iter(idx, data_batch)
+        self._batches_done = idx + 1
+        self.iters_this_process += 1
+        self.samples_seen += self.dataloader.batch_size * self.runner.world_size
+        if isinstance(self.runner, ResNeStRunner):
+            self.runner.stop_if_requested()

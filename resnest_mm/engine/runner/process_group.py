@@ -1,0 +1,100 @@
+"""``init_process_group``: the distributed set-up of every launcher on NPU, CUDA and CPU."""
+from __future__ import annotations
+
+import datetime
+import logging
+import os
+import subprocess
+from typing import Any, Dict, Tuple
+
+import torch.distributed as torch_dist
+import torch.multiprocessing as mp
+from mmengine.dist import init_dist
+from mmengine.logging import print_log
+
+from ... import device
+from ...utils.errors import ExplainedKeyError, ExplainedValueError
+
+LAUNCHERS = ('pytorch', 'slurm', 'mpi')
+# Backends each device can run; anything else is replaced by the device's own.
+_RUNS_ON = {'npu': ('hccl', 'gloo'), 'cuda': ('nccl', 'gloo', 'mpi'), 'cpu': ('gloo', 'mpi')}
+
+
+def _env(name: str, launcher: str) -> str:
+    try:
+        return os.environ[name]
+    except KeyError:
+        raise ExplainedKeyError(
+            f'--launcher {launcher} needs the environment variable {name}, which is not set: '
+            f'start the job through its launcher (tools/dist_train.sh for pytorch, srun / '
+            f'tools/slurm_train.sh for slurm, mpirun for mpi), or use --launcher none') from None
+
+
+def launcher_ranks(launcher: str) -> Tuple[int, int, int]:
+    """``(rank, world_size, local_rank)`` from the launcher's environment, and the variables
+    torch's ``env://`` rendezvous reads (``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``,
+    ``MASTER_ADDR``, ``MASTER_PORT``) set from them as mmengine does."""
+    if launcher == 'pytorch':
+        rank, world = int(_env('RANK', launcher)), int(_env('WORLD_SIZE', launcher))
+        local = int(os.environ.get('LOCAL_RANK', '0'))
+    elif launcher == 'slurm':
+        rank, world = int(_env('SLURM_PROCID', launcher)), int(_env('SLURM_NTASKS', launcher))
+        local = int(os.environ.get('SLURM_LOCALID', rank % max(1, device.device_count())))
+        if 'MASTER_ADDR' not in os.environ:
+            nodes = _env('SLURM_NODELIST', launcher)
+            os.environ['MASTER_ADDR'] = subprocess.getoutput(
+                f'scontrol show hostname {nodes} | head -n1').strip() or nodes
+        os.environ.setdefault('MASTER_PORT', '29500')
+    elif launcher == 'mpi':
+        rank = int(_env('OMPI_COMM_WORLD_RANK', launcher))
+        world = int(_env('OMPI_COMM_WORLD_SIZE', launcher))
+        local = int(_env('OMPI_COMM_WORLD_LOCAL_RANK', launcher))
+        _env('MASTER_ADDR', launcher)
+        os.environ.setdefault('MASTER_PORT', '29500')
+    else:
+        raise ExplainedValueError(f'--launcher {launcher!r} is not one of {LAUNCHERS}')
+    os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(local))
+    return rank, world, local
+
+
+def init_process_group(launcher: str, dist_cfg: Dict[str, Any]) -> None:
+    """Join the job's process group the way this device needs.
+
+    What mmengine 0.10.7's ``init_dist`` lacks (``dist/utils.py``): its slurm and mpi paths call
+    ``torch.cuda.set_device`` on every device, its pytorch path does so on CPU too, and it uses
+    the configured backend (``nccl`` in every OpenMMLab config) where there is no GPU. Here each
+    launcher's ranks are read from its environment, the device policy selects the local device
+    (nothing on CPU, ``torch.npu.set_device`` on Ascend) and the backend follows the device:
+    hccl on NPU, nccl on CUDA, gloo on CPU, whatever ``dist_cfg.backend`` says where that backend
+    cannot run. ``dist_cfg.init_backend`` other than ``'torch'`` (deepspeed, colossalai) is handed
+    to mmengine's ``init_dist`` unchanged.
+
+    Args:
+        launcher: ``'pytorch'``, ``'slurm'`` or ``'mpi'``.
+        dist_cfg: ``env_cfg.dist_cfg``: ``backend``, ``timeout`` (seconds), ``init_backend``,
+            ``port`` (slurm), and other ``init_process_group`` arguments.
+    """
+    cfg = dict(dist_cfg or {})
+    if cfg.get('init_backend', 'torch') != 'torch':
+        init_dist(launcher, **cfg)
+        return
+    cfg.pop('init_backend', None)
+    port = cfg.pop('port', None)
+    if port is not None:
+        os.environ['MASTER_PORT'] = str(port)
+    wanted = cfg.pop('backend', None)
+    timeout = cfg.pop('timeout', None)
+    if timeout is not None:
+        cfg['timeout'] = datetime.timedelta(seconds=timeout)
+    if mp.get_start_method(allow_none=True) is None:
+        mp.set_start_method('spawn')
+    rank, world, local = launcher_ranks(launcher)
+    kind = device.device_type()
+    backend = device.dist_backend()
+    if wanted in _RUNS_ON.get(kind, ('gloo', )):
+        backend = wanted
+    elif wanted:
+        print_log(f'dist backend {wanted!r} cannot run on {kind}: using {backend}.',
+                  logger='current', level=logging.WARNING)
+    device.set_device(local)
+    torch_dist.init_process_group(backend=backend, rank=rank, world_size=world, **cfg)

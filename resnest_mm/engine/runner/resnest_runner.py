@@ -1,0 +1,345 @@
+"""``ResNeStRunner``: mmengine's Runner as released, extended where it falls short for us.
+
+Every resnest_mm config selects it (``runner_type = 'ResNeStRunner'`` in
+``configs/_base_/default_runtime.py``). Nothing of mmengine or torch is modified: each gap is
+filled by overriding one Runner method, by a component registered in our scope, or through an
+mmengine/torch extension point. The gaps, in mmengine 0.10.7 and torch 2.14:
+
+* :meth:`setup_env` - ``init_dist`` calls ``torch.cuda.set_device`` for slurm and mpi on any
+  device (and for pytorch on CPU) and keeps the configured ``nccl`` where there is no GPU: the
+  process group is set up by :func:`~.process_group.init_process_group` instead (hccl / nccl /
+  gloo by device, ``torch.npu.set_device`` on Ascend, nothing on CPU), for every launcher.
+* :meth:`wrap_model` - DDP is given ``device_ids=[LOCAL_RANK]``, which DDP refuses for a CPU
+  module: on CPU the wrapper is built without it.
+* :meth:`build_optim_wrapper` - mmengine replaces whatever wrapper the config names with
+  ``AmpOptimWrapper`` on Ascend SoCs below 220, without a word: the configured wrapper is built
+  (mmengine's own constructor) and what the SoC computes is logged; ``AmpOptimWrapper`` on CPU,
+  which mmengine asserts against, is refused with a sentence naming ``CpuAmpOptimWrapper``.
+* :meth:`register_hooks` - the safety hooks (``NonFiniteLossHook``,
+  ``UnreadableImageHook``, ``ProgressBarHook``) are part of the runner's defaults, so no config
+  loses them by re-listing ``custom_hooks``; a ``None`` under their keys switches one off (logged),
+  which mmengine would refuse with an assertion.
+* :meth:`load_checkpoint` / :meth:`resume` / :meth:`load_or_resume` - every load (``load_from``,
+  ``--resume``, testing) goes through :func:`resnest_mm.utils.checkpoint_io.load_checkpoint_file`
+  (weights-only with an allow-list, digest verified, one sentence for a damaged or refused file;
+  ``unsafe_load=True`` in the config is the explicit opt-in); the weights must fit the model
+  (keys and shapes) or the run stops naming them, instead of mmengine's partial load with a
+  warning; resuming without a path takes the newest checkpoint of the work dir whose digest
+  verifies, saying which ones it skipped; the run state is planned and applied
+  (:mod:`~.run_state`).
+* :meth:`save_checkpoint` / :meth:`call_hook` - checkpoints of local work dirs are written
+  through :class:`~resnest_mm.utils.atomic_local_backend.AtomicLocalBackend` (atomic, SHA-256),
+  and the message hub's ``HistoryBuffer`` objects go in as plain lists (mmengine pickles their
+  methods, which weights-only loading refuses).
+* :meth:`train` - one training run per work dir (:class:`~.work_dir_lock.WorkDirLock`); SIGTERM,
+  SIGUSR1 and SIGINT save a checkpoint at the iteration all ranks agree on and stop with one
+  sentence (:class:`~.stop_signals.StopSignals`, :meth:`stop_if_requested`).
+"""
+from __future__ import annotations
+
+import copy
+import os
+import re
+import signal
+from typing import Dict, List, Optional
+
+from mmengine.config import Config, ConfigDict
+from mmengine.dist import is_distributed
+from mmengine.fileio import LocalBackend, get_file_backend
+from mmengine.model import convert_sync_batchnorm, is_model_wrapper
+from mmengine.optim import OptimWrapper
+from mmengine.runner import Runner
+from mmengine.runner.checkpoint import load_state_dict
+from torch.optim import Optimizer
+
+from ... import device
+from ...registry import MODEL_WRAPPERS, OPTIM_WRAPPER_CONSTRUCTORS, RUNNERS
+from ...utils import atomic_local_backend
+from ...utils.checkpoint_io import (
+    CheckpointError,
+    check_fits,
+    load_checkpoint_file,
+    plain_message_hub,
+    read_digest,
+    verify,
+)
+from ...utils.errors import ExplainedError, ExplainedValueError
+from .process_group import init_process_group
+from .run_state import RunState
+from .stop_signals import StopSignals, exit_status
+from .work_dir_lock import WorkDirLock
+
+# Hooks every run of ours has unless a config sets their key to None.
+SAFETY_HOOKS: Dict[str, dict] = dict(
+    non_finite_loss=dict(type='NonFiniteLossHook'),
+    unreadable_images=dict(type='UnreadableImageHook'),
+    progress_bar=dict(type='ProgressBarHook'),
+)
+# mmengine's own default hook keys: a None there is mmengine's to handle.
+_MMENGINE_DEFAULT_HOOKS = ('runtime_info', 'timer', 'sampler_seed', 'logger', 'param_scheduler',
+                           'checkpoint')
+
+
+class StoppedBySignalError(ExplainedError):
+    """The run stopped at a signal after saving; exits with 128 + the signal's number."""
+
+    def __init__(self, message: str, signum: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_status(signum)
+
+
+def _hook_types(hooks) -> List[str]:
+    types = []
+    for hook in hooks or []:
+        kind = hook.get('type') if isinstance(hook, dict) else type(hook)
+        types.append(kind if isinstance(kind, str) else getattr(kind, '__name__', str(kind)))
+    return types
+
+
+@RUNNERS.register_module()
+class ResNeStRunner(Runner):
+    """mmengine's ``Runner`` with the overrides listed in this module's docstring.
+
+    Arguments are mmengine's. Config keys it reads besides mmengine's: ``unsafe_load``
+    (unpickle checkpoints that are not plain data; only for trusted files).
+    """
+
+    _resuming = False
+    _resume_plan = None
+
+    def __init__(self, *args, **kwargs) -> None:
+        self._stop_signals = StopSignals()
+        super().__init__(*args, **kwargs)
+
+    # --- process group and model wrapper ------------------------------------------------------
+
+    def setup_env(self, env_cfg: Dict) -> None:
+        if self.distributed and not is_distributed():
+            init_process_group(self.launcher, env_cfg.get('dist_cfg') or {})
+        super().setup_env(env_cfg)  # the group exists: mmengine does not initialise it again
+
+    def wrap_model(self, model_wrapper_cfg: Optional[Dict], model):
+        if not self.distributed or is_model_wrapper(model) or \
+                device.device_type() in ('cuda', 'npu'):
+            return super().wrap_model(model_wrapper_cfg, model)
+        model = model.to(device.device_type())
+        sync_bn = self.cfg.get('sync_bn', None)
+        if sync_bn is not None:
+            model = convert_sync_batchnorm(model, sync_bn)
+        cfg = dict(model_wrapper_cfg) if model_wrapper_cfg is not None else dict(
+            broadcast_buffers=False,
+            find_unused_parameters=self.cfg.get('find_unused_parameters', False))
+        cfg.setdefault('type', 'MMDistributedDataParallel')
+        return MODEL_WRAPPERS.build(cfg, default_args=dict(module=model))  # no device_ids
+
+    # --- optimizer wrapper ----------------------------------------------------------------------
+
+    def build_optim_wrapper(self, optim_wrapper):
+        if isinstance(optim_wrapper, (dict, ConfigDict, Config)):
+            optimizer = optim_wrapper.get('optimizer', None)
+            if not isinstance(optimizer, Optimizer) and \
+                    (optimizer is not None or 'constructor' in optim_wrapper):
+                return self._build_configured_wrapper(optim_wrapper)
+        return super().build_optim_wrapper(optim_wrapper)
+
+    def _build_configured_wrapper(self, optim_wrapper) -> OptimWrapper:
+        """mmengine's constructor path, building ``optim_wrapper.type`` as configured."""
+        cfg = copy.deepcopy(optim_wrapper)
+        constructor = cfg.pop('constructor', 'DefaultOptimWrapperConstructor')
+        paramwise_cfg = cfg.pop('paramwise_cfg', None)
+        wanted = cfg.get('type', 'OptimWrapper')
+        if wanted == 'AmpOptimWrapper' and device.device_type() == 'cpu':
+            raise ExplainedValueError(
+                "optim_wrapper.type='AmpOptimWrapper' needs a GPU or NPU (mmengine asserts "
+                "one); on the CPU use type='CpuAmpOptimWrapper' (bf16 autocast), which --amp "
+                'selects by itself.')
+        hooks = _hook_types(list((self.cfg.get('default_hooks') or {}).values())
+                            + list(self.cfg.get('custom_hooks') or []))
+        advice = None if 'ApexAmpHook' in hooks else device.npu_precision_advice(wanted)
+        if advice:
+            self.logger.warning(advice)
+        build = OPTIM_WRAPPER_CONSTRUCTORS.build(
+            dict(type=constructor, optim_wrapper_cfg=cfg, paramwise_cfg=paramwise_cfg))
+        return build(self.model)
+
+    # --- hooks ------------------------------------------------------------------------------
+
+    def register_hooks(self, default_hooks: Optional[Dict] = None,
+                       custom_hooks: Optional[List] = None) -> None:
+        merged = dict(SAFETY_HOOKS)
+        merged.update(default_hooks or {})
+        custom = _hook_types(custom_hooks)
+        for name, default in SAFETY_HOOKS.items():
+            if merged.get(name) is None:
+                self.logger.warning(f'default_hooks.{name}=None: the {default["type"]} safety '
+                                    'net is off for this run')
+            elif default['type'] in custom and merged[name] == default:
+                merged[name] = None  # the config lists it in custom_hooks: register it once
+        super().register_hooks(
+            {k: v for k, v in merged.items() if v is not None or k in _MMENGINE_DEFAULT_HOOKS},
+            custom_hooks)
+
+    def call_hook(self, fn_name: str, **kwargs) -> None:
+        if fn_name == 'before_save_checkpoint':
+            checkpoint = kwargs['checkpoint']
+            checkpoint['message_hub'] = plain_message_hub(checkpoint['message_hub'])
+        super().call_hook(fn_name, **kwargs)
+
+    # --- loading --------------------------------------------------------------------------------
+
+    def load_checkpoint(self, filename: str, map_location='cpu', strict: bool = False,
+                        revise_keys: list = [(r'^module.', '')]):  # noqa: B006 (mmengine's)
+        checkpoint = load_checkpoint_file(filename, map_location=map_location,
+                                          unsafe=bool(self.cfg.get('unsafe_load', False)))
+        if not isinstance(checkpoint, dict):
+            raise CheckpointError(f'{filename} holds a {type(checkpoint).__name__}, not a '
+                                  'checkpoint (a dict with a state_dict)')
+        if self._resuming:
+            self._resume_plan = RunState.plan(self, checkpoint)
+        self.call_hook('after_load_checkpoint', checkpoint=checkpoint)
+        model = self.model.module if is_model_wrapper(self.model) else self.model
+        state_dict = checkpoint.get('state_dict', checkpoint)
+        state_dict = {k: v for k, v in state_dict.items() if k != '_metadata'}
+        for pattern, replacement in revise_keys:
+            state_dict = {re.sub(pattern, replacement, k): v for k, v in state_dict.items()}
+        check_fits(model.state_dict(), state_dict, filename,
+                   allowed_missing=self._reinitialised_prefixes())
+        load_state_dict(model, state_dict, strict=False, logger=self.logger)
+        self._has_loaded = True
+        self.logger.info(f'Load checkpoint from {filename}')
+        return checkpoint
+
+    def _reinitialised_prefixes(self) -> tuple:
+        """Keys a checkpoint may lack: the classifier, when fine-tuning trains a new one."""
+        from ..hooks import CheckpointAdapterHook
+        reinit = any(isinstance(h, CheckpointAdapterHook) and h.head_mismatch == 'reinit'
+                     for h in self._hooks)
+        return ('head.', ) if reinit else ()
+
+    def resume(self, filename: str, resume_optimizer: bool = True,
+               resume_param_scheduler: bool = True, map_location='default') -> None:
+        self._resuming, self._resume_plan = True, None
+        try:
+            super().resume(filename, resume_optimizer, resume_param_scheduler, map_location)
+        finally:
+            self._resuming = False
+        plan, self._resume_plan = self._resume_plan, None
+        if plan is not None:
+            plan.apply(self)
+
+    def load_or_resume(self) -> None:
+        if self._has_loaded:
+            return
+        if self._resume and self._load_from is None:
+            path = self.newest_checkpoint()
+            if path is None:
+                self.logger.info(f'--resume: no checkpoint in {self._checkpoint_dir()} yet: '
+                                 'training starts from the beginning')
+                return
+            self.logger.info(f'Resuming from {path}, the newest checkpoint of the work dir')
+            self.resume(path)
+            self._has_loaded = True
+            return
+        super().load_or_resume()
+
+    def _checkpoint_dir(self) -> str:
+        from ..hooks import AtomicCheckpointHook
+        hook = next((h for h in self._hooks if isinstance(h, AtomicCheckpointHook)), None)
+        out_dir = getattr(hook, 'out_dir', None)
+        return out_dir if isinstance(out_dir, str) and os.path.isdir(out_dir) else self.work_dir
+
+    def newest_checkpoint(self) -> Optional[str]:
+        """The newest checkpoint of the work dir whose digest verifies (logging each one
+        skipped and why), or None when the work dir has none.
+
+        Raises:
+            CheckpointError: checkpoints exist but none verifies.
+        """
+        folder = self._checkpoint_dir()
+        names = [n for n in os.listdir(folder) if n.endswith('.pth') and not n.startswith('.')]
+        paths = [os.path.join(folder, n) for n in names]
+        paths.sort(key=lambda p: os.stat(p + '.sha256' if os.path.isfile(p + '.sha256')
+                                         else p).st_mtime_ns, reverse=True)
+        skipped = []
+        for path in paths:
+            try:
+                if read_digest(path) is None:
+                    skipped.append(f'{path} (no digest file: not written by this run\'s '
+                                   'checkpoint hook, or interrupted before its digest)')
+                    continue
+                verify(path)
+            except CheckpointError as exc:
+                skipped.append(f'{path} ({exc})')
+                continue
+            for reason in skipped:
+                self.logger.warning(f'--resume skipped {reason}')
+            return path
+        if skipped:
+            raise CheckpointError(
+                f'--resume found no checkpoint in {folder} that verifies: '
+                + '; '.join(skipped) + '. Give one explicitly with --resume PATH if you trust '
+                'it.')
+        return None
+
+    # --- saving ---------------------------------------------------------------------------------
+
+    def save_checkpoint(self, out_dir: str, filename: str, file_client_args=None,
+                        save_optimizer: bool = True, save_param_scheduler: bool = True,
+                        meta: Optional[dict] = None, by_epoch: bool = True,
+                        backend_args: Optional[dict] = None) -> None:
+        if file_client_args is None and backend_args is None and \
+                isinstance(get_file_backend(out_dir), LocalBackend):
+            backend_args = dict(backend=atomic_local_backend.NAME)
+        super().save_checkpoint(out_dir, filename, file_client_args=file_client_args,
+                                save_optimizer=save_optimizer,
+                                save_param_scheduler=save_param_scheduler, meta=meta,
+                                by_epoch=by_epoch, backend_args=backend_args)
+
+    # --- training, and stopping at a signal --------------------------------------------------
+
+    def train(self):
+        lock = WorkDirLock(self.work_dir) if self.rank == 0 else None
+        if lock is not None:
+            lock.acquire(self.logger)
+        self._stop_signals.install()
+        try:
+            return super().train()
+        finally:
+            self._stop_signals.restore()
+            if lock is not None:
+                lock.release()
+
+    def stop_if_requested(self) -> None:
+        """After an iteration (every rank): if a stop signal reached any rank, save a
+        checkpoint of this iteration, end the data workers and raise :class:`StoppedBySignalError`.
+        """
+        signum = self._stop_signals.agreed()
+        if signum is None:
+            return
+        from ..hooks import AtomicCheckpointHook
+        name = signal.Signals(signum).name
+        loop = self.train_loop
+        hook = next((h for h in self._hooks if isinstance(h, AtomicCheckpointHook)), None)
+        if hook is not None:
+            path = hook.save_iteration(self, batches_done=loop.batches_done,
+                                       iters_done=self.iter)
+            saved = f'saved {path}'
+        else:
+            saved = ('nothing saved: default_hooks.checkpoint is not an AtomicCheckpointHook, '
+                     'so the last periodic checkpoint is where a resume starts')
+        self._shutdown_data_workers()
+        message = (f'{name} received: training stopped after iteration {self.iter} (epoch '
+                   f'{self.epoch + 1}, batch {loop.batches_done}/{len(loop.dataloader)}); '
+                   f'{saved}. Continue with: python tools/train.py '
+                   f'{self.cfg.filename or "CONFIG"} --work-dir {self.work_dir} --resume')
+        self.logger.info(message)
+        raise StoppedBySignalError(message, signum)
+
+    def _shutdown_data_workers(self) -> None:
+        """End the data loader workers now, not seconds after the process exits: torch's
+        DataLoader has no public close, and persistent workers outlive their epoch."""
+        for loader in (self._train_dataloader, self._val_dataloader):
+            iterator = getattr(loader, '_iterator', None)
+            if iterator is not None and hasattr(iterator, '_shutdown_workers'):
+                iterator._shutdown_workers()
+

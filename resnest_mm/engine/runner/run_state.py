@@ -1,0 +1,252 @@
+"""``RunState``: what an exact resume needs besides mmengine's checkpoint, in one place.
+
+mmengine's checkpoint holds the weights, optimizer, schedulers and message hub, and the loop's
+``epoch``/``iter`` counters; an epoch-based loop then *derives* where it is in an epoch from them
+(``iter - epoch * len(dataloader)``), with the new run's epoch length against the old run's
+counter, and nothing of the random state of the processes or of the data order survives. This
+component records, at every save, in explicit terms:
+
+* the position: complete epochs, batches done in the current epoch, iterations, samples seen,
+  world size, batch size per device, dataset length and epoch length;
+* every rank's global RNG states (Python, numpy, torch, its accelerator) and the states of
+  batch augments with generators of their own (``NpuMixup``), gathered from all ranks;
+* the sampler's seed.
+
+On resume (:meth:`RunState.plan` when the checkpoint is read, :meth:`ResumePlan.apply` after
+mmengine's resume) it decides what a changed run may do:
+
+* same world size, batch size and dataset: exact, bit for bit (``ResumableEpochBasedTrainLoop``
+  skips the batches done without loading them and restores the RNG states once its data
+  iterator exists);
+* an epoch checkpoint in a changed world (devices, batch size or dataset length): every
+  remaining epoch is trained in full; the loop's iteration counter is re-based on the new epoch
+  length, and the LR schedule is replayed on the new iteration count from the configured start
+  (so it is where an uninterrupted run of the new shape would be);
+* a mid-epoch checkpoint in a changed world: refused with a sentence (the rest of that epoch
+  cannot be defined).
+
+The checkpoint hook calls :meth:`RunState.capture`; the runner calls :meth:`RunState.plan` and the
+plan's :meth:`~ResumePlan.apply`; the loop receives its position through
+``ResumableEpochBasedTrainLoop.resume_at``.
+"""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Protocol, runtime_checkable
+
+import numpy as np
+import torch
+from mmengine.dist import all_gather_object, get_dist_info
+from mmengine.model import is_model_wrapper
+
+from ... import device
+from ...datasets.samplers import ResumableSampler
+from ...utils.errors import ExplainedValueError
+
+KEY = 'run_state'  # in checkpoint['meta']
+VERSION = 1
+
+
+@runtime_checkable
+class StatefulAugment(Protocol):
+    """A batch augment with generators of its own, saved and restored with the run."""
+
+    def state_dict(self) -> dict:
+        ...
+
+    def load_state_dict(self, state: dict) -> None:
+        ...
+
+
+def capture_random_state() -> dict:
+    """The global RNG states of this process (Python, numpy, torch, its accelerator device).
+
+    Only ints, floats, strings, tuples, dicts and tensors: a checkpoint holding them still loads
+    with ``torch.load(weights_only=True)``.
+    """
+    numpy_state = np.random.get_state(legacy=False)
+    numpy_state['state'] = dict(numpy_state['state'],
+                                key=[int(k) for k in numpy_state['state']['key']])
+    state = dict(python=random.getstate(), numpy=numpy_state, torch=torch.get_rng_state())
+    accelerator = device.rng_state()
+    if accelerator is not None:
+        state['accelerator'] = accelerator
+    return state
+
+
+def restore_random_state(state: dict) -> None:
+    """Undo :func:`capture_random_state`.
+
+    Resuming loads checkpoints onto the device (``map_location`` is the GPU/NPU there), while
+    the RNG setters take CPU byte tensors only: states are moved back first.
+    """
+    random.setstate(state['python'])
+    numpy_state = dict(state['numpy'])
+    numpy_state['state'] = dict(numpy_state['state'],
+                                key=np.asarray(numpy_state['state']['key'], dtype=np.uint32))
+    np.random.set_state(numpy_state)
+    torch.set_rng_state(state['torch'].cpu())
+    if torch.is_tensor(state.get('accelerator')):
+        device.set_rng_state(state['accelerator'])
+
+
+def stateful_augments(runner) -> List[StatefulAugment]:
+    """Batch augments with their own generators in the model's data preprocessor."""
+    model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+    batch_augments = getattr(getattr(model, 'data_preprocessor', None), 'batch_augments', None)
+    augments = getattr(batch_augments, 'augments', None) or []
+    return [a for a in augments if isinstance(a, StatefulAugment)]
+
+
+def _shape(runner) -> Dict[str, int]:
+    loader = runner.train_dataloader
+    return dict(world_size=get_dist_info()[1], batch_size=int(loader.batch_size),
+                dataset_length=len(loader.dataset), epoch_length=len(loader))
+
+
+class RunState:
+    """Capture and plan the restore of a run's position and randomness (see the module)."""
+
+    @staticmethod
+    def capture(runner, epochs_done: int, batches_done: int, iters_done: int,
+                samples_seen: int) -> dict:
+        """The run state at a save. Collective: every rank must call it (RNG states are
+        gathered from all of them).
+
+        Args:
+            runner: The runner.
+            epochs_done: Complete epochs.
+            batches_done: Batches done in the epoch under way (0 at an epoch's end).
+            iters_done: Iterations done in the whole run.
+            samples_seen: Training samples consumed by the whole run (all ranks).
+        """
+        sampler = runner.train_dataloader.sampler
+        return dict(
+            version=VERSION,
+            position=dict(epochs_done=int(epochs_done), batches_done=int(batches_done),
+                          iters_done=int(iters_done), samples_seen=int(samples_seen),
+                          **_shape(runner)),
+            random_states=all_gather_object(capture_random_state()),
+            batch_augments=all_gather_object([a.state_dict() for a in stateful_augments(runner)]),
+            sampler_seed=getattr(sampler, 'seed', None))
+
+    @staticmethod
+    def plan(runner, checkpoint: dict) -> Optional[ResumePlan]:
+        """Decide how ``checkpoint`` (being resumed, not yet applied) continues in this run.
+
+        Called by the runner on the checkpoint dict before mmengine's ``resume`` reads it; for
+        an epoch checkpoint in a changed world it removes the scheduler states and resets the
+        saved learning rates to this run's configured ones, which :meth:`ResumePlan.apply`
+        then replays. Returns None for checkpoints without a run state.
+
+        Raises:
+            ExplainedValueError: a mid-epoch checkpoint in a changed world, or a run state this
+                version does not know.
+        """
+        state = (checkpoint.get('meta') or {}).get(KEY)
+        if state is None:
+            return None
+        version = state.get('version') if isinstance(state, dict) else None
+        if version != VERSION:
+            raise ExplainedValueError(
+                f'the checkpoint\'s run state has version {version}; '
+                f'this resnest_mm writes version {VERSION}. Resume it with the resnest_mm that '
+                'wrote it, or start from it with load_from (weights only).')
+        saved = state['position']
+        now = _shape(runner)
+        changed = {k: (saved[k], now[k]) for k in ('world_size', 'batch_size', 'dataset_length')
+                   if saved[k] != now[k]}
+        said = ', '.join(f'{k.replace("_", " ")} {a} -> {b}' for k, (a, b) in changed.items())
+        if changed and saved['batches_done']:
+            raise ExplainedValueError(
+                f'The checkpoint was saved {saved["batches_done"]} of {saved["epoch_length"]} '
+                f'batches into epoch {saved["epochs_done"] + 1}, and this run differs from that '
+                f'one ({said}), so the rest of that epoch is not defined. Resume with the same '
+                'devices, batch size and data, or from an epoch checkpoint (epoch_N.pth) of '
+                'the run, after which every remaining epoch trains in full.')
+        plan = ResumePlan(position=saved, changed=said, sampler_seed=state.get('sampler_seed'))
+        if changed:
+            checkpoint.pop('param_schedulers', None)
+            optimizer_state = checkpoint.get('optimizer') or {}
+            current = runner.optim_wrapper.optimizer.param_groups
+            for group, fresh in zip(optimizer_state.get('param_groups', []), current):
+                for key in ('lr', 'initial_lr'):
+                    if key in fresh:
+                        group[key] = fresh[key]
+        else:
+            rank = get_dist_info()[0]
+            plan.random_state = state['random_states'][rank]
+            plan.augment_states = state['batch_augments'][rank]
+        return plan
+
+
+@dataclass
+class ResumePlan:
+    """How a resumed run continues; made by :meth:`RunState.plan`."""
+
+    position: Dict[str, int]
+    changed: str  # '' when the run has the shape of the one that saved
+    sampler_seed: Optional[int] = None
+    random_state: Optional[dict] = None
+    augment_states: List[dict] = field(default_factory=list)
+
+    def apply(self, runner) -> None:
+        """Put the loop, sampler, augments and (in a changed world) the LR schedule where the
+        checkpoint says; called after mmengine's ``resume``."""
+        from .resumable_train_loop import ResumableEpochBasedTrainLoop
+
+        loop = runner.train_loop
+        position = self.position
+        sampler = runner.train_dataloader.sampler
+        if self.sampler_seed is not None and getattr(sampler, 'seed', None) not in (
+                None, self.sampler_seed):
+            runner.logger.info(f'sampler seed {sampler.seed} -> {self.sampler_seed}, as in the '
+                               'run being resumed (the same shuffling and augmentation)')
+            sampler.seed = self.sampler_seed
+        for augment, augment_state in zip(stateful_augments(runner), self.augment_states):
+            augment.load_state_dict(augment_state)
+        if not isinstance(loop, ResumableEpochBasedTrainLoop):
+            if position['batches_done']:
+                raise ExplainedValueError(
+                    f'The checkpoint was saved inside epoch {position["epochs_done"] + 1}; '
+                    f'resuming there exactly needs train_cfg=dict(type='
+                    f"'ResumableEpochBasedTrainLoop'), not {type(loop).__name__}.")
+            if self.random_state is not None:
+                restore_random_state(self.random_state)
+            return
+        if position['batches_done'] and not isinstance(sampler, ResumableSampler):
+            raise ExplainedValueError(
+                f'Resuming inside epoch {position["epochs_done"] + 1} (batch '
+                f'{position["batches_done"]} of {position["epoch_length"]}) needs '
+                "train_dataloader.sampler=dict(type='ResumableSampler'); "
+                f'{type(sampler).__name__} would replay the epoch from its start.')
+        if self.changed:
+            epoch_length = len(runner.train_dataloader)
+            iters = position['epochs_done'] * epoch_length
+            runner.logger.warning(
+                f'Resuming after epoch {position["epochs_done"]} in a changed run '
+                f'({self.changed}): every remaining epoch trains in full ({epoch_length} '
+                f'iterations each, iteration {iters} now), and the LR schedule is replayed to '
+                'that iteration from its configured start.')
+            loop.resume_at(position['epochs_done'], 0, iters, position['samples_seen'], None)
+            _replay_schedulers(runner, position['epochs_done'], epoch_length)
+            return
+        loop.resume_at(position['epochs_done'], position['batches_done'],
+                       position['iters_done'], position['samples_seen'], self.random_state)
+
+
+def _replay_schedulers(runner, epochs: int, epoch_length: int) -> None:
+    """Step the (fresh) parameter schedulers as ``ParamSchedulerHook`` would have over
+    ``epochs`` epochs of ``epoch_length`` iterations."""
+    schedulers: Any = runner.param_schedulers or []
+    if isinstance(schedulers, dict):
+        schedulers = [s for group in schedulers.values() for s in group]
+    by_iter = [s for s in schedulers if not s.by_epoch]
+    by_epoch = [s for s in schedulers if s.by_epoch]
+    for _ in range(epochs):
+        for _ in range(epoch_length if by_iter else 0):
+            for scheduler in by_iter:
+                scheduler.step()
+        for scheduler in by_epoch:
+            scheduler.step()
