@@ -56,6 +56,21 @@ def test_benchmark_tool_says_what_bounds_this_machine(repo_root, tmp_path):
     assert 'synthetic data on the device' in synthetic and 'dataloader' not in synthetic
 
 
+def test_benchmark_amp_is_trainings_amp(repo_root):
+    """The ImageNet recipe's ApexAmpHook (native fallback here) and --amp: the benchmark's
+    train step runs under the autocast dtype training would use, seen inside the step."""
+    from resnest_mm import device
+    expected = 'bfloat16' if device.device_type() == 'cpu' else 'float16'
+    options = ['--synthetic', '--iters', '1', '--warmup', '0', '--cfg-options',
+               'train_dataloader.batch_size=2', 'val_dataloader.batch_size=2',
+               'train_dataloader.dataset.pipeline.0.scale=64']
+    hook = _run(repo_root, 'tools/benchmark.py', 'configs/resnest50_8xb128_in1k.py', *options)
+    assert f'autocast seen in the train step: {expected}' in hook
+    off = _run(repo_root, 'tools/benchmark.py', 'configs/resnest50_8xb128_in1k.py', *options,
+               'default_hooks.apex_amp=None')
+    assert 'autocast seen in the train step: float32 (no autocast)' in off
+
+
 def test_timm_peer_config_runs_in_the_same_tool(repo_root):
     out = _run(repo_root, 'tools/benchmark.py', 'configs/benchmarks/timm-resnest50d_8xb128_in1k.py',
                '--synthetic', '--channels-last', '--iters', '1', '--warmup', '0',

@@ -15,6 +15,7 @@ def test_one_device_truth_with_mmengine(monkeypatch):
     """What the Runner places the model on and what resnest_mm's policy asks about agree."""
     assert device.device_type() == mm_device.get_device()
     monkeypatch.setattr(mm_device.utils, 'IS_NPU_AVAILABLE', True)
+    monkeypatch.setattr(mm_device.utils, 'DEVICE', 'npu')  # mmengine fixes it at import
     assert mm_device.get_device() == device.device_type() == 'npu'
     assert device.dist_backend() == 'hccl' and device.amp_wrapper_type() == 'AmpOptimWrapper'
     assert not device.supports_channels_last()

@@ -1,8 +1,9 @@
-"""Data: robust image loading, ImageNet preparation and the demo data set."""
-from .decode import UnreadableImageError, decode_image
+"""Data: robust image loading, the folder rule, ImageNet preparation and the demo data set."""
+from .decode import ImageTooLargeError, UnreadableImageError, decode_image
 from .digits import write_digits
+from .folder_datasets import CustomDataset, ImageNet
 from .samplers import ResumableSampler
 from .transforms import LoadImageRobust
 
-__all__ = ['LoadImageRobust', 'ResumableSampler', 'UnreadableImageError', 'decode_image',
-           'write_digits']
+__all__ = ['CustomDataset', 'ImageNet', 'ImageTooLargeError', 'LoadImageRobust',
+           'ResumableSampler', 'UnreadableImageError', 'decode_image', 'write_digits']

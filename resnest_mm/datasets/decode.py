@@ -11,33 +11,98 @@ benchmark photos (``benchmarks/data_pipeline.py --decoders``) it is as fast as s
 1.7x faster than Pillow; unlike simplejpeg it applies EXIF orientation and converts CMYK, and
 unlike PyTurboJPEG it needs no system library. It also decodes at 1/2, 1/4 or 1/8 size in the
 DCT (``reduce``), which the cropping loaders use when the crop is large enough.
+
+Files are hostile: before any decoder runs, the size the header declares is read
+(:mod:`~resnest_mm.datasets.image_header`) and a file declaring more than ``max_pixels`` (Pillow's
+decompression-bomb limit by default) is unreadable by policy, as a truncated file is. Only files
+whose header was read and checked reach OpenCV; everything else goes to Pillow, limited to the
+raster formats listed in ``PILLOW_FORMATS``, whose own parsed size is checked before it loads a
+pixel. Every decoder failure (``cv2.error``, Pillow's many types) becomes
+:class:`UnreadableImageError` naming the file.
 """
 from __future__ import annotations
 
 import io
+import os
+import warnings
 from typing import Optional, Tuple
 
 import cv2
 import numpy as np
 
+from .image_header import DEFAULT_MAX_PIXELS, HeaderError, displayed_size, read_header
+
 _JPEG_START = b'\xff\xd8'
 _JPEG_END = b'\xff\xd9'
 _REDUCED_FLAGS = {1: cv2.IMREAD_COLOR, 2: cv2.IMREAD_REDUCED_COLOR_2,
                   4: cv2.IMREAD_REDUCED_COLOR_4, 8: cv2.IMREAD_REDUCED_COLOR_8}
-_ORIENTATION_TAG = 0x0112
+# What Pillow may open (its other plugins, EPS or FITS say, are not photo formats and widen
+# what a hostile file can reach).
+PILLOW_FORMATS = ('JPEG', 'PNG', 'BMP', 'PPM', 'TIFF', 'WEBP', 'GIF')
+# Largest file read per allowed pixel: 8 bytes is a 16-bit RGBA pixel stored uncompressed.
+BYTES_PER_PIXEL_LIMIT = 8
 
 
 class UnreadableImageError(ValueError):
     """The bytes are not an image any decoder here can read (empty, truncated, not an image)."""
 
 
+class ImageTooLargeError(UnreadableImageError):
+    """The file declares more pixels than the loader's ``max_pixels`` (unreadable by policy)."""
+
+
 def _complete_jpeg(data: bytes) -> bool:
     return data.rstrip(b'\x00\r\n ').endswith(_JPEG_END)
 
 
-def _decode_pillow(data: bytes) -> np.ndarray:
+def check_declared_size(path: str, width: int, height: int, pixels: int,
+                        max_pixels: int) -> None:
+    """Raise unless ``width x height`` is a non-empty size whose decode (``pixels`` allocated at
+    once: the image, or a larger TIFF tile) stays within ``max_pixels``."""
+    if width <= 0 or height <= 0:
+        raise UnreadableImageError(f'{path}: declares an empty image ({width} x {height} '
+                                   'pixels)')
+    if pixels > max_pixels:
+        size = f'{width} x {height} = {pixels:,} pixels' if pixels == width * height else \
+            f'{width} x {height} pixels in tiles of {pixels:,} pixels'
+        raise ImageTooLargeError(
+            f'{path}: declares {size}, more than max_pixels={max_pixels:,}; not decoded (a '
+            'decompression bomb or a lying header). If such images are real, raise max_pixels '
+            'on the loading transform')
+
+
+def check_file_size(path: str, size: int, max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
+    """Refuse to read a file larger than any image within ``max_pixels`` needs.
+
+    Raises:
+        ImageTooLargeError: ``size`` is over ``BYTES_PER_PIXEL_LIMIT * max_pixels`` bytes.
+    """
+    if size > BYTES_PER_PIXEL_LIMIT * max_pixels:
+        raise ImageTooLargeError(
+            f'{path}: the file is {size:,} bytes, more than an image of max_pixels='
+            f'{max_pixels:,} needs ({BYTES_PER_PIXEL_LIMIT} bytes a pixel); not read. If such '
+            'images are real, raise max_pixels on the loading transform')
+
+
+def read_image_bytes(path: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> bytes:
+    """A local file's bytes, after :func:`check_file_size` on its size (one ``fstat``)."""
+    with open(path, 'rb') as f:
+        check_file_size(path, os.fstat(f.fileno()).st_size, max_pixels)
+        return f.read()
+
+
+def _decode_pillow(data: bytes, path: str, max_pixels: int) -> np.ndarray:
     from PIL import Image, ImageOps
-    with Image.open(io.BytesIO(data)) as image:
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', Image.DecompressionBombWarning)  # checked below
+        try:
+            image = Image.open(io.BytesIO(data), formats=PILLOW_FORMATS)
+        except Image.DecompressionBombError as exc:  # over twice Pillow's own global limit
+            raise ImageTooLargeError(f'{path}: declares more pixels than Pillow opens ({exc}); '
+                                     'not decoded') from None
+    with image:
+        width, height = image.size  # parsed from the header: nothing decoded yet
+        check_declared_size(path, width, height, width * height, max_pixels)
         image.load()  # raises on truncated data
         image = ImageOps.exif_transpose(image)
         if image.mode in ('I;16', 'I;16B', 'I;16L', 'I'):
@@ -48,67 +113,25 @@ def _decode_pillow(data: bytes) -> np.ndarray:
     return np.ascontiguousarray(rgb[..., ::-1])
 
 
-# Start-of-frame markers carry the size; C4 (DHT), C8 (JPG) and CC (DAC) share the range.
-_SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
-
-
-def _exif_orientation(segment: bytes) -> int:
-    """Orientation (1-8) from an APP1 segment's payload, 1 when absent or unreadable."""
-    if not segment.startswith(b'Exif\x00\x00') or len(segment) < 14:
-        return 1
-    tiff = segment[6:]
-    order = {b'II': 'little', b'MM': 'big'}.get(tiff[:2])
-    if order is None:
-        return 1
-    ifd = int.from_bytes(tiff[4:8], order)
-    if ifd + 2 > len(tiff):
-        return 1
-    for i in range(int.from_bytes(tiff[ifd:ifd + 2], order)):
-        entry = tiff[ifd + 2 + 12 * i:ifd + 14 + 12 * i]
-        if len(entry) < 12:
-            return 1
-        if int.from_bytes(entry[:2], order) == _ORIENTATION_TAG:
-            value = int.from_bytes(entry[8:10], order)
-            return value if 1 <= value <= 8 else 1
-    return 1
-
-
 def jpeg_size(data: bytes) -> Optional[Tuple[int, int]]:
     """``(height, width)`` of a complete JPEG as displayed (EXIF orientation applied).
 
     Read from the markers before the image data (microseconds; Pillow's ``open`` costs ~0.1 ms,
     a tenth of the decode), so a loader can choose its crop, and with it the DCT reduction,
-    before decoding. None for anything that is not a complete JPEG with a readable frame header;
-    the caller then decodes in full and measures.
+    before decoding. None for anything that is not a complete JPEG with a readable, non-empty
+    frame header; the caller then decodes in full and measures (``decode_image`` checks the
+    size either way).
     """
     if not data.startswith(_JPEG_START) or not _complete_jpeg(data):
         return None
-    orientation, pos, end = 1, 2, len(data)
-    while pos + 4 <= end:
-        if data[pos] != 0xFF:
-            return None
-        marker = data[pos + 1]
-        if marker == 0xFF:  # fill byte
-            pos += 1
-            continue
-        length = int.from_bytes(data[pos + 2:pos + 4], 'big')
-        if marker == 0xE1:
-            orientation = _exif_orientation(data[pos + 4:pos + 2 + length])
-        elif marker in _SOF_MARKERS:
-            if pos + 9 > end:
-                return None
-            height = int.from_bytes(data[pos + 5:pos + 7], 'big')
-            width = int.from_bytes(data[pos + 7:pos + 9], 'big')
-            if not height or not width:
-                return None
-            return (width, height) if orientation in (5, 6, 7, 8) else (height, width)
-        elif marker == 0xDA:  # image data before any frame header: not a JPEG we understand
-            return None
-        pos += 2 + length
-    return None
+    header = read_header(data)
+    if header is None or not header.height or not header.width:
+        return None
+    return displayed_size(header)
 
 
-def decode_image(data: bytes, path: str = '<bytes>', reduce: int = 1) -> np.ndarray:
+def decode_image(data: bytes, path: str = '<bytes>', reduce: int = 1,
+                 max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """Decode ``data`` into an ``(H, W, 3)`` BGR uint8 array, EXIF orientation applied.
 
     Args:
@@ -118,20 +141,37 @@ def decode_image(data: bytes, path: str = '<bytes>', reduce: int = 1) -> np.ndar
             times faster than decoding in full and resizing (OpenCV reduces other formats after
             decoding, and Pillow's fallback does not reduce): callers read the scale off the
             returned shape.
+        max_pixels: Largest image (width x height, as declared) decoded; larger files are
+            unreadable by policy. Defaults to Pillow's ``MAX_IMAGE_PIXELS`` (89,478,485).
 
     Raises:
-        UnreadableImageError: with ``path`` and the reason.
+        UnreadableImageError: with ``path`` and the reason (``ImageTooLargeError`` when the
+            file declares more than ``max_pixels``).
     """
     if reduce not in _REDUCED_FLAGS:
         raise ValueError(f'decode_image: reduce={reduce} must be one of 1, 2, 4, 8')
     if not data:
         raise UnreadableImageError(f'{path}: empty file')
-    if not data.startswith(_JPEG_START) or _complete_jpeg(data):
-        image = cv2.imdecode(np.frombuffer(data, np.uint8), _REDUCED_FLAGS[reduce])
-        if image is not None:
-            return image
     try:
-        return _decode_pillow(data)
+        header = read_header(data)
+    except HeaderError as exc:
+        raise UnreadableImageError(f'{path}: {exc}') from None
+    opencv_error = ''
+    if header is not None:
+        check_declared_size(path, header.width, header.height, header.pixels, max_pixels)
+        # A JPEG without its end marker is truncated: OpenCV would return it part grey.
+        if header.format != 'JPEG' or _complete_jpeg(data):
+            try:
+                image = cv2.imdecode(np.frombuffer(data, np.uint8), _REDUCED_FLAGS[reduce])
+            except cv2.error as exc:  # e.g. an assertion in a decoder: try Pillow
+                image, opencv_error = None, f'; OpenCV: {str(exc).strip().splitlines()[-1]}'
+            if image is not None:
+                return image
+    try:
+        return _decode_pillow(data, path, max_pixels)
+    except UnreadableImageError:
+        raise
     except Exception as exc:  # Pillow raises many types for bad data
         kind = 'truncated JPEG' if data.startswith(_JPEG_START) else 'not a readable image'
-        raise UnreadableImageError(f'{path}: {kind} ({type(exc).__name__}: {exc})') from None
+        raise UnreadableImageError(f'{path}: {kind} ({type(exc).__name__}: {exc}'
+                                   f'{opencv_error})') from None

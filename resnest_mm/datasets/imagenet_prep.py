@@ -11,23 +11,71 @@ downloaded a shell script to sort the validation set). Nothing here touches the 
   truth.txt`` + ``meta.mat``) or Kaggle's ``LOC_val_solution.csv``; files already in place are
   skipped.
 * Extraction is safe: only regular files are written, under their base name, and a member with
-  an absolute path, ``..``, a link or a device is refused with its name.
+  an absolute path, ``..``, a link or a device is refused with its name. Two members of one
+  archive with the same base name are both kept (the later one renamed ``<stem>_2<ext>`` ...)
+  and reported; an archive that is not a tar, or is cut short, is named in a sentence.
+* Class names become folder names, so every one read from the label files (Kaggle's CSV,
+  ``meta.mat``) or the training tar must be a WordNet id (``n`` and 8 digits): anything else
+  (``../../x``, an absolute path) is refused by name before a file is written.
 """
 from __future__ import annotations
 
+import contextlib
 import csv
+import gzip
 import io
+import lzma
 import os
 import posixpath
+import re
 import shutil
 import tarfile
-from typing import IO, Callable, Dict, Iterator, List, Optional, Tuple
+import zlib
+from typing import IO, Callable, Dict, Iterator, List, Optional, Set, Tuple
 
 EXPECTED = {'train': 1_281_167, 'val': 50_000, 'classes': 1_000}
+WNID = re.compile(r'n\d{8}')
 
 
 class UnsafeArchiveError(ValueError):
     """A tar member that would write outside the target or is not a regular file."""
+
+
+class BadArchiveError(ValueError):
+    """A file that should be a tar archive is not one, or is cut short or corrupt."""
+
+
+class BadLabelsError(ValueError):
+    """A label file names a class that is not a WordNet id, or cannot be read."""
+
+
+def check_wnid(name: str, where: str) -> str:
+    """Return ``name`` if it is a WordNet id (``n01440764``); refuse anything else by name.
+
+    A class name becomes a folder under the output, so ``../../x`` or ``/etc`` would write
+    outside it.
+
+    Raises:
+        BadLabelsError: naming ``where`` the name came from.
+    """
+    if not isinstance(name, str) or not WNID.fullmatch(name):
+        raise BadLabelsError(f'{where}: class {name!r} is not a WordNet id (n followed by 8 '
+                             'digits, e.g. n01440764) and would become a folder name; refusing '
+                             'it. Is this the official file?')
+    return name
+
+
+@contextlib.contextmanager
+def _archive_errors(label: str) -> Iterator[None]:
+    """Turn the tar, gzip and xz readers' errors into one sentence naming the archive."""
+    try:
+        yield
+    except tarfile.ReadError as exc:
+        raise BadArchiveError(f'{label} is not a tar archive, or is cut short ({exc}); '
+                              're-download or re-copy it') from None
+    except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile, lzma.LZMAError) as exc:
+        raise BadArchiveError(f'{label}: the archive is cut short or corrupt '
+                              f'({type(exc).__name__}: {exc}); re-download or re-copy it') from None
 
 
 def _check_member(member: tarfile.TarInfo, archive: str) -> Optional[str]:
@@ -46,16 +94,54 @@ def _check_member(member: tarfile.TarInfo, archive: str) -> Optional[str]:
     return posixpath.basename('/'.join(parts))
 
 
-def iter_tar_files(fileobj_or_path, label: str) -> Iterator[Tuple[str, IO[bytes]]]:
-    """Stream ``(base name, file object)`` for every regular file of a tar, checked for safety."""
+def _iter_members(fileobj_or_path, label: str) -> Iterator[Tuple[str, str, IO[bytes]]]:
+    """``(base name, member name, file object)`` per regular file, checked for safety."""
     kwargs = dict(fileobj=fileobj_or_path) if not isinstance(fileobj_or_path, str) \
         else dict(name=fileobj_or_path)
-    with tarfile.open(mode='r|*', **kwargs) as tar:
+    with _archive_errors(label), tarfile.open(mode='r|*', **kwargs) as tar:
         for member in tar:
             name = _check_member(member, label)
             if name is None:
                 continue
-            yield name, tar.extractfile(member)
+            yield name, member.name, tar.extractfile(member)
+
+
+def iter_tar_files(fileobj_or_path, label: str) -> Iterator[Tuple[str, IO[bytes]]]:
+    """Stream ``(base name, file object)`` for every regular file of a tar, checked for safety.
+
+    Raises:
+        UnsafeArchiveError: a member that escapes, links or is a special file.
+        BadArchiveError: not a tar, or cut short (the sentence names ``label``).
+    """
+    for name, _, fileobj in _iter_members(fileobj_or_path, label):
+        yield name, fileobj
+
+
+class _Names:
+    """The base names written from one archive: a repeated one gets ``<stem>_<n><ext>``."""
+
+    def __init__(self, label: str, notes: Optional[List[str]]) -> None:
+        self.label = label
+        self.notes = notes
+        self.first: Dict[str, str] = {}  # base name -> member that had it first
+        self.taken: Set[str] = set()
+
+    def unique(self, name: str, member: str) -> str:
+        if name not in self.taken:
+            self.taken.add(name)
+            self.first.setdefault(name, member)
+            return name
+        stem, ext = os.path.splitext(name)
+        n = 2
+        while f'{stem}_{n}{ext}' in self.taken:
+            n += 1
+        new = f'{stem}_{n}{ext}'
+        self.taken.add(new)
+        if self.notes is not None:
+            self.notes.append(f'{self.label}: members {self.first.get(name, name)!r} and '
+                              f'{member!r} have the same file name; both kept, the second as '
+                              f'{new}')
+        return new
 
 
 def _write(fileobj: IO[bytes], path: str) -> None:
@@ -64,19 +150,28 @@ def _write(fileobj: IO[bytes], path: str) -> None:
 
 
 def extract_train(tar_path: str, out_dir: str,
-                  progress: Optional[Callable[[str], None]] = None) -> Dict[str, int]:
+                  progress: Optional[Callable[[str], None]] = None,
+                  notes: Optional[List[str]] = None) -> Dict[str, int]:
     """Extract the training tar into ``out_dir/train/<wnid>/``; return images per class.
 
     Classes whose folder already exists are skipped (and counted from disk).
+
+    Args:
+        notes: Receives a sentence per member renamed because its base name was taken.
+
+    Raises:
+        UnsafeArchiveError, BadArchiveError: a member or an archive that cannot be used,
+            named (a class tar that is not a tar, a member that is not ``<wnid>.tar`` ...).
     """
     train_dir = os.path.join(out_dir, 'train')
     os.makedirs(train_dir, exist_ok=True)
     counts: Dict[str, int] = {}
     for inner_name, inner in iter_tar_files(tar_path, tar_path):
         wnid, ext = os.path.splitext(inner_name)
-        if ext.lower() != '.tar':
+        if ext.lower() != '.tar' or not WNID.fullmatch(wnid):
             raise UnsafeArchiveError(f'{tar_path}: unexpected member {inner_name!r}; the '
-                                     'training tar holds one <wnid>.tar per class.')
+                                     'training tar holds one <wnid>.tar per class (e.g. '
+                                     'n01440764.tar).')
         final = os.path.join(train_dir, wnid)
         if os.path.isdir(final):
             counts[wnid] = len(os.listdir(final))
@@ -84,13 +179,31 @@ def extract_train(tar_path: str, out_dir: str,
             partial = final + '.partial'
             shutil.rmtree(partial, ignore_errors=True)
             os.makedirs(partial)
-            for name, fileobj in iter_tar_files(inner, f'{tar_path}:{inner_name}'):
-                _write(fileobj, os.path.join(partial, name))
+            label = f'{tar_path}:{inner_name}'
+            names = _Names(label, notes)
+            with _archive_errors(label):  # reading a member's data can fail too
+                for name, member, fileobj in _iter_members(inner, label):
+                    _write(fileobj, os.path.join(partial, names.unique(name, member)))
             os.replace(partial, final)
             counts[wnid] = len(os.listdir(final))
         if progress:
             progress(wnid)
     return counts
+
+
+def _kaggle_labels(path: str) -> Dict[str, str]:
+    with open(path, newline='', encoding='utf-8') as f:
+        reader = csv.DictReader(f)
+        if not {'ImageId', 'PredictionString'} <= set(reader.fieldnames or ()):
+            raise BadLabelsError(f"{path}: expected Kaggle's LOC_val_solution.csv columns "
+                                 f'ImageId and PredictionString, found {reader.fieldnames}')
+        labels = {}
+        for line, row in enumerate(reader, start=2):
+            words = (row['PredictionString'] or '').split()
+            if not row['ImageId'] or not words:
+                raise BadLabelsError(f'{path}, line {line}: no image id or no class')
+            labels[f'{row["ImageId"]}.JPEG'] = check_wnid(words[0], f'{path}, line {line}')
+    return labels
 
 
 def read_val_labels(labels: str) -> Dict[str, str]:
@@ -100,67 +213,94 @@ def read_val_labels(labels: str) -> Dict[str, str]:
         labels (str): ``ILSVRC2012_devkit_t12.tar.gz``; a folder holding
             ``ILSVRC2012_validation_ground_truth.txt`` and ``meta.mat``; or
             ``LOC_val_solution.csv``.
+
+    Raises:
+        BadLabelsError: a class that is not a WordNet id, a line that cannot be read, or a
+            class number that ``meta.mat`` lacks (each named with its file and line).
     """
+    truth_name = 'ILSVRC2012_validation_ground_truth.txt'
     if labels.endswith('.csv'):
-        with open(labels, newline='', encoding='utf-8') as f:
-            return {f'{row["ImageId"]}.JPEG': row['PredictionString'].split()[0]
-                    for row in csv.DictReader(f)}
+        return _kaggle_labels(labels)
     if os.path.isdir(labels):
-        with open(os.path.join(labels, 'ILSVRC2012_validation_ground_truth.txt')) as f:
+        with open(os.path.join(labels, truth_name)) as f:
             truth = f.read()
         with open(os.path.join(labels, 'meta.mat'), 'rb') as f:
             meta = f.read()
     elif tarfile.is_tarfile(labels):
         truth, meta = '', b''
-        for name, fileobj in iter_tar_files(labels, labels):
-            if name == 'ILSVRC2012_validation_ground_truth.txt':
-                truth = fileobj.read().decode()
-            elif name == 'meta.mat':
-                meta = fileobj.read()
+        with _archive_errors(labels):
+            for name, fileobj in iter_tar_files(labels, labels):
+                if name == truth_name:
+                    truth = fileobj.read().decode('utf-8', 'replace')
+                elif name == 'meta.mat':
+                    meta = fileobj.read()
         if not truth or not meta:
-            raise ValueError(f'{labels} lacks ILSVRC2012_validation_ground_truth.txt or '
-                             'meta.mat: is it ILSVRC2012_devkit_t12.tar.gz?')
+            raise ValueError(f'{labels} lacks {truth_name} or meta.mat: is it '
+                             'ILSVRC2012_devkit_t12.tar.gz?')
     else:
         raise ValueError(f'validation labels {labels}: give the devkit tar, a folder with '
-                         'ILSVRC2012_validation_ground_truth.txt and meta.mat, or '
-                         'LOC_val_solution.csv')
-    id_to_wnid = _ilsvrc_ids(meta)
-    ids = [int(line) for line in truth.split()]
-    return {f'ILSVRC2012_val_{i:08d}.JPEG': id_to_wnid[ilsvrc_id]
-            for i, ilsvrc_id in enumerate(ids, start=1)}
+                         f'{truth_name} and meta.mat, or LOC_val_solution.csv')
+    id_to_wnid = _ilsvrc_ids(meta, f'{labels}: meta.mat')
+    result = {}
+    for i, word in enumerate(truth.split(), start=1):
+        where = f'{labels}: {truth_name}, line {i}'
+        if not word.isdigit():
+            raise BadLabelsError(f'{where}: {word!r} is not a class number')
+        if int(word) not in id_to_wnid:
+            raise BadLabelsError(f'{where}: class number {word} is not one of the '
+                                 f'{len(id_to_wnid)} leaf classes of meta.mat')
+        result[f'ILSVRC2012_val_{i:08d}.JPEG'] = id_to_wnid[int(word)]
+    return result
 
 
-def _ilsvrc_ids(meta_mat: bytes) -> Dict[int, str]:
+def _ilsvrc_ids(meta_mat: bytes, where: str = 'meta.mat') -> Dict[int, str]:
     """ILSVRC2012_ID -> WNID for the 1,000 leaf classes of the devkit's meta.mat."""
     from scipy.io import loadmat
-    synsets = loadmat(io.BytesIO(meta_mat), squeeze_me=True)['synsets']
-    return {int(s['ILSVRC2012_ID']): str(s['WNID']) for s in synsets
-            if int(s['num_children']) == 0}
+    try:
+        synsets = loadmat(io.BytesIO(meta_mat), squeeze_me=True)['synsets']
+        leaves = [(int(s['ILSVRC2012_ID']), s['WNID']) for s in synsets
+                  if int(s['num_children']) == 0]
+    except Exception as exc:  # scipy raises many types for a file that is not meta.mat
+        raise BadLabelsError(f'{where}: not the devkit\'s synset table ({type(exc).__name__}: '
+                             f'{exc})') from None
+    return {ilsvrc_id: check_wnid(wnid, f'{where}, synset ILSVRC2012_ID {ilsvrc_id}')
+            for ilsvrc_id, wnid in leaves}
 
 
 def extract_val(tar_path: str, labels: Dict[str, str], out_dir: str,
-                progress: Optional[Callable[[str], None]] = None) -> Dict[str, int]:
+                progress: Optional[Callable[[str], None]] = None,
+                notes: Optional[List[str]] = None) -> Dict[str, int]:
     """Sort the validation tar into ``out_dir/val/<wnid>/``; return images per class.
 
+    Args:
+        notes: Receives a sentence per member renamed because its base name was taken.
+
     Raises:
-        ValueError: a validation image has no label.
+        ValueError: a validation image has no label; BadLabelsError: a label that is not a
+            WordNet id; BadArchiveError: the tar is not one, or is cut short.
     """
     val_dir = os.path.join(out_dir, 'val')
     counts: Dict[str, int] = {}
-    for name, fileobj in iter_tar_files(tar_path, tar_path):
-        wnid = labels.get(name)
-        if wnid is None:
-            raise ValueError(f'{tar_path}: no label for {name} in the validation labels given')
-        folder = os.path.join(val_dir, wnid)
-        os.makedirs(folder, exist_ok=True)
-        target = os.path.join(folder, name)
-        if not os.path.isfile(target):
-            tmp = target + '.partial'
-            _write(fileobj, tmp)
-            os.replace(tmp, target)
-        counts[wnid] = counts.get(wnid, 0) + 1
-        if progress:
-            progress(name)
+    checked: Set[str] = set()
+    names = _Names(tar_path, notes)
+    with _archive_errors(tar_path):
+        for name, member, fileobj in _iter_members(tar_path, tar_path):
+            wnid = labels.get(name)
+            if wnid is None:
+                raise ValueError(f'{tar_path}: no label for {name} in the validation labels '
+                                 'given')
+            if wnid not in checked:
+                checked.add(check_wnid(wnid, f'the validation labels of {name}'))
+            folder = os.path.join(val_dir, wnid)
+            os.makedirs(folder, exist_ok=True)
+            target = os.path.join(folder, names.unique(name, member))
+            if not os.path.isfile(target):
+                tmp = target + '.partial'
+                _write(fileobj, tmp)
+                os.replace(tmp, target)
+            counts[wnid] = counts.get(wnid, 0) + 1
+            if progress:
+                progress(name)
     return counts
 
 

@@ -3,9 +3,12 @@
 Two measurements, and which one bounds this machine:
 
 * **synthetic**: batches made once on the device (uint8 images of the configured crop size,
-  random labels) go through the model's data preprocessor, forward, backward and optimizer
-  step (``model.train_step`` with the config's optimizer wrapper, AMP included) or through the
-  evaluation forward: the compute ceiling;
+  random labels) go through the runner training builds (``tools/train.py``'s flags merged the
+  same way, the same ``ResNeStRunner``, optimizer wrapper and ``before_run`` hooks, so
+  ``ApexAmpHook``'s AMP, ``--amp``, ``--channels-last`` and ``--compile`` are training's): the
+  model's data preprocessor, forward, backward and optimizer step (``model.train_step``), or
+  the evaluation forward: the compute ceiling. The autocast dtype seen inside the step is
+  reported, so a figure labelled bf16 was measured in bf16;
 * **real data**: the configured training and validation data loaders (workers, pipeline) alone,
   images/s delivered: the input bound.
 
@@ -14,8 +17,10 @@ warm-up iterations excluded.
 """
 from __future__ import annotations
 
+import copy
+import tempfile
 import time
-from typing import Dict, Optional
+from typing import Any, Dict, Optional
 
 import torch
 from mmengine.config import Config
@@ -41,27 +46,39 @@ def _synthetic_batch(batch: int, size: int, num_classes: int) -> dict:
     return dict(inputs=list(inputs), data_samples=samples)
 
 
-def synthetic(cfg: Config, iters: int, warmup: int, channels_last: bool = False,
-              compile: bool = False) -> Dict[str, float]:
-    """Train-step and eval images/s of the config's model on synthetic device batches.
+def _autocast_probe(model: torch.nn.Module) -> Dict[str, str]:
+    """Record the autocast dtype in effect when the model's forward first runs."""
+    seen: Dict[str, str] = {}
+    kind = device.device_type()
 
-    ``channels_last`` converts the whole model (any backbone) to NHWC; ``compile`` wraps
-    ``train_step`` and ``test_step`` in ``torch.compile`` as MMEngine's ``cfg.compile`` does
-    (compilation happens in the warm-up iterations).
-    """
-    from mmengine.optim import build_optim_wrapper
-    from mmengine.registry import DefaultScope
+    def probe(module, args) -> None:
+        if 'dtype' not in seen:
+            on = torch.is_autocast_enabled(kind)
+            seen['dtype'] = str(torch.get_autocast_dtype(kind)).replace('torch.', '') \
+                if on else 'float32 (no autocast)'
 
-    import resnest_mm.registry  # noqa: F401
-    from resnest_mm.registry import MODELS
-    with DefaultScope.overwrite_default_scope(cfg.get('default_scope', 'resnest_mm')):
-        model = MODELS.build(cfg.model).to(device.device_type())
-        optim_wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
-    if channels_last:
-        model.to(memory_format=torch.channels_last)
-    if compile:
-        model.train_step = torch.compile(model.train_step)
-        model.test_step = torch.compile(model.test_step)
+    bare = model.module if hasattr(model, 'module') else model
+    target = getattr(bare, 'backbone', bare)
+    target.register_forward_pre_hook(probe)
+    return seen
+
+
+def synthetic(cfg: Config, iters: int, warmup: int) -> Dict[str, Any]:
+    """Train-step and eval images/s of the config's model on synthetic device batches, through
+    the runner and optimizer wrapper training builds (see the module docstring)."""
+    from .cli import build_runner
+
+    cfg = copy.deepcopy(cfg)
+    cfg.work_dir = tempfile.mkdtemp(prefix='resnest_mm_benchmark_')
+    cfg.log_level = 'WARNING'  # the figures, not the runner's start-up log
+    runner = build_runner(cfg)
+    runner.optim_wrapper = runner.build_optim_wrapper(runner.optim_wrapper)
+    runner.call_hook('before_run')  # ApexAmpHook sets up mixed precision here, as in training
+    if cfg.get('compile'):
+        runner._maybe_compile('train_step')  # what Runner.train does with cfg.compile
+        runner._maybe_compile('test_step')
+    model = runner.model
+    seen = _autocast_probe(model)
     batch = cfg.train_dataloader.batch_size
     data = _synthetic_batch(batch, crop_size(cfg), cfg.model.head.num_classes)
     model.train()
@@ -69,7 +86,7 @@ def synthetic(cfg: Config, iters: int, warmup: int, channels_last: bool = False,
         if i == warmup:
             device.synchronize()
             start = time.perf_counter()
-        model.train_step(data, optim_wrapper)
+        model.train_step(data, runner.optim_wrapper)
     device.synchronize()
     train = batch * iters / (time.perf_counter() - start)
     val_loader = cfg.get('val_dataloader') or cfg.get('test_dataloader')
@@ -85,7 +102,8 @@ def synthetic(cfg: Config, iters: int, warmup: int, channels_last: bool = False,
             model.test_step(data)
         device.synchronize()
     evaluation = batch * iters / (time.perf_counter() - start)
-    return dict(train=train, eval=evaluation)
+    return dict(train=train, eval=evaluation, autocast=seen.get('dtype', 'unknown'),
+                optim_wrapper=type(runner.optim_wrapper).__name__)
 
 
 def loader(cfg: Config, name: str, iters: int, warmup: int) -> Optional[float]:
@@ -111,17 +129,19 @@ def loader(cfg: Config, name: str, iters: int, warmup: int) -> Optional[float]:
     return images / (time.perf_counter() - start)
 
 
-def report(cfg: Config, iters: int, warmup: int, real: bool, channels_last: bool = False,
-           compile: bool = False) -> Dict[str, Optional[float]]:
-    """Measure and print; returns the figures (images/s per device)."""
+def report(cfg: Config, iters: int, warmup: int, real: bool) -> Dict[str, Any]:
+    """Measure and print; returns the figures (images/s per device) and the autocast dtype."""
     kind = device.device_type()
-    amp = cfg.optim_wrapper.get('type') == 'AmpOptimWrapper'
+    channels_last = bool(cfg.get('channels_last'))
     print(f'{cfg.filename}: {kind}, batch {cfg.train_dataloader.batch_size} per device, '
-          f'amp={amp}, channels_last={channels_last}, compile={compile}, '
+          f'channels_last={channels_last}, compile={bool(cfg.get("compile"))}, '
           f'{iters} timed iterations after {warmup} warm-up')
-    figures: Dict[str, Optional[float]] = {}
-    ceiling = synthetic(cfg, iters, warmup, channels_last=channels_last, compile=compile)
-    figures.update({f'synthetic_{k}': v for k, v in ceiling.items()})
+    figures: Dict[str, Any] = {}
+    ceiling = synthetic(cfg, iters, warmup)
+    figures.update({f'synthetic_{k}': v for k, v in ceiling.items() if k in ('train', 'eval')})
+    figures.update(autocast=ceiling['autocast'], optim_wrapper=ceiling['optim_wrapper'])
+    print(f'  optimizer wrapper {ceiling["optim_wrapper"]}, autocast seen in the train step: '
+          f'{ceiling["autocast"]}')
     print(f'  synthetic data on the device: train {ceiling["train"]:.1f} img/s (FPS), '
           f'eval {ceiling["eval"]:.1f} img/s (the compute ceiling)')
     if not real:

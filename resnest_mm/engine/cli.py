@@ -115,12 +115,10 @@ def merge_train_args(cfg: Config, args: argparse.Namespace) -> Config:
             raise ExplainedValueError(
                 f'--channels-last: {device.device_type().upper()} does not run channels_last '
                 'tensors (torch_npu takes only the contiguous format); drop the flag there')
+        cfg.channels_last = True  # the runner converts the model (any backbone)
         backbone = cfg.model.get('backbone', {})
-        if backbone.get('type') != 'ResNeSt':
-            raise ExplainedValueError(
-                f'--channels-last switches resnest_mm\'s ResNeSt backbone; this config builds '
-                f'{backbone.get("type")!r}')
-        backbone.channels_last = True
+        if backbone.get('type') == 'ResNeSt':  # and ours switches to its NHWC formulation
+            backbone.channels_last = True
     if args.compile:
         cfg.compile = True
     if args.prof is not None:
@@ -213,7 +211,7 @@ def merge_test_args(cfg: Config, args: argparse.Namespace) -> Config:
     return cfg
 
 
-def _load_config(path: str) -> Config:
+def load_config(path: str) -> Config:
     if not osp.isfile(path):
         raise ExplainedFileNotFoundError(f'config file {path} does not exist')
     return Config.fromfile(path)
@@ -231,7 +229,7 @@ def train(argv: Optional[List[str]] = None) -> Runner:
     """``tools/train.py``: parse, merge, build, train. Returns the finished runner."""
     args = train_parser().parse_args(argv)
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    cfg = merge_train_args(_load_config(args.config), args)
+    cfg = merge_train_args(load_config(args.config), args)
     preflight.check_datasets(cfg, ('train_dataloader', 'val_dataloader'))
     runner = build_runner(cfg)
     runner.train()
@@ -242,7 +240,7 @@ def test(argv: Optional[List[str]] = None) -> dict:
     """``tools/test.py``: parse, merge, build, evaluate. Returns the metrics."""
     args = test_parser().parse_args(argv)
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    cfg = merge_test_args(_load_config(args.config), args)
+    cfg = merge_test_args(load_config(args.config), args)
     preflight.check_datasets(cfg, ('test_dataloader', ))
     runner = build_runner(cfg)
     return runner.test()

@@ -11,15 +11,15 @@ without a word.
 from __future__ import annotations
 
 import difflib
-import os
 import os.path as osp
 from typing import Any, Dict, List, Optional
 
 from mmengine.config import Config, ConfigDict
 
+from ..datasets.image_files import IMAGE_EXTENSIONS, scan_split
 from ..utils.errors import ExplainedFileNotFoundError, ExplainedKeyError, ExplainedValueError
 
-IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.ppm', '.bmp', '.pgm', '.tif', '.tiff', '.webp')
+__all__ = ['IMAGE_EXTENSIONS', 'check_cfg_options', 'check_datasets']
 FOLDER_DATASETS = ('ImageNet', 'CustomDataset')
 LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 
@@ -102,25 +102,25 @@ def _split_folder(dataset: Dict[str, Any]) -> Optional[str]:
     return osp.join(dataset.get('data_root', '') or '', prefix or '')
 
 
-def _has_image(folder: str) -> bool:
-    for _, _, files in os.walk(folder):
-        if any(f.lower().endswith(IMAGE_EXTENSIONS) for f in files):
-            return True
-    return False
-
-
-def _class_folders(name: str, folder: str) -> List[str]:
+def _class_folders(name: str, folder: str, extensions=None) -> List[str]:
+    """The class folders of a split, by the rule the dataset scan uses (``image_files``):
+    a broken link, a link loop or an unlistable folder anywhere below is named here, before
+    the Runner is built."""
     if not osp.isdir(folder):
         raise ExplainedFileNotFoundError(
             f'{name}.dataset: the image folder {folder} does not exist. Prepare the data there '
             f'(ImageNet: tools/dataset_converters/prepare_imagenet.py) or point to it with '
             f'--cfg-options {name}.dataset.data_root=/path/to/data')
-    classes = sorted(e.name for e in os.scandir(folder) if e.is_dir())
+    scan = scan_split(folder, extensions)
+    problem = scan.problems_sentence()
+    if problem:
+        raise ExplainedValueError(f'{name}.dataset: {problem}')
+    classes = scan.classes
     if not classes:
         raise ExplainedFileNotFoundError(
             f'{name}.dataset: {folder} has no class folders; a folder dataset reads '
             f'{folder}/<class>/<image> files')
-    empty = [c for c in classes if not _has_image(osp.join(folder, c))]
+    empty = scan.empty_classes
     if empty:
         shown = ', '.join(osp.join(folder, c) for c in empty[:5])
         more = f' and {len(empty) - 5} more' if len(empty) > 5 else ''
@@ -144,7 +144,7 @@ def check_datasets(cfg: Config, loaders=LOADERS) -> None:
         dataset = loader.get('dataset') if isinstance(loader, dict) else None
         folder = _split_folder(dataset) if isinstance(dataset, dict) else None
         if folder is not None:
-            found[name] = _class_folders(name, folder)
+            found[name] = _class_folders(name, folder, dataset.get('extensions'))
     train = found.get('train_dataloader')
     for name in ('val_dataloader', 'test_dataloader'):
         if train is None or name not in found:

@@ -29,9 +29,9 @@ def main() -> None:
     import torch
     from mmengine.config import Config
     from mmengine.hooks import Hook
-    from mmengine.runner import Runner
 
     import resnest_mm.registry  # noqa: F401
+    from resnest_mm.engine.cli import build_runner
     from resnest_mm.registry import HOOKS
 
     torch.set_num_threads(1)
@@ -48,20 +48,21 @@ def main() -> None:
                 os.kill(os.getpid(), signal.SIGKILL)
 
     if args.kill_in_save:
-        import mmengine.fileio.backends.local_backend as local_backend
-        put = local_backend.LocalBackend.put
+        from resnest_mm.utils import atomic_local_backend, fileio
+        put = atomic_local_backend.AtomicLocalBackend.put
         count = [0]
 
         def dying_put(self, obj, filepath):
             count[0] += 1
-            if count[0] == args.kill_in_save:
-                with open(filepath, 'wb') as f:
+            if count[0] == args.kill_in_save:  # die halfway through the real atomic write
+                def half(f):
                     f.write(obj[:len(obj) // 2])
                     f.flush()
-                os.kill(os.getpid(), signal.SIGKILL)
+                    os.kill(os.getpid(), signal.SIGKILL)
+                fileio.atomic_write(str(filepath), half)
             return put(self, obj, filepath)
 
-        local_backend.LocalBackend.put = dying_put
+        atomic_local_backend.AtomicLocalBackend.put = dying_put
 
     cfg = Config.fromfile(os.path.join(ROOT, 'configs/resnest50_1xb32_digits.py'))
     imagenet = Config.fromfile(os.path.join(ROOT, 'configs/_base_/datasets/imagenet_bs128.py'))
@@ -88,7 +89,7 @@ def main() -> None:
     cfg.work_dir = args.work_dir
     cfg.resume = args.resume
     cfg.experiment_name = 'resume'
-    runner = Runner.from_cfg(cfg)
+    runner = build_runner(cfg)
     runner.train()
     torch.save(runner.model.state_dict(), os.path.join(args.work_dir, 'final.pth'))
 

@@ -89,7 +89,8 @@ def main() -> None:
 
     torch.manual_seed(0)  # the same initial weights whatever the process count
     runner = make_runner(
-        args.work_dir, runner_cls=Runner if args.released else None, launcher=args.launcher, model=ToyModel(bn=args.norm != 'none'),
+        args.work_dir, runner_cls=Runner if args.released else None, launcher=args.launcher,
+        model=ToyModel(bn=args.norm != 'none'),
         env_cfg=dict(dist_cfg=dict(backend='nccl')), custom_hooks=[Probe()],
         train_dataloader=dict(dataset=toy_dataset(), batch_size=args.batch,
                               sampler=dict(type='DefaultSampler', shuffle=True),

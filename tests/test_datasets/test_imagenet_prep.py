@@ -122,3 +122,98 @@ def test_cli(official, tmp_path, repo_root):
     assert 'val: 4 (MISMATCH: expected 50,000)' in result.stdout
     assert (out / 'meta' / 'train.txt').exists()
     assert sorted(os.listdir(out / 'train')) == WNIDS
+
+
+def _csv(path, rows):
+    with open(path, 'w', newline='') as f:
+        writer = csv.writer(f)
+        writer.writerow(['ImageId', 'PredictionString'])
+        writer.writerows(rows)
+    return str(path)
+
+
+@pytest.mark.parametrize('evil', ['../../x', '/tmp/abs', 'n0144076', 'n01440764/..', '.'])
+def test_a_class_that_is_not_a_wordnet_id_is_refused_by_name(evil, tmp_path):
+    """It became a folder: ../../x and absolute paths wrote outside the output."""
+    labels = _csv(tmp_path / 'LOC_val_solution.csv',
+                  [['ILSVRC2012_val_00000001', 'n01440764 1 2 3 4'],
+                   ['ILSVRC2012_val_00000002', f'{evil} 1 2 3 4']])
+    message = (f"class {evil!r} is not a WordNet id \\(n followed by 8 digits, e.g. n01440764\\) "
+               "and would become a folder name; refusing it")
+    with pytest.raises(ValueError, match=f'LOC_val_solution.csv, line 3: {message}'):
+        read_val_labels(labels)
+    with pytest.raises(ValueError, match='is not a WordNet id'):  # a caller's own labels too
+        _extract_one_with_label(tmp_path, '../x')
+    assert sorted(os.listdir(tmp_path)) == ['LOC_val_solution.csv', 'val.tar']
+
+
+def _extract_one_with_label(tmp_path, wnid):
+    with tarfile.open(tmp_path / 'val.tar', 'w') as tar:
+        _add(tar, 'x.JPEG', b'data')
+    return extract_val(str(tmp_path / 'val.tar'), {'x.JPEG': wnid}, str(tmp_path / 'out'))
+
+
+def test_meta_mat_wnids_and_ground_truth_lines_are_checked(tmp_path):
+    from resnest_mm.datasets.imagenet_prep import BadLabelsError
+    synsets = np.zeros((2, ), dtype=[('ILSVRC2012_ID', 'O'), ('WNID', 'O'),
+                                     ('num_children', 'O')])
+    synsets[0] = (1, 'n01440764', 0)
+    synsets[1] = (2, '../../etc', 0)
+    savemat(tmp_path / 'meta.mat', {'synsets': synsets})
+    (tmp_path / 'ILSVRC2012_validation_ground_truth.txt').write_text('1\n')
+    with pytest.raises(BadLabelsError, match=r"meta.mat, synset ILSVRC2012_ID 2: class "
+                                             r"'../../etc' is not a WordNet id"):
+        read_val_labels(str(tmp_path))
+    synsets[1] = (2, 'n01443537', 0)
+    savemat(tmp_path / 'meta.mat', {'synsets': synsets})
+    (tmp_path / 'ILSVRC2012_validation_ground_truth.txt').write_text('1\n7\n')
+    with pytest.raises(BadLabelsError, match=r'ground_truth.txt, line 2: class number 7 is not '
+                                             r'one of the 2 leaf classes of meta.mat'):
+        read_val_labels(str(tmp_path))
+
+
+@pytest.mark.parametrize('damage', ['not a tar', 'cut short'])
+def test_a_class_archive_that_is_not_a_tar_is_named(damage, tmp_path):
+    from resnest_mm.datasets.imagenet_prep import BadArchiveError
+    inner = io.BytesIO()
+    with tarfile.open(fileobj=inner, mode='w') as tar:
+        _add(tar, 'n01440764_1.JPEG', b'x' * 5000)
+    data = b'PK\x03\x04 a zip, say' * 64 if damage == 'not a tar' else inner.getvalue()[:2000]
+    with tarfile.open(tmp_path / 'train.tar', 'w') as outer:
+        _add(outer, 'n01440764.tar', data)
+    with pytest.raises(BadArchiveError, match=rf'^{tmp_path}/train.tar:n01440764.tar is not a '
+                                              r'tar archive, or is cut short \(.*\); '
+                                              r're-download or re-copy it$'):
+        extract_train(str(tmp_path / 'train.tar'), str(tmp_path / 'out'))
+    with pytest.raises(BadArchiveError, match=r'notes.txt is not a tar archive'):
+        (tmp_path / 'notes.txt').write_text('hello')
+        extract_train(str(tmp_path / 'notes.txt'), str(tmp_path / 'out'))
+
+
+def test_members_with_one_file_name_are_both_kept_and_reported(tmp_path):
+    """a/x.JPEG and b/x.JPEG in one class tar silently became one file."""
+    inner = io.BytesIO()
+    with tarfile.open(fileobj=inner, mode='w') as tar:
+        for folder, data in (('a', b'first'), ('b', b'second'), ('c', b'third')):
+            _add(tar, f'{folder}/x.JPEG', data)
+    with tarfile.open(tmp_path / 'train.tar', 'w') as outer:
+        _add(outer, 'n01440764.tar', inner.getvalue())
+    notes = []
+    counts = extract_train(str(tmp_path / 'train.tar'), str(tmp_path / 'out'), notes=notes)
+    folder = tmp_path / 'out' / 'train' / 'n01440764'
+    assert counts == {'n01440764': 3}
+    assert {n: (folder / n).read_bytes() for n in os.listdir(folder)} == {
+        'x.JPEG': b'first', 'x_2.JPEG': b'second', 'x_3.JPEG': b'third'}
+    assert notes == [f"{tmp_path}/train.tar:n01440764.tar: members 'a/x.JPEG' and 'b/x.JPEG' "
+                     'have the same file name; both kept, the second as x_2.JPEG',
+                     f"{tmp_path}/train.tar:n01440764.tar: members 'a/x.JPEG' and 'c/x.JPEG' "
+                     'have the same file name; both kept, the second as x_3.JPEG']
+    with tarfile.open(tmp_path / 'val.tar', 'w') as tar:
+        _add(tar, 'a/ILSVRC2012_val_00000001.JPEG', b'first')
+        _add(tar, 'b/ILSVRC2012_val_00000001.JPEG', b'second')
+    notes = []
+    val = extract_val(str(tmp_path / 'val.tar'), {'ILSVRC2012_val_00000001.JPEG': 'n01440764'},
+                      str(tmp_path / 'out'), notes=notes)
+    assert val == {'n01440764': 2} and len(notes) == 1
+    assert sorted(os.listdir(tmp_path / 'out' / 'val' / 'n01440764')) == [
+        'ILSVRC2012_val_00000001.JPEG', 'ILSVRC2012_val_00000001_2.JPEG']

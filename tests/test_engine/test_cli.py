@@ -27,8 +27,9 @@ def test_amp_resume_validate_and_options():
     cfg = _train('--amp', '--no-validate', '--resume', '--work-dir', 'w',
                  '--cfg-options', 'train_dataloader.batch_size=64', '--launcher', 'pytorch',
                  config=DIGITS)
-    assert cfg.optim_wrapper.type == 'AmpOptimWrapper'
-    assert cfg.optim_wrapper.loss_scale == 'dynamic'
+    assert cfg.optim_wrapper.type == device.amp_wrapper_type()
+    assert cfg.optim_wrapper.get('loss_scale') == ('dynamic' if device.needs_loss_scaling()
+                                                   else None)
     assert cfg.val_cfg is None and cfg.val_dataloader is None and cfg.val_evaluator is None
     assert cfg.resume is True and cfg.load_from is None  # latest checkpoint of the work dir
     assert cfg.work_dir == 'w' and cfg.launcher == 'pytorch'
@@ -51,13 +52,17 @@ def test_test_args():
 
 def test_amp_flag_picks_the_device_flavour():
     cfg = _train('--amp', config=DIGITS)
-    expected = 'bfloat16' if device.device_type() == 'cpu' else 'float16'
-    assert cfg.optim_wrapper.type == 'AmpOptimWrapper' and cfg.optim_wrapper.dtype == expected
+    if device.device_type() == 'cpu':
+        assert cfg.optim_wrapper.type == 'CpuAmpOptimWrapper'
+        assert cfg.optim_wrapper.dtype == 'bfloat16'
+    else:
+        assert cfg.optim_wrapper.type == 'AmpOptimWrapper'
+        assert cfg.optim_wrapper.dtype == 'float16'
 
 
 def test_amp_flag_leaves_apex_hook_configs_to_the_hook():
     cfg = _train('--amp')  # the seed's recipe has ApexAmpHook
-    assert any(h.type == 'ApexAmpHook' for h in cfg.custom_hooks)
+    assert cfg.default_hooks.apex_amp.type == 'ApexAmpHook'
     assert cfg.optim_wrapper.get('type', 'OptimWrapper') == 'OptimWrapper'
 
 
@@ -68,7 +73,7 @@ def test_contract_backend_is_hccl_on_a_simulated_npu(simulated_npu):
 
 def test_speed_switches():
     cfg = _train('--channels-last', '--compile', '--prof', '3', '--work-dir', 'w')
-    assert cfg.model.backbone.channels_last is True
+    assert cfg.model.backbone.channels_last is True and cfg.channels_last is True
     assert cfg.compile is True
     prof = cfg.custom_hooks[-1]
     assert prof['type'] == 'ProfilerHook' and prof['profile_times'] == 3  # CPU here
@@ -78,21 +83,40 @@ def test_speed_switches():
 
 
 def test_npu_profiler_on_ascend(simulated_npu):
-    """Contract: on an NPU, --prof asks MMEngine for its NPUProfilerHook (CANN profiling)."""
+    """Contract: on an NPU, --prof asks for torch_npu's current profiler (our hook), not
+    mmengine's NPUProfilerHook, whose torch_npu.npu.profile is gone since 2.1.0-6.0.rc1."""
     hook = _train('--prof', '2', '--work-dir', 'w').custom_hooks[-1]
-    assert hook['type'] == 'NPUProfilerHook' and (hook['begin'], hook['end']) == (0, 2)
-    assert hook['result_path'] == 'w/cann_profiling'
+    assert hook == dict(type='TorchNpuProfilerHook', iters=2, out_dir='w/npu_profiling')
 
 
-def test_channels_last_needs_our_backbone():
+def test_channels_last_is_refused_on_an_npu(simulated_npu):
+    """Contract: torch_npu's Tensor.to takes only the contiguous and preserve formats."""
     import pytest
 
     from resnest_mm.utils.errors import ExplainedValueError
+    with pytest.raises(ExplainedValueError, match='NPU does not run channels_last'):
+        _train('--channels-last', config=DIGITS)
+
+
+def test_a_restarted_group_resumes_by_itself(monkeypatch):
+    """torchrun --max-restarts sets TORCHELASTIC_RESTART_COUNT; a requeued Slurm job
+    SLURM_RESTART_COUNT: the run continues from the work dir's newest checkpoint."""
+    assert _train().resume is False
+    monkeypatch.setenv('TORCHELASTIC_RESTART_COUNT', '1')
+    cfg = _train()
+    assert cfg.resume is True and cfg.load_from is None
+    assert _train('--resume', 'x.pth').load_from == 'x.pth'  # an explicit choice wins
+    monkeypatch.setenv('TORCHELASTIC_RESTART_COUNT', '0')
+    monkeypatch.setenv('SLURM_RESTART_COUNT', '2')
+    assert _train().resume is True
+
+
+def test_channels_last_means_the_same_for_every_backbone():
     args = train_parser().parse_args([DIGITS, '--channels-last'])
     cfg = Config.fromfile(DIGITS)
-    cfg.model.backbone.type = 'ResNet'
-    with pytest.raises(ExplainedValueError, match="this config builds 'ResNet'"):
-        merge_train_args(cfg, args)
+    cfg.model.backbone = dict(type='TIMMBackbone', model_name='resnet18', pretrained=False)
+    cfg = merge_train_args(cfg, args)
+    assert cfg.channels_last is True and 'channels_last' not in cfg.model.backbone
 
 
 def test_tensorboard_switch_adds_the_backend_once():

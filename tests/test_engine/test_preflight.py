@@ -91,3 +91,37 @@ def test_more_processes_than_devices_is_refused(monkeypatch):
         device.check_processes_per_node()
     monkeypatch.setenv('LOCAL_WORLD_SIZE', '4')
     device.check_processes_per_node()
+
+
+@pytest.mark.parametrize('kind', ['loop', 'broken link'])
+def test_a_link_loop_or_a_broken_link_is_named_before_training(cfg, tmp_path, kind):
+    """mmpretrain's scan recursed through a loop until OSError: Too many levels of symbolic
+    links, once training had started, and dropped a broken link without a word."""
+    for split in ('train', 'val'):
+        write_image_folder(str(tmp_path / split), ['a', 'b'])
+    bad = tmp_path / 'train' / 'a' / 'bad'
+    os.symlink('..' if kind == 'loop' else str(tmp_path / 'gone.JPEG'), bad)
+    _point(cfg, tmp_path)
+    what = f'a symbolic-link loop back to {tmp_path}/train' if kind == 'loop' else \
+        f"a broken symbolic link to '{tmp_path}/gone.JPEG'"
+    with pytest.raises(ValueError, match=rf'^train_dataloader.dataset: {tmp_path}/train: 1 entry '
+                                         rf'cannot be read: {bad} \({what}\)\. Fix or remove'):
+        check_datasets(cfg)
+
+
+def test_classes_are_the_folders_the_dataset_loads(cfg, tmp_path):
+    """A hidden or system folder is not a class, and a class folder holding only files the
+    dataset ignores (Thumbs.db, .webp when the extensions do not list it) is empty."""
+    for split in ('train', 'val'):
+        write_image_folder(str(tmp_path / split), ['a', 'b'])
+        os.makedirs(tmp_path / split / '.ipynb_checkpoints')
+    os.makedirs(tmp_path / 'train' / 'c')
+    (tmp_path / 'train' / 'c' / 'Thumbs.db').write_bytes(b'x')
+    (tmp_path / 'train' / 'c' / 'x.webp').write_bytes(b'x')
+    _point(cfg, tmp_path)
+    with pytest.raises(ValueError, match=rf'1 class folder\(s\) hold no images: '
+                                         rf'{tmp_path}/train/c\.'):
+        check_datasets(cfg)
+    cfg.train_dataloader.dataset.extensions = ['.JPEG', '.WEBP']  # the dataset's own list
+    write_image_folder(str(tmp_path / 'val'), ['c'])
+    check_datasets(cfg)

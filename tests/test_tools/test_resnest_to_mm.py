@@ -19,6 +19,7 @@ def test_cli_converts_timm_checkpoint(repo_root, tmp_path):
     assert result.returncode == 0, result.stderr
     assert 'classifier: 1000 classes' in result.stdout
     state = torch.load(dst, weights_only=True)['state_dict']
+    assert (tmp_path / 'mm.pth.sha256').is_file()  # written with its digest
     assert 'backbone.layer4.2.conv2.fc2.weight' in state and 'head.fc.weight' in state
 
 
@@ -26,5 +27,5 @@ def test_cli_reports_bad_input(repo_root, tmp_path):
     bad = tmp_path / 'bad.pth'
     torch.save({'features.0.weight': torch.zeros(1)}, bad)
     result = _run(repo_root, str(bad), str(tmp_path / 'out.pth'))
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert 'not a ResNeSt' in result.stderr and 'Traceback' not in result.stderr

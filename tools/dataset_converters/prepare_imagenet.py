@@ -6,7 +6,10 @@
 
 --val-labels also takes a folder with ILSVRC2012_validation_ground_truth.txt and meta.mat, or
 Kaggle's LOC_val_solution.csv. Re-running skips finished classes and images. Counts are checked
-against 1,281,167 / 50,000 / 1,000 and mismatches reported (exit status 1).
+against 1,281,167 / 50,000 / 1,000 and mismatches reported (exit status 1). An archive or label
+file that cannot be used (not a tar, cut short, a class that is not a WordNet id, a member
+escaping the output) is named in one sentence, exit status 2; two members with one file name
+are both kept, the second renamed, and listed.
 """
 import argparse
 import sys
@@ -37,25 +40,29 @@ def main(argv=None) -> int:
         parser.error('give --train-tar and/or --val-tar')
     if args.val_tar and not args.val_labels:
         parser.error('--val-tar needs --val-labels to sort the images into class folders')
-    train, val = {}, {}
+    train, val, notes = {}, {}, []
     try:
+        labels = read_val_labels(args.val_labels) if args.val_tar else {}  # checked first
         if args.train_tar:
             print(f'training classes from {args.train_tar}')
             bar = ProgressBar(EXPECTED['classes'])
-            train = extract_train(args.train_tar, args.out_dir, lambda _: bar.update())
+            train = extract_train(args.train_tar, args.out_dir, lambda _: bar.update(), notes)
             print()
         if args.val_tar:
-            labels = read_val_labels(args.val_labels)
             print(f'validation images from {args.val_tar}')
             bar = ProgressBar(len(labels))
-            val = extract_val(args.val_tar, labels, args.out_dir, lambda _: bar.update())
+            val = extract_val(args.val_tar, labels, args.out_dir, lambda _: bar.update(), notes)
             print()
         if args.write_meta:
             for path in write_meta(args.out_dir):
                 print(f'wrote {path}')
     except (UnsafeArchiveError, ValueError, FileNotFoundError, OSError) as exc:
+        print(flush=True)  # end a progress bar's line
         print(f'error: {exc}', file=sys.stderr)
         return 2
+    finally:
+        for note in notes:
+            print(f'note: {note}')
     report = count_report(train, val)
     print('\n'.join(report))
     return 1 if any('MISMATCH' in line for line in report) else 0

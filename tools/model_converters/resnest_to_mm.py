@@ -4,12 +4,14 @@
         [--num-classes N]
 
 The result is a checkpoint that configs accept as ``load_from`` and that
-``tools/test.py CONFIG DST`` evaluates. SRC is read with ``weights_only=True``.
+``tools/test.py CONFIG DST`` evaluates. SRC is read as data only (``weights_only=True`` with an
+allow-list; ``--unsafe-load`` for a file you trust); DST is written atomically with its SHA-256.
+Bad input: one sentence, exit status 2.
 """
 import argparse
-import sys
 
 from resnest_mm.models.utils import FORMATS, convert_checkpoint
+from resnest_mm.utils.errors import run_tool
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -21,21 +23,20 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--num-classes', type=int, default=None,
                         help='class count of the model it is for; a classifier of another '
                              'size is dropped')
+    parser.add_argument('--unsafe-load', action='store_true',
+                        help='unpickle a SRC that is not plain data (it can run code): only for '
+                        'a file you trust')
     return parser.parse_args(argv)
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    try:
-        info = convert_checkpoint(args.src, args.dst, fmt=args.format,
-                                  num_classes=args.num_classes)
-    except (FileNotFoundError, ValueError) as exc:
-        print(f'error: {exc}', file=sys.stderr)
-        return 1
+    info = convert_checkpoint(args.src, args.dst, fmt=args.format,
+                              num_classes=args.num_classes, unsafe=args.unsafe_load)
     head = 'dropped' if info['head_dropped'] else f'{info["num_classes"]} classes'
     print(f'converted {info["src"]} ({info["format"]}) -> {info["dst"]} (classifier: {head})')
     return 0
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    run_tool(main, 'tools/model_converters/resnest_to_mm.py')

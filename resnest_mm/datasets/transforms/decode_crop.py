@@ -32,7 +32,8 @@ class DecodeCrop(LoadImageRobust):
     Args:
         scale (int | (int, int)): Output size, a side or ``(width, height)`` as in mmpretrain.
         dct_reduce (bool): Allow the reduced-size decode. Defaults to True.
-        **kwargs: ``LoadImageRobust``'s arguments (``on_error``, ``backend_args`` ...).
+        **kwargs: ``LoadImageRobust``'s arguments (``on_error``, ``max_pixels``,
+            ``backend_args`` ...).
     """
 
     def __init__(self, scale: Union[int, Sequence[int]], dct_reduce: bool = True,
@@ -66,14 +67,14 @@ class DecodeCrop(LoadImageRobust):
         size = jpeg_size(data)
         image: Optional[np.ndarray] = None
         if size is None:  # not a plain JPEG: decode first, then choose on the real size
-            image = decode_image(data, path)
+            image = decode_image(data, path, max_pixels=self.max_pixels)
             size = image.shape[:2]
         height, width = size
         top, left, crop_h, crop_w = self.crop_box(height, width)
         reduce = 1
         if image is None:
             reduce = self._reduction(crop_h, crop_w)
-            image = decode_image(data, path, reduce)
+            image = decode_image(data, path, reduce, self.max_pixels)
         # libjpeg scales by exactly 1 / reduce (the last, partial pixel makes the size a ceil).
         # The box snaps to the reduced grid: each edge moves by at most reduce / 2 source pixels,
         # under half an output pixel since reduce <= crop / output.
@@ -99,4 +100,5 @@ class DecodeCrop(LoadImageRobust):
 
     def __repr__(self) -> str:
         return (f'{type(self).__name__}(scale={self.out_size[::-1]}, '
-                f'dct_reduce={self.dct_reduce}, on_error={self.on_error!r})')
+                f'dct_reduce={self.dct_reduce}, on_error={self.on_error!r}, '
+                f'max_pixels={self.max_pixels})')

@@ -12,7 +12,8 @@ from mmengine.logging import print_log
 
 from ...registry import TRANSFORMS
 from ...utils.errors import ExplainedValueError
-from ..decode import UnreadableImageError, decode_image
+from ..decode import UnreadableImageError, decode_image, read_image_bytes
+from ..image_header import DEFAULT_MAX_PIXELS
 from ..samplers.resumable_sampler import seed_sample
 
 # Set by UnreadableImageHook in the main process; data-loader workers inherit it and append one
@@ -60,8 +61,10 @@ class LoadImageRobust(BaseTransform):
     CMYK and grayscale JPEGs, PNGs named ``.JPEG``, RGBA and 16-bit PNGs and EXIF-rotated photos
     load as correct colour images (:func:`resnest_mm.datasets.decode.decode_image`). mmcv's
     ``LoadImageFromFile`` raises on the first bad file (or, with ``ignore_empty``, skips it
-    silently). A file that cannot be read here is recorded (``UnreadableImageHook`` counts,
-    lists and limits them) and then:
+    silently). A file that cannot be read here -- empty, truncated, not an image, a header
+    that lies, or one declaring more than ``max_pixels`` (read from the header before
+    decoding, so a 700-byte file claiming 40000 x 40000 pixels costs nothing) -- is recorded
+    (``UnreadableImageHook`` counts, lists and limits them) and then:
 
     * ``on_error='skip'`` (training): the transform returns None and mmengine's dataset draws
       another sample, so the batch still forms;
@@ -81,13 +84,21 @@ class LoadImageRobust(BaseTransform):
         placeholder_size (int): Side of the placeholder image. Defaults to 256.
         to_float32 (bool): Return float32 instead of uint8. Defaults to False.
         backend_args (dict, optional): mmengine file backend arguments. Defaults to None.
+        max_pixels (int): Largest image decoded, in pixels as the file's header declares
+            them; a local file over 8 bytes a pixel of it is not even read. Defaults to
+            Pillow's decompression-bomb limit, 89,478,485 (a 9459 x 9459 image).
     """
 
     def __init__(self, on_error: str = 'skip', placeholder_size: int = 256,
-                 to_float32: bool = False, backend_args: Optional[dict] = None) -> None:
+                 to_float32: bool = False, backend_args: Optional[dict] = None,
+                 max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
         if on_error not in ('skip', 'placeholder'):
             raise ExplainedValueError(f"LoadImageRobust.on_error={on_error!r} must be 'skip' or "
                                       "'placeholder'")
+        if not isinstance(max_pixels, int) or max_pixels < 1:
+            raise ExplainedValueError(f'{type(self).__name__}.max_pixels={max_pixels!r} must be '
+                                      'a positive number of pixels')
+        self.max_pixels = max_pixels
         self.on_error = on_error
         self.placeholder_size = placeholder_size
         self.placeholder_shape = (placeholder_size, placeholder_size)
@@ -108,7 +119,7 @@ class LoadImageRobust(BaseTransform):
             raise ExplainedValueError(f'{type(self).__name__}: the sample has neither img_path '
                                       'nor an img array; give a file path or a HxWx3 image')
         try:
-            image = self._decode(fileio.get(path, backend_args=self.backend_args), path, results)
+            image = self._decode(self._read(path), path, results)
         except (UnreadableImageError, OSError) as exc:
             reason = str(exc) if isinstance(exc, UnreadableImageError) else f'{path}: {exc}'
             record_unreadable(path, reason)
@@ -122,9 +133,14 @@ class LoadImageRobust(BaseTransform):
         results.setdefault('ori_shape', image.shape[:2])
         return results
 
+    def _read(self, path: str) -> bytes:
+        if self.backend_args is None and '://' not in path:  # a local file: size checked first
+            return read_image_bytes(path, self.max_pixels)
+        return fileio.get(path, backend_args=self.backend_args)
+
     def _decode(self, data: bytes, path: str, results: dict) -> np.ndarray:
         """The whole image; the cropping loaders decode only what their crop needs."""
-        return decode_image(data, path)
+        return decode_image(data, path, max_pixels=self.max_pixels)
 
     def _from_array(self, image: np.ndarray, results: dict) -> np.ndarray:
         """An already decoded BGR image, as this loader would have returned it from a file."""

@@ -5,7 +5,9 @@ from .non_finite_loss_hook import NonFiniteLossHook
 from .progress_bar_hook import ProgressBarHook
 from .run_summary_hook import RunSummaryHook
 from .throughput_hook import ThroughputHook
+from .torch_npu_profiler_hook import TorchNpuProfilerHook
 from .unreadable_image_hook import UnreadableImageHook
 
 __all__ = ['ApexAmpHook', 'AtomicCheckpointHook', 'CheckpointAdapterHook', 'NonFiniteLossHook',
-           'ProgressBarHook', 'RunSummaryHook', 'ThroughputHook', 'UnreadableImageHook']
+           'ProgressBarHook', 'RunSummaryHook', 'ThroughputHook', 'TorchNpuProfilerHook',
+           'UnreadableImageHook']

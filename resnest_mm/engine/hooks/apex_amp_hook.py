@@ -15,7 +15,7 @@ from mmengine.optim import AmpOptimWrapper, OptimWrapper
 from ... import device
 from ...registry import HOOKS
 from ...utils.errors import ExplainedRuntimeError, ExplainedValueError
-from ..optimizers import ApexAmpOptimWrapper, fused_sgd_class
+from ..optimizers import ApexAmpOptimWrapper, CpuAmpOptimWrapper, fused_sgd_class
 
 OPT_LEVELS = ('O0', 'O1', 'O2', 'O3')
 
@@ -170,9 +170,13 @@ class ApexAmpHook(Hook):
             print_log(f'apex is not installed: ApexAmpHook leaves AMP to the configured '
                       f'AmpOptimWrapper ({flavour}).', logger='current', level=logging.WARNING)
             return
-        dtype = 'bfloat16' if flavour == 'bf16' else 'float16'
-        rewrap_optimizer(runner, AmpOptimWrapper(optimizer=runner.optim_wrapper.optimizer,
-                                                 loss_scale='dynamic', dtype=dtype))
+        if device.amp_wrapper_type() == 'CpuAmpOptimWrapper':
+            wrapper = CpuAmpOptimWrapper(optimizer=runner.optim_wrapper.optimizer)
+        else:
+            wrapper = AmpOptimWrapper(optimizer=runner.optim_wrapper.optimizer,
+                                      loss_scale='dynamic',
+                                      dtype='bfloat16' if flavour == 'bf16' else 'float16')
+        rewrap_optimizer(runner, wrapper)
         print_log(f'apex is not installed: ApexAmpHook falls back to native AMP ({flavour} '
                   f'autocast on {device.device_type()}).', logger='current',
                   level=logging.WARNING)

@@ -9,6 +9,7 @@ from mmengine.logging import print_log
 
 from ... import device
 from ...registry import OPTIMIZERS
+from .fused_sgd import FusedSGD
 
 _logged: set = set()
 
@@ -25,6 +26,8 @@ def fused_sgd_class(implementation: str) -> type:
         return importlib.import_module('apex.optimizers').NpuFusedSGD
     if implementation == 'torch_npu':
         return device.torch_npu().optim.NpuFusedSGD
+    if implementation == 'torch_fused':
+        return FusedSGD
     return torch.optim.SGD
 
 
@@ -41,7 +44,8 @@ def build_npu_fused_sgd(params: Iterable[Any],
     * NPU: ``torch_npu.optim.NpuFusedSGD``; ``apex.optimizers.NpuFusedSGD`` when apex AMP drives
       training (``ApexAmpHook`` rebuilds the optimizer as apex's, which refuses to step without
       ``amp.initialize``);
-    * CUDA, and CPU on torch>=2.4: ``torch.optim.SGD(fused=True)``;
+    * CUDA, and CPU on torch>=2.4: :class:`FusedSGD` (``torch.optim.SGD(fused=True)`` with plain
+      SGD's momentum when a first step is skipped or a parameter starts late);
     * otherwise ``torch.optim.SGD(foreach=True)``.
 
     All take ``lr, momentum, dampening, weight_decay, nesterov`` with torch's SGD semantics (the
@@ -62,11 +66,8 @@ def build_npu_fused_sgd(params: Iterable[Any],
     cls = fused_sgd_class(implementation)
     kwargs = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
                   nesterov=nesterov)
-    if implementation == 'torch_fused':
-        kwargs['fused'] = True
-    elif implementation == 'torch_foreach':
+    if implementation == 'torch_foreach':
         kwargs['foreach'] = True
     _log_once(f'NpuFusedSGD on {device.device_type()}: {cls.__module__}.{cls.__name__}'
-              + (f'({", ".join(k for k in ("fused", "foreach") if k in kwargs)}=True)'
-                 if cls is torch.optim.SGD else ''))
+              + ('(foreach=True)' if 'foreach' in kwargs else ''))
     return cls(params, **kwargs)

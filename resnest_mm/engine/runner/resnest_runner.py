@@ -43,6 +43,7 @@ import re
 import signal
 from typing import Dict, List, Optional
 
+import torch
 from mmengine.config import Config, ConfigDict
 from mmengine.dist import is_distributed
 from mmengine.fileio import LocalBackend, get_file_backend
@@ -101,7 +102,8 @@ class ResNeStRunner(Runner):
     """mmengine's ``Runner`` with the overrides listed in this module's docstring.
 
     Arguments are mmengine's. Config keys it reads besides mmengine's: ``unsafe_load``
-    (unpickle checkpoints that are not plain data; only for trusted files).
+    (unpickle checkpoints that are not plain data; only for trusted files) and
+    ``channels_last`` (the model in NHWC, whatever its backbone: ``--channels-last``).
     """
 
     _resuming = False
@@ -131,6 +133,15 @@ class ResNeStRunner(Runner):
             find_unused_parameters=self.cfg.get('find_unused_parameters', False))
         cfg.setdefault('type', 'MMDistributedDataParallel')
         return MODEL_WRAPPERS.build(cfg, default_args=dict(module=model))  # no device_ids
+
+    def build_model(self, model):
+        model = super().build_model(model)
+        if self.cfg.get('channels_last'):  # --channels-last: weights (and so activations) NHWC
+            if not device.supports_channels_last():
+                raise ExplainedValueError(f'channels_last=True: {device.device_type().upper()} '
+                                          'does not run channels_last tensors')
+            model = model.to(memory_format=torch.channels_last)
+        return model
 
     # --- optimizer wrapper ----------------------------------------------------------------------
 

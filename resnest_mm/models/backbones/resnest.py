@@ -22,6 +22,7 @@ from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from ...registry import MODELS
+from ...utils.errors import ExplainedKeyError, ExplainedValueError
 from ..layers.split_attention import SplitAttentionConv2d
 
 
@@ -176,13 +177,15 @@ class ResNeSt(BaseModule):
             ]
         super().__init__(init_cfg=init_cfg)
         if depth not in self.arch_settings:
-            raise KeyError(f'ResNeSt depth={depth} is not one of '
+            raise ExplainedKeyError(f'ResNeSt depth={depth} is not one of '
                            f'{sorted(self.arch_settings)}; set backbone.depth to one of them.')
         out_indices = [int(i) for i in out_indices]
         if not out_indices or any(not 0 <= i <= 3 for i in out_indices):
-            raise ValueError(f'out_indices={out_indices} must name stages in 0..3')
+            raise ExplainedValueError(f'backbone.out_indices={out_indices} must name stages '
+                                      'in 0..3 (0 is the first stage)')
         if not -1 <= frozen_stages <= 4:
-            raise ValueError(f'frozen_stages={frozen_stages} must be in -1..4')
+            raise ExplainedValueError(f'backbone.frozen_stages={frozen_stages} must be in -1..4 '
+                                      '(-1: nothing frozen, 0: the stem, i: stem + stages 1..i)')
         norm_cfg = norm_cfg or dict(type='BN', requires_grad=True)
         stem_width = stem_width or (32 if depth == 50 else 64)
 

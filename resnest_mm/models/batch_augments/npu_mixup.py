@@ -7,6 +7,8 @@ import numpy as np
 import torch
 from mmpretrain.registry import BATCH_AUGMENTS
 
+from ...utils.errors import ExplainedValueError
+
 
 @BATCH_AUGMENTS.register_module()
 class NpuMixup:
@@ -37,7 +39,7 @@ class NpuMixup:
     def __init__(self, alpha: float, num_classes: Optional[int] = None,
                  seed: Optional[int] = None) -> None:
         if not alpha > 0:
-            raise ValueError(f'NpuMixup.alpha must be > 0, got {alpha}')
+            raise ExplainedValueError(f'NpuMixup.alpha must be > 0, got {alpha}')
         self.alpha = float(alpha)
         self.num_classes = num_classes
         if seed is None:
@@ -65,7 +67,8 @@ class NpuMixup:
         if targets.dim() == 2:  # one-hot (mmpretrain builds it as int64) or soft scores
             return targets.to(dtype)
         if self.num_classes is None:
-            raise ValueError('NpuMixup got class indices as targets; set num_classes.')
+            raise ExplainedValueError('NpuMixup got class indices as targets; set its '
+                                      'num_classes.')
         scores = torch.zeros(targets.shape[0], self.num_classes, dtype=dtype,
                              device=targets.device)
         return scores.scatter_(1, targets.reshape(-1, 1).to(torch.int64), 1.0)

@@ -14,6 +14,8 @@ import torch.nn.functional as F
 from mmcv.cnn import build_norm_layer
 from torch import nn
 
+from ...utils.errors import ExplainedValueError
+
 
 def split_batch_norm(bn: nn.BatchNorm2d, x: torch.Tensor, split: int,
                      splits: int = 2) -> torch.Tensor:
@@ -90,7 +92,8 @@ class SplitAttentionConv2d(nn.Module):
                  norm_cfg: Optional[dict] = None) -> None:
         super().__init__()
         if radix < 1 or groups < 1:
-            raise ValueError(f'radix ({radix}) and groups ({groups}) must be >= 1')
+            raise ExplainedValueError(f'backbone radix={radix} and groups={groups} must both be '
+                                      '>= 1')
         norm_cfg = norm_cfg or dict(type='BN')
         inter_channels = max(in_channels * radix // reduction_factor, 32)
         self.radix = radix

@@ -6,8 +6,9 @@ original package (``resnest.torch``, the official release) and timm (``resnest50
 they only gain prefixes. mmpretrain names the stem ``stem.{0,1,2}.{conv,bn}`` and has no
 stride-1 pool in the first shortcut, so its stem and ``layer1.0.downsample`` are renamed.
 
-Files from outside are read with ``torch.load(weights_only=True)``: a file that would run code
-when unpickled is refused.
+Files are read by :func:`resnest_mm.utils.checkpoint_io.load_checkpoint_file` (weights only, an
+explicit allow-list, the digest verified when there is one): a file that would run code when
+unpickled is refused. Converted checkpoints are written atomically, with a SHA-256 beside them.
 """
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ from typing import Dict, Optional, Tuple
 import torch
 from mmengine.logging import print_log
 
+from ...utils.checkpoint_io import load_checkpoint_file
+from ...utils.errors import ExplainedValueError
 from ...utils.fileio import atomic_save
 
 FORMATS = ('official', 'timm', 'mmpretrain', 'resnest_mm')
@@ -33,32 +36,29 @@ _WRAPPER_KEYS = ('state_dict', 'model', 'state_dict_ema', 'model_ema')
 StateDict = Dict[str, torch.Tensor]
 
 
-def load_weights(path: str) -> StateDict:
+def load_weights(path: str, unsafe: bool = False) -> StateDict:
     """Read a weight file safely and return its flat state dict.
 
     Unwraps ``{'state_dict': ...}``/``{'model': ...}`` containers and a DDP ``module.`` prefix.
 
+    Args:
+        path: The file.
+        unsafe: Unpickle what is not plain data (``--unsafe-load``; only for trusted files).
+
     Raises:
-        FileNotFoundError: the file does not exist.
-        ValueError: the file is not plain weights or holds no tensors.
+        ExplainedFileNotFoundError: the file does not exist.
+        CheckpointError: the file is damaged, truncated or not plain data.
+        ExplainedValueError: the file holds no tensors.
     """
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f'weight file {path} does not exist')
-    try:
-        obj = torch.load(path, map_location='cpu', weights_only=True)
-    except Exception as exc:
-        raise ValueError(
-            f'{path} is not a plain weight file: torch.load(weights_only=True) refused it '
-            f'({str(exc).splitlines()[0]}). resnest_mm never unpickles code from outside files; '
-            're-save the state dict alone (torch.save(model.state_dict(), path)) where it was '
-            'made.') from exc
+    obj = load_checkpoint_file(path, map_location='cpu', unsafe=unsafe)
     for key in _WRAPPER_KEYS:
         if isinstance(obj, dict) and isinstance(obj.get(key), dict):
             obj = obj[key]
             break
     if not isinstance(obj, dict) or not any(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise ValueError(f'{path} holds no state dict (found {type(obj).__name__}); expected a '
-                         'dict of tensors, possibly under "state_dict" or "model".')
+        raise ExplainedValueError(
+            f'{path} holds no state dict (found {type(obj).__name__}); expected a dict of '
+            'tensors, possibly under "state_dict" or "model".')
     return OrderedDict((k[len('module.'):] if k.startswith('module.') else k, v)
                        for k, v in obj.items() if isinstance(v, torch.Tensor))
 
@@ -79,9 +79,9 @@ def detect_format(state_dict: StateDict) -> str:
     if 'conv1.0.weight' in keys and any(k.endswith('conv2.fc1.weight') for k in keys):
         return 'official'
     sample = ', '.join(sorted(keys)[:5])
-    raise ValueError(f'these weights are not a ResNeSt of the original package, timm, '
-                     f'mmpretrain or resnest_mm (first keys: {sample}); pass --format if you '
-                     'know the layout.')
+    raise ExplainedValueError(
+        f'these weights are not a ResNeSt of the original package, timm, mmpretrain or '
+        f'resnest_mm (first keys: {sample}); pass --format if you know the layout.')
 
 
 def _from_mmpretrain(state_dict: StateDict) -> StateDict:
@@ -119,7 +119,8 @@ def convert_state_dict(state_dict: StateDict,
     """
     fmt = fmt or detect_format(state_dict)
     if fmt not in FORMATS:
-        raise ValueError(f'unknown weight format {fmt!r}; choose one of {", ".join(FORMATS)}')
+        raise ExplainedValueError(
+            f'unknown weight format {fmt!r}; choose one of {", ".join(FORMATS)}')
     if fmt == 'resnest_mm':
         flat = OrderedDict(state_dict)
     else:
@@ -131,8 +132,8 @@ def convert_state_dict(state_dict: StateDict,
             else:
                 flat['backbone.' + key] = value
     if 'backbone.conv1.0.weight' not in flat:
-        raise ValueError(f'no ResNeSt stem found after reading the weights as {fmt!r}; '
-                         'check --format.')
+        raise ExplainedValueError(f'no ResNeSt stem found after reading the weights as '
+                                  f'{fmt!r}; check --format.')
     head_classes = flat['head.fc.weight'].shape[0] if 'head.fc.weight' in flat else None
     dropped = head_classes is not None and num_classes is not None \
         and head_classes != num_classes
@@ -147,7 +148,8 @@ def convert_state_dict(state_dict: StateDict,
 def convert_checkpoint(src: str,
                        dst: str,
                        fmt: Optional[str] = None,
-                       num_classes: Optional[int] = None) -> dict:
+                       num_classes: Optional[int] = None,
+                       unsafe: bool = False) -> dict:
     """Read ``src`` (any supported layout), write a resnest_mm checkpoint to ``dst``.
 
     The result loads as ``load_from`` in our configs and as ``tools/test.py CONFIG dst``.
@@ -155,9 +157,9 @@ def convert_checkpoint(src: str,
     Returns:
         dict: what :func:`convert_state_dict` reports, plus ``src`` and ``dst``.
     """
-    state_dict, info = convert_state_dict(load_weights(src), fmt, num_classes)
+    state_dict, info = convert_state_dict(load_weights(src, unsafe=unsafe), fmt, num_classes)
     info = dict(info, src=os.path.abspath(src), dst=os.path.abspath(dst))
     meta = dict(converted_from=info['format'], source=info['src'],
                 num_classes=None if info['head_dropped'] else info['num_classes'])
-    atomic_save(dict(state_dict=state_dict, meta=meta), dst)
+    atomic_save(dict(state_dict=state_dict, meta=meta), dst, digest=True)
     return info

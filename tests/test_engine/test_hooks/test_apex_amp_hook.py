@@ -1,6 +1,10 @@
-"""ApexAmpHook: apex contract (stand-in apex), native fallback (real), DDP order (real gloo)."""
+"""ApexAmpHook: apex contract and numbers (stand-in apex), native fallback (real on CPU; fp16 in a
+simulated NPU process), DDP order (real gloo)."""
 import gc
+import json
 import os
+import subprocess
+import sys
 import weakref
 
 import pytest
@@ -11,6 +15,8 @@ from mmengine.optim import AmpOptimWrapper
 
 from resnest_mm.engine.hooks import ApexAmpHook
 from resnest_mm.engine.optimizers import ApexAmpOptimWrapper
+from tests.helpers.standins import npu_process_env
+from tests.helpers.standins.npu_process_run import WeightsProbe, overflow_model
 from tests.helpers.toy_runner import ToyModel, make_runner
 
 HOOK = dict(type='ApexAmpHook', opt_level='O1', loss_scale='dynamic', combine_grad=True,
@@ -19,6 +25,19 @@ HOOK = dict(type='ApexAmpHook', opt_level='O1', loss_scale='dynamic', combine_gr
 
 def _calls(amp, name):
     return [c for c in amp.CALLS if c[0] == name]
+
+
+def _weights_per_iteration(work_dir, overflow_at=-1, **overrides):
+    """Train the toy run (8 iterations, same initial weights); the weights after each."""
+    torch.manual_seed(0)
+    probe = WeightsProbe()
+    overrides['custom_hooks'] = overrides.get('custom_hooks', []) + [probe]
+    make_runner(work_dir, model=overflow_model(overflow_at), **overrides).train()
+    return probe.snapshots
+
+
+def _same(a, b):
+    return all(torch.equal(x, y) for x, y in zip(a, b))
 
 
 def test_contract_apex_initialize_scale_loss_and_state(standin_apex, tmp_path):
@@ -47,6 +66,52 @@ def test_contract_apex_initialize_scale_loss_and_state(standin_apex, tmp_path):
     resumed.train()
     assert _calls(amp, 'load_state_dict') == [('load_state_dict', saved)]
     assert resumed.epoch == 3
+
+
+def test_contract_numbers_static_scale_is_plain_sgd_and_an_overflow_skips_one_step(
+        standin_apex, tmp_path):
+    """Contract test (apex stand-in, which scales, unscales, checks for overflow and skips as
+    apex does, in fp32): with a static scale of 2^10 every weight after every iteration is plain
+    SGD's bit for bit (scaling by a power of two is exact); with dynamic scaling and iteration
+    3's loss overflowing once scaled, that step is skipped, the scale halves to 2^15 and
+    training goes on."""
+    amp = standin_apex
+    plain = _weights_per_iteration(str(tmp_path / 'plain'))
+    static = _weights_per_iteration(str(tmp_path / 'static'),
+                                    custom_hooks=[dict(HOOK, loss_scale=2.0**10)])
+    assert len(static) == len(plain) == 8
+    assert all(_same(s, p) for s, p in zip(static, plain))
+    assert amp.state_dict()['loss_scaler0']['loss_scale'] == 2.0**10
+
+    dynamic = _weights_per_iteration(str(tmp_path / 'dynamic'), overflow_at=3,
+                                     custom_hooks=[HOOK])
+    assert all(_same(d, p) for d, p in zip(dynamic[:3], plain[:3]))  # 2^16: exact too
+    assert _same(dynamic[3], dynamic[2]) and not _same(dynamic[4], dynamic[3])
+    assert _calls(amp, 'skip_step') == [('skip_step', 0, 2.0**15)]
+    assert amp.state_dict() == {'loss_scaler0': {'loss_scale': 2.0**15, 'unskipped': 4}}
+    assert all(torch.isfinite(w).all() for w in dynamic[-1])
+
+
+def test_contract_native_fp16_fallback_numbers_in_a_simulated_npu_process(tmp_path):
+    """Contract test (torch_npu stand-in registered for good in a subprocess, as real torch_npu
+    registers itself): without apex the hook falls back to mmengine's AmpOptimWrapper, which on
+    an NPU machine scales with torch.npu.amp.GradScaler (here torch's GradScaler on CPU tensors;
+    autocast('npu') casts nothing, as no tensor is on that device). Until the overflow the
+    weights are plain SGD's bit for bit (2^16 is exact); iteration 3 overflows once scaled:
+    skipped, and the scale backs off to 2^15."""
+    out = subprocess.run(
+        [sys.executable, os.path.join('tests', 'helpers', 'standins', 'npu_process_run.py'),
+         str(tmp_path), 'plain', 'hook-overflow-at-3'],
+        env=npu_process_env(), capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-3000:]
+    runs = json.loads(out.stdout.strip().splitlines()[-1])
+    plain, hook = runs['plain'], runs['hook-overflow-at-3']
+    assert plain['device'] == hook['device'] == 'npu' and hook['npu_device_type'] == 'npu:0'
+    assert plain['wrapper'] == 'OptimWrapper' and hook['wrapper'] == 'AmpOptimWrapper'
+    assert hook['scaler'] == 'torch_npu.npu.amp.GradScaler'  # mmengine's NPU import branch
+    assert hook['snapshots'][:3] == plain['snapshots'][:3]
+    assert hook['snapshots'][3] == hook['snapshots'][2] != hook['snapshots'][4]
+    assert hook['loss_scale'] == 2.0**15 and len(hook['snapshots']) == 8
 
 
 def test_contract_combine_grad_only_when_apex_accepts_it(standin_apex, tmp_path, monkeypatch):

@@ -36,8 +36,10 @@ def _runner(root, work_dir, max_fraction, workers=2):
         loader.num_workers = workers
         loader.persistent_workers = workers > 0
         loader.batch_size = 4
-    cfg.custom_hooks = [dict(h, max_fraction=max_fraction) if h['type'] == 'UnreadableImageHook'
-                        else h for h in cfg.custom_hooks]
+    # the hook may be a default hook or a custom one
+    for hook in [*cfg.get('custom_hooks', []), *cfg.get('default_hooks', {}).values()]:
+        if hook and hook.get('type') == 'UnreadableImageHook':
+            hook['max_fraction'] = max_fraction
     cfg.train_cfg.max_epochs = 1
     cfg.work_dir = str(work_dir)
     # mmengine names its logger after the start second: a unique name gives this run its own
@@ -87,3 +89,49 @@ def test_verify_dataset_lists_unreadable_files(messy, tmp_path, repo_root):
                             cwd=repo_root, capture_output=True, text=True, timeout=120,
                             env=dict(os.environ, PYTHONPATH=repo_root))
     assert result.returncode == 0 and 'all 2 files read' in result.stdout
+
+
+TRAIN_AND_MEASURE = '''
+import resource, sys
+from resnest_mm.engine.cli import train
+train(sys.argv[1:])
+usage = resource.getrusage
+print('PEAK_RSS_KB', max(usage(resource.RUSAGE_SELF).ru_maxrss,
+                         usage(resource.RUSAGE_CHILDREN).ru_maxrss))
+'''
+
+
+def test_decompression_bombs_are_listed_and_training_completes_in_little_memory(tmp_path,
+                                                                              repo_root):
+    """The issue's acceptance: two ~700-byte JPEGs declaring 40000 x 40000 and 30000 x 30000
+    in a class folder; the real Runner through resnest_mm.engine.cli.train (data-loader workers
+    included) completes, lists both, and peaks under 3 GB (a 30000 x 30000 decode alone is
+    2.7 GB, the 40000 x 40000 one killed the worker with cv2.error)."""
+    import subprocess
+    import sys
+
+    from tests.helpers.hostile_images import jpeg_declaring
+    data = tmp_path / 'data'
+    for split, seed in (('train', 0), ('val', 1)):
+        write_image_folder(str(data / split), ['a', 'b'], per_class=3, size=32, seed=seed)
+        (data / split / 'a' / 'bomb_40000.JPEG').write_bytes(jpeg_declaring(40000, 40000))
+        (data / split / 'a' / 'bomb_30000.JPEG').write_bytes(jpeg_declaring(30000, 30000))
+    options = ['train_cfg.max_epochs=1', 'default_hooks.unreadable_images.max_fraction=0.5']
+    for loader, workers in (('train_dataloader', 2), ('val_dataloader', 0)):
+        options += [f'{loader}.dataset.data_root={data}', f'{loader}.batch_size=4',
+                    f'{loader}.num_workers={workers}', f'{loader}.persistent_workers=False']
+    work_dir = tmp_path / 'work'
+    result = subprocess.run(
+        [sys.executable, '-c', TRAIN_AND_MEASURE, CONFIG, '--work-dir', str(work_dir),
+         '--cfg-options', *options], cwd=repo_root, capture_output=True, text=True,
+        timeout=300, env=dict(os.environ, PYTHONPATH=repo_root))
+    assert result.returncode == 0, result.stderr[-3000:]
+    listed = (work_dir / 'unreadable_images.txt').read_text().splitlines()
+    for mode in ('train', 'val'):  # skipped in training, scored as the stand-in in evaluation
+        names = sorted(os.path.basename(line.split('\t')[1]) for line in listed
+                       if line.startswith(mode))
+        assert names == ['bomb_30000.JPEG', 'bomb_40000.JPEG'], listed
+    assert all('more than max_pixels=89,478,485' in line for line in listed), listed
+    peak_kb = int(result.stdout.rsplit('PEAK_RSS_KB', 1)[1].split()[0])
+    print(f'peak RSS of the training run: {peak_kb / 1024:.0f} MB')
+    assert peak_kb < 3 * 1024 * 1024, f'peak RSS {peak_kb / 1024:.0f} MB'

@@ -8,6 +8,7 @@ from mmengine.registry import DefaultScope
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from resnest_mm.engine.optimizers import FusedSGD
 from resnest_mm.registry import MODELS, OPTIMIZERS
 
 HYPER = dict(lr=0.1, momentum=0.9, dampening=0.1, weight_decay=1e-3)
@@ -26,7 +27,7 @@ def test_cpu_uses_fused_torch_sgd_with_the_same_updates(nesterov):
     ref_params = [nn.Parameter(p.detach().clone()) for p in ours_params]
     ours = _build(ours_params, nesterov=nesterov, **hyper)
     reference = torch.optim.SGD(ref_params, nesterov=nesterov, foreach=False, **hyper)
-    assert type(ours) is torch.optim.SGD and ours.defaults['fused'] is True
+    assert type(ours) is FusedSGD and ours.defaults['fused'] is True
     for _ in range(3):
         grads = [torch.randn_like(p) for p in ours_params]
         for p, r, g in zip(ours_params, ref_params, grads):

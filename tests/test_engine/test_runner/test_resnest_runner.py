@@ -368,3 +368,19 @@ def test_a_safety_hook_is_switched_off_only_by_its_key(tmp_path):
     runner = make_runner(str(tmp_path), default_hooks=dict(non_finite_loss=None))
     assert 'NonFiniteLossHook' not in _types(runner)
     assert isinstance(runner, ResNeStRunner)
+
+
+def test_channels_last_converts_any_model(tmp_path):
+    from mmengine.model import BaseModel
+
+    class Conv(BaseModel):
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(3, 4, 3)
+
+        def forward(self, inputs, labels=None, mode='tensor'):
+            return self.conv(inputs)
+
+    runner = make_runner(str(tmp_path), model=Conv(), cfg=dict(channels_last=True))
+    weight = runner.model.conv.weight
+    assert weight.is_contiguous(memory_format=torch.channels_last) and not weight.is_contiguous()
