@@ -1,8 +1,15 @@
 #!/usr/bin/env bash
 # bash tools/torchrun.sh SCRIPT NUM_DEVICES [script args]: one process per device via torchrun.
-# Used by dist_train.sh and dist_test.sh. Several nodes: NNODES, NODE_RANK, MASTER_ADDR and PORT,
-# the same on every node; PYTHON picks the interpreter (default: python, or this checkout's .venv
-# made by `make` when python has no torch).
+# Used by dist_train.sh and dist_test.sh. Environment:
+#   NNODES, NODE_RANK, MASTER_ADDR, PORT   several nodes (the same MASTER_ADDR and PORT on each)
+#   RDZV=c10d (RDZV_ID)                    torchrun's c10d rendezvous instead of a fixed master:
+#                                          nodes may start in any order and ranks are assigned
+#                                          as they join (NODE_RANK is then only a label)
+#   MAX_RESTARTS (default 0)               restart the whole group this many times when a
+#                                          process dies; the restarted group resumes from the
+#                                          work dir's newest checkpoint by itself
+#   PYTHON                                 the interpreter (default: python, or this checkout's
+#                                          .venv made by `make` when python has no torch)
 set -euo pipefail
 SCRIPT=$1
 DEVICES=$2
@@ -22,7 +29,7 @@ fi
 
 # The rendezvous port must be free on the master node: torchrun would otherwise fail with a long
 # trace (or join another job's rendezvous). Say so in one sentence instead.
-if [ "${NODE_RANK:-0}" = "0" ]; then
+if [ "${NODE_RANK:-0}" = "0" ] && [ "${RDZV:-static}" = "static" ]; then
     "$PYTHON" - "${PORT:-29500}" <<'PY'
 import socket
 import sys
@@ -39,11 +46,18 @@ with socket.socket() as sock:
 PY
 fi
 
+case "${RDZV:-static}" in
+    static) RENDEZVOUS=(--node_rank="${NODE_RANK:-0}" --master_addr="${MASTER_ADDR:-127.0.0.1}"
+                        --master_port="${PORT:-29500}") ;;
+    c10d) RENDEZVOUS=(--rdzv_backend=c10d --rdzv_endpoint="${MASTER_ADDR:-127.0.0.1}:${PORT:-29500}"
+                      --rdzv_id="${RDZV_ID:-resnest_mm}") ;;
+    *) echo "tools/torchrun.sh: RDZV=$RDZV: use static (the default) or c10d" >&2; exit 2 ;;
+esac
+
 PYTHONPATH="$ROOT:${PYTHONPATH:-}" \
 "$PYTHON" -m torch.distributed.run \
     --nnodes="${NNODES:-1}" \
-    --node_rank="${NODE_RANK:-0}" \
-    --master_addr="${MASTER_ADDR:-127.0.0.1}" \
     --nproc_per_node="$DEVICES" \
-    --master_port="${PORT:-29500}" \
+    --max-restarts="${MAX_RESTARTS:-0}" \
+    "${RENDEZVOUS[@]}" \
     "$ROOT/$SCRIPT" "${@:3}" --launcher pytorch

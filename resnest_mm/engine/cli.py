@@ -232,7 +232,10 @@ def train(argv: Optional[List[str]] = None) -> Runner:
     cfg = merge_train_args(load_config(args.config), args)
     preflight.check_datasets(cfg, ('train_dataloader', 'val_dataloader'))
     runner = build_runner(cfg)
-    runner.train()
+    try:
+        runner.train()
+    finally:
+        _leave_process_group()
     return runner
 
 
@@ -243,4 +246,15 @@ def test(argv: Optional[List[str]] = None) -> dict:
     cfg = merge_test_args(load_config(args.config), args)
     preflight.check_datasets(cfg, ('test_dataloader', ))
     runner = build_runner(cfg)
-    return runner.test()
+    try:
+        return runner.test()
+    finally:
+        _leave_process_group()
+
+
+def _leave_process_group() -> None:
+    """Tear the process group down before the interpreter does: gloo's threads aborted the
+    process ("terminate called without an active exception") at exit after a restart."""
+    import torch.distributed as torch_dist
+    if torch_dist.is_available() and torch_dist.is_initialized():
+        torch_dist.destroy_process_group()

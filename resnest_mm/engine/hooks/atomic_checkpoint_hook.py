@@ -14,9 +14,16 @@ from ...registry import HOOKS
 from ...utils import DiskFullError, atomic_write
 from ...utils.checkpoint_io import digest_path
 from ...utils.errors import ExplainedOSError, ExplainedValueError
-from ..runner import run_state
+from ..runner import ResumableEpochBasedTrainLoop, run_state
 
 LAST_CHECKPOINT = 'last_checkpoint'
+
+
+def _batches_done(runner) -> int:
+    """Batches done in the epoch under way, as the loop counts them (ours only: other loops
+    resume as mmengine does, from the iteration counter)."""
+    loop = runner.train_loop
+    return loop.batches_done if isinstance(loop, ResumableEpochBasedTrainLoop) else 0
 
 
 def last_checkpoint(work_dir: str) -> Optional[str]:
@@ -84,16 +91,17 @@ class AtomicCheckpointHook(CheckpointHook):
         if self.by_epoch and self.iter_interval > 0 and \
                 self.every_n_train_iters(runner, self.iter_interval):
             runner.logger.info(f'Saving checkpoint at {runner.iter + 1} iterations')
-            self.save_iteration(runner, batches_done=batch_idx + 1, iters_done=runner.iter + 1)
+            self.save_iteration(runner, iters_done=runner.iter + 1)
 
-    def save_iteration(self, runner, batches_done: int, iters_done: int) -> str:
-        """Save ``iter_N.pth`` (``N = iters_done``, the run's iterations so far,
-        ``batches_done`` of them in the epoch under way), unless that iteration was saved
-        already; returns the checkpoint's path. Collective: every rank calls it."""
+    def save_iteration(self, runner, iters_done: int) -> str:
+        """Save ``iter_N.pth`` (``N = iters_done``, the run's iterations so far), unless that
+        iteration was saved already; returns the checkpoint's path. Collective: every rank calls
+        it."""
         filename = f'iter_{iters_done}.pth'
         if self._saved_at != iters_done:
             self._save(runner, filename, dict(epoch=runner.epoch, iter=iters_done),
-                       by_epoch=False, epochs_done=runner.epoch, batches_done=batches_done)
+                       by_epoch=False, epochs_done=runner.epoch,
+                       batches_done=_batches_done(runner))
         return os.path.join(self.out_dir, filename) if self._local() else self.last_ckpt
 
     def _save_checkpoint_with_step(self, runner, step: int, meta: dict) -> None:
@@ -104,18 +112,19 @@ class AtomicCheckpointHook(CheckpointHook):
                        epochs_done=runner.epoch + 1, batches_done=0)
         else:
             self._save(runner, self.filename_tmpl.format(step), meta, by_epoch=False,
-                       epochs_done=runner.epoch, batches_done=0)
+                       epochs_done=runner.epoch, batches_done=_batches_done(runner))
 
     def _save(self, runner, filename: str, meta: dict, by_epoch: bool, epochs_done: int,
               batches_done: int) -> None:
         final = os.path.join(self.out_dir, filename)
         iters_done = meta['iter']
         loop = runner.train_loop
+        samples = loop.samples_seen if isinstance(loop, ResumableEpochBasedTrainLoop) else \
+            iters_done * runner.world_size * runner.train_dataloader.batch_size
         meta = dict(meta)
         meta[run_state.KEY] = run_state.RunState.capture(
             runner, epochs_done=epochs_done, batches_done=batches_done, iters_done=iters_done,
-            samples_seen=getattr(loop, 'samples_seen', iters_done * runner.world_size *
-                                 runner.train_dataloader.batch_size))
+            samples_seen=samples)
         self.last_ckpt = final
         runner.message_hub.update_info('last_ckpt', final)
         good = last_checkpoint(runner.work_dir)

@@ -43,12 +43,16 @@ class CheckpointAdapterHook(Hook):
         source = runner.cfg.get('load_from') or 'the checkpoint'
         nested = isinstance(checkpoint.get('state_dict'), dict)
         state_dict = checkpoint['state_dict'] if nested else checkpoint
+        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        own = model.state_dict()
+        if all(k in own and getattr(v, 'shape', None) == own[k].shape
+               for k, v in state_dict.items() if k != '_metadata'):
+            return  # already fits this model (our own checkpoints, any backbone): as it is
         try:
             fmt = detect_format(state_dict)
         except ValueError as exc:
             raise ExplainedValueError(f'{source}: {exc} To convert a ResNeSt checkpoint, run '
                                       'tools/model_converters/resnest_to_mm.py SRC DST.') from None
-        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
         head = getattr(getattr(model, 'head', None), 'fc', None)
         num_classes = head.out_features if head is not None else None
         # In 'reinit' mode convert_state_dict drops a classifier of another size (and says so).

@@ -24,7 +24,8 @@ class RunSummaryHook(Hook):
     run's totals), ``iters_this_process`` (the iterations this process trained: fewer than
     ``iters`` after a resume), ``world_size``, ``device``, ``amp``, ``batch_size_per_device``
     and ``config``, plus ``mode`` (``train`` or ``test``) and ``checkpoint`` for a test.
-    mmengine writes metrics only into its scalar logs. The file is replaced atomically and written by rank 0 only.
+    mmengine writes metrics only into its scalar logs. The file is replaced atomically and
+    written by rank 0 only.
 
     Args:
         filename (str): Name of the file in the work dir. Defaults to ``summary.json``.

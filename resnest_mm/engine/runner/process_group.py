@@ -97,4 +97,13 @@ def init_process_group(launcher: str, dist_cfg: Dict[str, Any]) -> None:
         print_log(f'dist backend {wanted!r} cannot run on {kind}: using {backend}.',
                   logger='current', level=logging.WARNING)
     device.set_device(local)
-    torch_dist.init_process_group(backend=backend, rank=rank, world_size=world, **cfg)
+    # torch's env:// rendezvous under torchrun keeps the agent's store across a group restart
+    # (--max-restarts), so the new processes read the dead ones' gloo/nccl addresses and hang
+    # or fail to connect: each attempt gets keys of its own.
+    store, rank, world = next(torch_dist.rendezvous(
+        'env://', rank=rank, world_size=world,
+        **({'timeout': cfg['timeout']} if 'timeout' in cfg else {})))
+    attempt = int(os.environ.get('TORCHELASTIC_RESTART_COUNT') or 0)
+    store = torch_dist.PrefixStore(f'resnest_mm/attempt_{attempt}/', store)
+    torch_dist.init_process_group(backend=backend, store=store, rank=rank, world_size=world,
+                                  **cfg)

@@ -332,8 +332,7 @@ class ResNeStRunner(Runner):
         loop = self.train_loop
         hook = next((h for h in self._hooks if isinstance(h, AtomicCheckpointHook)), None)
         if hook is not None:
-            path = hook.save_iteration(self, batches_done=loop.batches_done,
-                                       iters_done=self.iter)
+            path = hook.save_iteration(self, iters_done=self.iter)
             saved = f'saved {path}'
         else:
             saved = ('nothing saved: default_hooks.checkpoint is not an AtomicCheckpointHook, '

@@ -50,7 +50,7 @@ class ResumableEpochBasedTrainLoop(EpochBasedTrainLoop):
 
     @property
     def batches_done(self) -> int:
-        """Batches done in the epoch under way (during an iteration: before it)."""
+        """Batches done in the epoch under way (in ``after_train_iter``: with this one)."""
         return self._batches_done
 
     def run_epoch(self) -> None:
@@ -75,9 +75,16 @@ class ResumableEpochBasedTrainLoop(EpochBasedTrainLoop):
         self._batches_done = 0
 
     def run_iter(self, idx: int, data_batch) -> None:
-        super().run_iter(idx, data_batch)
+        # mmengine's run_iter, with the position advanced before after_train_iter, so that a
+        # checkpoint saved by those hooks records this batch as done
+        self.runner.call_hook('before_train_iter', batch_idx=idx, data_batch=data_batch)
+        outputs = self.runner.model.train_step(data_batch,
+                                               optim_wrapper=self.runner.optim_wrapper)
         self._batches_done = idx + 1
         self.iters_this_process += 1
         self.samples_seen += self.dataloader.batch_size * self.runner.world_size
+        self.runner.call_hook('after_train_iter', batch_idx=idx, data_batch=data_batch,
+                              outputs=outputs)
+        self._iter += 1
         if isinstance(self.runner, ResNeStRunner):
             self.runner.stop_if_requested()

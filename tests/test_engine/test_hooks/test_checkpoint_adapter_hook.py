@@ -3,8 +3,8 @@ import pytest
 import resnest.torch as original
 import torch
 from mmengine.config import Config
-from mmengine.runner import Runner
 
+from resnest_mm.engine.cli import build_runner
 from tests.helpers.images import write_image_folder
 
 CONFIG = 'configs/resnest50_1xb32_digits.py'
@@ -26,10 +26,10 @@ def _runner(root, tmp_path, load_from, head_mismatch):
         loader.dataset.data_root = str(root)
         loader.num_workers = 0
         loader.persistent_workers = False
-    cfg.custom_hooks[0] = dict(type='CheckpointAdapterHook', head_mismatch=head_mismatch)
+    cfg.default_hooks.checkpoint_adapter.head_mismatch = head_mismatch
     cfg.load_from = load_from
     cfg.work_dir = str(tmp_path)
-    return Runner.from_cfg(cfg)
+    return build_runner(cfg)
 
 
 def test_official_weights_load_with_fresh_head_when_finetuning(data, tmp_path):

@@ -57,7 +57,7 @@ def test_loss_scaler_skips_are_counted_not_fatal(tmp_path):
                          train_dataloader=dict(dataset=data, batch_size=4,
                                                sampler=dict(type='DefaultSampler'),
                                                collate_fn=dict(type='default_collate')),
-                         optim_wrapper=dict(type='AmpOptimWrapper',
+                         optim_wrapper=dict(type='CpuAmpOptimWrapper',
                                             optimizer=dict(type='SGD', lr=0.1)))
     runner.train_loop  # noqa: B018  (builds the loop, the dataloader and the optimizer wrapper)
     runner.optim_wrapper = runner.build_optim_wrapper(runner.optim_wrapper)

@@ -1,0 +1,271 @@
+"""What clusters do to long runs, done for real: signals sent to the training process, a rank
+SIGKILLed under torchrun --max-restarts, NaN on one rank, two torchrun agents meeting through
+c10d, a second run in the same work dir, checkpoints pruned across resumes.
+
+The multi-process runs go through tools/train.py and tools/dist_train.sh on a tiny ResNet
+(tests/helpers/configs/tiny_resnet_digits.py: the demo recipe with mmpretrain's Mixup, which
+draws from the global RNGs, so only a resume that restores every rank's RNG states is bit for
+bit); where the network does not matter, the toy runner.
+"""
+import glob
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from resnest_mm.engine.runner import StoppedBySignalError
+from resnest_mm.engine.runner.work_dir_lock import LOCK_NAME, WorkDirLock
+from resnest_mm.utils.errors import ExplainedRuntimeError
+from tests.helpers.images import write_image_folder
+from tests.helpers.toy_runner import ROOT, make_runner, toy_dataset
+
+TINY = 'tests/helpers/configs/tiny_resnet_digits.py'
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope='module')
+def data(tmp_path_factory):
+    root = tmp_path_factory.mktemp('interrupt_data')
+    for split, seed in (('train', 0), ('val', 1)):
+        write_image_folder(str(root / split), ['a', 'b'], per_class=6, size=32, seed=seed)
+    return root
+
+
+def _options(data, *extra):
+    return ['--cfg-options', *(f'{loader}.dataset.data_root={data}' for loader in
+                               ('train_dataloader', 'val_dataloader', 'test_dataloader')), *extra]
+
+
+def _env(**extra):
+    env = dict(os.environ, PYTHONPATH=ROOT, OMP_NUM_THREADS='1', **extra)
+    for name in ('INTERRUPT', 'MAX_RESTARTS', 'TORCHELASTIC_RESTART_COUNT', 'NNODES',
+                 'NODE_RANK', 'RDZV'):
+        if name not in extra:
+            env.pop(name, None)
+    return env
+
+
+def _train(data, work_dir, *args, env=None, extra=()):
+    cmd = [sys.executable, 'tools/train.py', TINY, '--work-dir', str(work_dir), *args,
+           *_options(data, *extra)]
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300,
+                          env=env or _env())
+
+
+def _dist(data, work_dir, nproc, env, *args):
+    cmd = ['bash', 'tools/dist_train.sh', TINY, str(nproc), '--work-dir', str(work_dir), *args,
+           *_options(data)]
+    return subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=env)
+
+
+def _finish(proc, timeout=300):
+    out, err = proc.communicate(timeout=timeout)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+def _weights(work_dir):
+    return torch.load(os.path.join(work_dir, 'epoch_2.pth'), weights_only=True)['state_dict']
+
+
+def _trace(work_dir, rank=0):
+    rows = [line.split() for line in open(os.path.join(work_dir, f'trace-rank{rank}.txt'))]
+    return {int(i): (lr, loss) for i, lr, loss in rows}  # a replayed iteration overwrites
+
+
+def _same_weights(a, b):
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+# 2 workers: with 0 the pipeline's per-sample seeding runs in the main process and moves the
+# global numpy RNG that Mixup draws from, so runs compare like for like
+WORKERS = ('train_dataloader.num_workers=2', 'train_dataloader.persistent_workers=True')
+
+
+@pytest.fixture(scope='module')
+def uninterrupted(data, tmp_path_factory):
+    work_dir = tmp_path_factory.mktemp('uninterrupted')
+    result = _train(data, work_dir, extra=WORKERS)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return work_dir
+
+
+@pytest.fixture(scope='module')
+def uninterrupted_two(data, tmp_path_factory):
+    work_dir = tmp_path_factory.mktemp('uninterrupted_two')
+    result = _finish(_dist(data, work_dir, 2, _env(PORT=str(_port()))))
+    assert result.returncode == 0, result.stderr[-3000:]
+    return work_dir
+
+
+def _no_process_mentions(text: str) -> bool:
+    for cmdline in glob.glob('/proc/[0-9]*/cmdline'):
+        try:
+            if text.encode() in open(cmdline, 'rb').read():
+                return False
+        except OSError:
+            continue
+    return True
+
+
+def test_sigterm_mid_epoch_saves_and_the_resume_is_bit_identical(data, uninterrupted,
+                                                                  tmp_path):
+    """SIGTERM after iteration 5 of 12 (epoch 1, 2 data-loader workers): the iteration finishes,
+    iter_5.pth is written, one sentence, exit status 143, no worker left; --resume then ends
+    with the uninterrupted run's weights and its LR and loss at every iteration."""
+    stopped = _train(data, tmp_path, env=_env(INTERRUPT='5:0:TERM'), extra=WORKERS)
+    assert stopped.returncode == 143, stopped.stderr[-3000:]
+    assert 'Traceback' not in stopped.stderr
+    line = stopped.stderr.strip().splitlines()[-1]
+    assert line == (f'tools/train.py: error: SIGTERM received: training stopped after iteration '
+                    f'5 (epoch 1, batch 5/6); saved {tmp_path}/iter_5.pth. Continue with: '
+                    f'python tools/train.py {TINY} --work-dir {tmp_path} --resume')
+    assert open(tmp_path / 'last_checkpoint').read() == f'{tmp_path}/iter_5.pth'
+    time.sleep(1)
+    assert _no_process_mentions(str(tmp_path)), 'a data-loader worker outlived the run'
+    resumed = _train(data, tmp_path, '--resume', extra=WORKERS)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert 'Resuming from ' + f'{tmp_path}/iter_5.pth' in resumed.stdout
+    assert _trace(tmp_path) == _trace(uninterrupted)
+    _same_weights(_weights(tmp_path), _weights(uninterrupted))
+
+
+@pytest.mark.parametrize('sig,status', [('INT', 130), ('USR1', 138)])
+def test_sigint_and_sigusr1_stop_the_same_way(data, tmp_path, sig, status):
+    stopped = _train(data, tmp_path, env=_env(INTERRUPT=f'3:0:{sig}'))
+    assert stopped.returncode == status, stopped.stderr[-3000:]
+    assert 'Traceback' not in stopped.stderr and 'KeyboardInterrupt' not in stopped.stderr
+    assert stopped.stderr.strip().splitlines()[-1].startswith(
+        f'tools/train.py: error: SIG{sig} received: training stopped after iteration 3')
+    assert os.path.isfile(tmp_path / 'iter_3.pth')
+
+
+def test_a_killed_rank_restarts_the_group_which_resumes_by_itself(data, uninterrupted_two,
+                                                                  tmp_path):
+    """2 ranks; rank 1 SIGKILLed after iteration 5 (the last checkpoint is iter_4); with
+    MAX_RESTARTS=1 torchrun restarts the group, which resumes from the newest checkpoint without
+    a flag and ends bit-identical to an uninterrupted 2-rank run (Mixup: both ranks' RNGs)."""
+    proc = _dist(data, tmp_path, 2, _env(PORT=str(_port()), MAX_RESTARTS='1',
+                                          INTERRUPT='5:1:KILL'))
+    result = _finish(proc)
+    assert result.returncode == 0, result.stderr[-3000:]
+    logs = result.stdout + result.stderr
+    assert 'restart 1 of this job: resuming from the newest complete checkpoint' in logs
+    assert f'Resuming from {tmp_path}/iter_4.pth' in logs
+    for rank in (0, 1):
+        assert _trace(tmp_path, rank) == _trace(uninterrupted_two, rank)
+    _same_weights(_weights(tmp_path), _weights(uninterrupted_two))
+
+
+def test_nan_on_one_rank_stops_both_with_the_sentence(data, tmp_path):
+    start = time.monotonic()
+    result = _finish(_dist(data, tmp_path, 2, _env(PORT=str(_port()), INTERRUPT='3:1:NAN')))
+    elapsed = time.monotonic() - start
+    assert result.returncode != 0
+    assert 'Iteration 3 (epoch 1): the loss is nan; training stopped' in result.stderr
+    assert ('Iteration 3 (epoch 1): the loss is not finite on another rank (rank 0 has'
+            in result.stderr)
+    assert elapsed < 120, elapsed  # both stopped at once, not after a collective timeout
+
+
+def test_two_agents_meet_through_c10d_and_train_as_one_agent_with_two(data, uninterrupted_two,
+                                                                      tmp_path):
+    """Multi-node on one machine: NNODES=2 with the c10d rendezvous, one process per agent,
+    against one agent with two processes: the same weights."""
+    env = _env(PORT=str(_port()), NNODES='2', RDZV='c10d')
+    agents = [_dist(data, tmp_path, 1, dict(env, NODE_RANK=str(i))) for i in (0, 1)]
+    results = [_finish(agent) for agent in agents]
+    for result in results:
+        assert result.returncode == 0, result.stderr[-3000:]
+    _same_weights(_weights(tmp_path), _weights(uninterrupted_two))
+
+
+# --- in-process: lock, pruning, signals with the toy runner -----------------------------------
+
+LOOP = dict(type='ResumableEpochBasedTrainLoop', max_epochs=4)
+
+
+def _loader():
+    return dict(dataset=toy_dataset(16), batch_size=4,
+                sampler=dict(type='ResumableSampler', shuffle=True),
+                collate_fn=dict(type='default_collate'))
+
+
+def _toy(work_dir, max_epochs=4, keep=2, **kwargs):
+    return make_runner(str(work_dir), train_cfg=dict(LOOP, max_epochs=max_epochs),
+                       train_dataloader=_loader(),
+                       default_hooks=dict(checkpoint=dict(type='AtomicCheckpointHook',
+                                                          interval=1, max_keep_ckpts=keep)),
+                       **kwargs)
+
+
+def _checkpoints(work_dir):
+    return sorted(os.path.basename(p) for p in glob.glob(os.path.join(work_dir, '*.pth')))
+
+
+def test_a_second_run_in_the_same_work_dir_is_refused(tmp_path):
+    holder = subprocess.Popen(
+        [sys.executable, '-c', 'import sys, time; from resnest_mm.engine.runner.work_dir_lock '
+         'import WorkDirLock; WorkDirLock(sys.argv[1]).acquire(); print("held", flush=True); '
+         'time.sleep(60)', str(tmp_path)], stdout=subprocess.PIPE, text=True, env=_env())
+    try:
+        assert holder.stdout.readline().strip() == 'held'
+        with pytest.raises(ExplainedRuntimeError, match=rf'{tmp_path} is in use by another '
+                                                        rf'training run \(pid {holder.pid} on '):
+            _toy(tmp_path).train()
+        assert _checkpoints(tmp_path) == []
+    finally:
+        holder.kill()
+        holder.wait()
+    # the holder died without letting go: its lock is taken over, and the log says whose it was
+    runner = _toy(tmp_path, max_epochs=1)
+    runner.train()
+    log = open(glob.glob(os.path.join(str(tmp_path), '*', '*.log'))[-1]).read()
+    assert f'took over {tmp_path}/{LOCK_NAME}, left by a run that no longer holds it ' \
+           f'(pid {holder.pid} on' in log
+    assert open(tmp_path / LOCK_NAME).read() == ''  # released at the end
+
+
+def test_max_keep_ckpts_holds_over_resumes_and_counts_a_signal_checkpoint(tmp_path):
+    """max_keep_ckpts=2 across a stop at SIGTERM and two resumes: the checkpoint written at the
+    signal counts and is pruned like any other, and the run ends with its 2 newest."""
+    from mmengine.hooks import Hook
+
+    class SigtermAt(Hook):
+        def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+            if runner.iter + 1 == 10:
+                os.kill(os.getpid(), signal.SIGTERM)
+
+    previous = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(StoppedBySignalError) as stopped:
+        _toy(tmp_path, custom_hooks=[SigtermAt()]).train()
+    assert stopped.value.exit_code == 143
+    assert signal.getsignal(signal.SIGTERM) is previous  # handlers put back
+    assert _checkpoints(tmp_path) == ['epoch_2.pth', 'iter_10.pth']
+    _toy(tmp_path, resume=True).train()
+    assert _checkpoints(tmp_path) == ['epoch_3.pth', 'epoch_4.pth']
+    _toy(tmp_path, max_epochs=6, resume=True).train()
+    assert _checkpoints(tmp_path) == ['epoch_5.pth', 'epoch_6.pth']
+
+
+def test_lock_is_reentrant_free_and_released(tmp_path):
+    lock = WorkDirLock(str(tmp_path))
+    lock.acquire()
+    other = WorkDirLock(str(tmp_path))
+    with pytest.raises(ExplainedRuntimeError, match='in use by another training run'):
+        other.acquire()
+    lock.release()
+    other.acquire()
+    other.release()
