@@ -10,10 +10,16 @@ Importing this module changes nothing of mmengine, mmpretrain or torch: where th
 short, resnest_mm registers its own components here (``ResNeStRunner``, ``CpuAmpOptimWrapper``,
 ...), selected by the configs.
 """
+import warnings
 from typing import Any
 
 from mmengine.registry import DefaultScope, Registry
-from mmpretrain import registry as mmpretrain_registry
+
+# mmcv-lite has no compiled ops, and mmpretrain's transformer module says so on every start
+# (UserWarning), though nothing here uses deformable attention: keep tool output to our sentences.
+warnings.filterwarnings('ignore', message='Fail to import ``MultiScaleDeformableAttention``',
+                        category=UserWarning)
+from mmpretrain import registry as mmpretrain_registry  # noqa: E402
 
 SCOPE = 'resnest_mm'
 

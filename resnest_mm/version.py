@@ -7,6 +7,7 @@ the Runner methods ``ResNeStRunner`` overrides are mmengine 0.10's ...).
 """
 from __future__ import annotations
 
+import os
 import re
 from importlib import metadata
 from typing import Dict, Optional, Tuple
@@ -50,13 +51,19 @@ def _installed(names: Tuple[str, ...]) -> Optional[Tuple[str, str]]:
     return None
 
 
+UNTESTED_ENV = 'RESNEST_MM_ALLOW_UNTESTED'
+
+
 def check_installed() -> None:
     """Refuse an installed stack outside :data:`SUPPORTED` (a missing package is left to the
-    import that needs it).
+    import that needs it). ``RESNEST_MM_ALLOW_UNTESTED=1`` lets a deliberate trial on another
+    stack through (``benchmarks/gpu_check.sh`` on a GPU machine's own torch).
 
     Raises:
         UnsupportedVersionError: naming the package, the version found and the range needed.
     """
+    if os.environ.get(UNTESTED_ENV) == '1':
+        return
     for names, (low, high) in SUPPORTED.items():
         found = _installed(names)
         if found is None:
@@ -66,4 +73,5 @@ def check_installed() -> None:
             raise UnsupportedVersionError(
                 f'resnest_mm {__version__} needs {name}>={_dotted(low)},<{_dotted(high)} (the '
                 f'versions it is tested with), but {name} {text} is installed: install the '
-                'pinned stack (pip install -c requirements/constraints.txt -e ., or make venv).')
+                'pinned stack (pip install -c requirements/constraints.txt -e ., or make venv), '
+                f'or set {UNTESTED_ENV}=1 to try this one at your own risk.')

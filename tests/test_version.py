@@ -54,3 +54,11 @@ def test_the_installed_stack_passes():
     version.check_installed()
     assert version._parse('2.14.1+cu130') == (2, 14, 1)
     assert version._parse('2.14.0a0+git1234') == (2, 14, 0)
+
+
+def test_an_untested_stack_can_be_tried_deliberately(repo_root):
+    code = FAKE.format(fake={'torch': '2.11.0'}) + 'print("imported")'
+    env = dict(os.environ, PYTHONPATH=repo_root, RESNEST_MM_ALLOW_UNTESTED='1')
+    result = subprocess.run([sys.executable, '-c', code], cwd=repo_root, capture_output=True,
+                            text=True, timeout=120, env=env)
+    assert result.returncode == 0 and 'imported' in result.stdout, result.stderr[-2000:]

@@ -6,8 +6,7 @@ import json
 import os
 from typing import List, Optional
 
-from mmengine.config import DictAction
-
+from ..utils.cfg_options import CfgOptionsAction
 from ..utils.errors import ExplainedValueError
 
 
@@ -21,7 +20,10 @@ def infer_parser() -> argparse.ArgumentParser:
                         help='cpu, cuda:0, npu:0 ... (default: the best device present)')
     parser.add_argument('--batch-size', type=int, default=16, help='images per forward pass')
     parser.add_argument('--out', help='also write the predictions to this JSON file')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+    parser.add_argument('--unsafe-load', action='store_true',
+                        help='unpickle a checkpoint that is not plain data (it can run code): '
+                        'only for a file you trust')
+    parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction,
                         help='override config keys')
     return parser
 
@@ -32,7 +34,7 @@ def infer(argv: Optional[List[str]] = None) -> List[dict]:
 
     args = infer_parser().parse_args(argv)
     model = init_model(args.config, args.checkpoint, device=args.device,
-                       cfg_options=args.cfg_options)
+                       cfg_options=args.cfg_options, unsafe=args.unsafe_load)
     results = inference_model(model, args.images, topk=args.topk, batch_size=args.batch_size,
                               progress=len(args.images) > args.batch_size)
     for path, result in zip(args.images, results):
@@ -71,7 +73,10 @@ def export_parser() -> argparse.ArgumentParser:
                         help='random batches the check runs (default 4)')
     parser.add_argument('--no-check', action='store_true',
                         help='write only; do not run the file back against PyTorch')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+    parser.add_argument('--unsafe-load', action='store_true',
+                        help='unpickle a checkpoint that is not plain data (it can run code): '
+                        'only for a file you trust')
+    parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction,
                         help='override config keys')
     return parser
 
@@ -85,7 +90,8 @@ def export(argv: Optional[List[str]] = None) -> dict:
     if args.check_batches < 1 and not args.no_check:
         raise ExplainedValueError(f'--check-batches {args.check_batches}: at least 1 (or '
                                   '--no-check)')
-    model = init_model(args.config, args.checkpoint, device='cpu', cfg_options=args.cfg_options)
+    model = init_model(args.config, args.checkpoint, device='cpu', cfg_options=args.cfg_options,
+                       unsafe=args.unsafe_load)
     out = args.out or os.path.splitext(args.checkpoint)[0] + SUFFIXES[args.format]
     result = export_model(model, args.format, out, dynamic_batch=args.dynamic_batch,
                           size=tuple(args.input_size) if args.input_size else None,

@@ -21,11 +21,11 @@ from mmengine.config import Config
 from mmengine.dataset import Compose, pseudo_collate
 from mmengine.logging import print_log
 from mmengine.registry import DefaultScope
-from mmengine.runner.checkpoint import _load_checkpoint
 from mmengine.utils import ProgressBar
 
 from .. import device as device_info
 from ..datasets.transforms import LoadImageRobust
+from ..utils.checkpoint_io import check_fits, load_checkpoint_file
 from ..utils.errors import ExplainedFileNotFoundError, ExplainedValueError
 
 ImageInput = Union[str, os.PathLike, np.ndarray]
@@ -86,17 +86,20 @@ def _dataset_classes(cfg: Config) -> Optional[List[str]]:
 def init_model(config: Union[str, Config],
                checkpoint: Optional[str] = None,
                device: Optional[str] = None,
-               cfg_options: Optional[dict] = None) -> torch.nn.Module:
+               cfg_options: Optional[dict] = None,
+               unsafe: bool = False) -> torch.nn.Module:
     """Build the config's classifier in eval mode and load a checkpoint into it.
 
     Args:
         config: A config file or :class:`~mmengine.config.Config`.
         checkpoint: Weights: a checkpoint of our runs, one written by
             ``tools/model_converters/resnest_to_mm.py``, or original/timm/mmpretrain ResNeSt
-            weights (converted on the fly). Read with ``weights_only=True``. None keeps the
-            initial weights.
+            weights (converted on the fly). Read as data only and verified
+            (:func:`resnest_mm.utils.checkpoint_io.load_checkpoint_file`); loaded strictly.
+            None keeps the initial weights.
         device: ``'cpu'``, ``'cuda:0'``, ``'npu:0'`` ...; the best device present when None.
         cfg_options: Config overrides, as ``--cfg-options`` takes them.
+        unsafe: Unpickle a checkpoint that is not plain data (only for a trusted file).
 
     Returns:
         The ``ImageClassifier`` with ``cfg`` / ``_config`` (the config) and ``dataset_meta``
@@ -104,6 +107,7 @@ def init_model(config: Union[str, Config],
 
     Raises:
         ExplainedFileNotFoundError: the config or checkpoint does not exist.
+        CheckpointError: the checkpoint is damaged, truncated or not plain data.
         ExplainedValueError: the checkpoint does not fit the model (names the keys or sizes).
     """
     from ..models.utils import convert_state_dict, detect_format
@@ -126,9 +130,7 @@ def init_model(config: Union[str, Config],
         DefaultScope.get_instance(SCOPE, scope_name=SCOPE)
     dataset_meta: Dict[str, Any] = {}
     if checkpoint is not None:
-        if not os.path.isfile(checkpoint):
-            raise ExplainedFileNotFoundError(f'checkpoint {checkpoint} does not exist')
-        ckpt = _load_checkpoint(checkpoint, map_location='cpu')  # weights_only (our compat)
+        ckpt = load_checkpoint_file(checkpoint, map_location='cpu', unsafe=unsafe)
         state_dict = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else ckpt
         own = model.state_dict()
         if not set(state_dict) <= set(own):  # not our layout: convert ResNeSt weights
@@ -138,18 +140,7 @@ def init_model(config: Union[str, Config],
                 raise ExplainedValueError(
                     f'{checkpoint}: its keys fit neither this config\'s model nor a known '
                     f'ResNeSt layout ({exc}). Use the config it was trained with.') from None
-        missing = [k for k in own if k not in state_dict and not k.endswith('num_batches_tracked')]
-        unexpected = [k for k in state_dict if k not in own]
-        resized = [f'{k} {tuple(v.shape)} vs {tuple(own[k].shape)}' for k, v in state_dict.items()
-                   if k in own and v.shape != own[k].shape]
-        if missing or unexpected or resized:
-            problems = [f'{name} {keys[:3]}{" ..." if len(keys) > 3 else ""}'
-                        for name, keys in (('missing', missing), ('unexpected', unexpected),
-                                           ('other shapes (checkpoint vs model)', resized))
-                        if keys]
-            raise ExplainedValueError(
-                f'{checkpoint} does not fit the model of this config: {"; ".join(problems)}. '
-                'Use the config it was trained with (its class count and depth).')
+        check_fits(own, state_dict, checkpoint)
         model.load_state_dict(state_dict, strict=False)  # only num_batches_tracked may lack
         meta = (ckpt.get('meta') or {}) if isinstance(ckpt, dict) else {}
         dataset_meta = dict(meta.get('dataset_meta') or {})

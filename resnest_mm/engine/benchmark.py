@@ -73,6 +73,8 @@ def synthetic(cfg: Config, iters: int, warmup: int) -> Dict[str, Any]:
     cfg.log_level = 'WARNING'  # the figures, not the runner's start-up log
     runner = build_runner(cfg)
     runner.optim_wrapper = runner.build_optim_wrapper(runner.optim_wrapper)
+    # no LR schedule: it would need the data set's length, and the step costs the same
+    runner.param_schedulers = None
     runner.call_hook('before_run')  # ApexAmpHook sets up mixed precision here, as in training
     if cfg.get('compile'):
         runner._maybe_compile('train_step')  # what Runner.train does with cfg.compile

@@ -10,19 +10,22 @@ import os
 import os.path as osp
 from typing import List, Optional
 
-from mmengine.config import Config, DictAction
+import torch
+from mmengine.config import Config
 from mmengine.logging import print_log
 from mmengine.runner import Runner
 
 from .. import device
-from ..utils.errors import ExplainedFileNotFoundError, ExplainedValueError
+from ..utils.cfg_options import CfgOptionsAction
+from ..utils.errors import ExplainedValueError
 from . import preflight
+from .config_loader import load_config
 
 
 def _common_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--work-dir', help='where logs, checkpoints and summary.json go '
                         '(default: ./work_dirs/<config name>)')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+    parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction,
                         help='override config keys, e.g. train_dataloader.batch_size=64')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
                         default='none', help='job launcher (dist_*.sh set pytorch)')
@@ -43,6 +46,9 @@ def train_parser() -> argparse.ArgumentParser:
     parser.add_argument('--amp', action='store_true',
                         help="mixed precision in the device's flavour (bf16 autocast on CPU, "
                         'fp16 with dynamic loss scaling on GPU/NPU)')
+    parser.add_argument('--amp-dtype', choices=['float16', 'bfloat16'], default=None,
+                        help='with --amp: the autocast dtype instead of the device\'s (bf16 on '
+                        'a GPU or a 910B NPU; the CPU takes bf16 only)')
     parser.add_argument('--auto-scale-lr', action='store_true',
                         help='scale the LR by the real global batch over auto_scale_lr.'
                         'base_batch_size')
@@ -100,8 +106,10 @@ def _common_merge(cfg: Config, args: argparse.Namespace) -> Config:
 def merge_train_args(cfg: Config, args: argparse.Namespace) -> Config:
     """Apply ``tools/train.py``'s flags to ``cfg`` (returned for chaining)."""
     cfg = _common_merge(cfg, args)
+    if args.amp_dtype and not args.amp:
+        raise ExplainedValueError('--amp-dtype chooses the dtype of --amp: pass both')
     if args.amp:
-        enable_amp(cfg)
+        enable_amp(cfg, args.amp_dtype)
     if args.auto_scale_lr:
         cfg.setdefault('auto_scale_lr', {})['enable'] = True
     if args.no_validate:
@@ -153,14 +161,21 @@ def configured_hook_types(cfg: Config) -> List[str]:
     return [h.get('type') for h in hooks if isinstance(h, dict)]
 
 
-def enable_amp(cfg: Config) -> None:
-    """``--amp``: the device's flavour of mixed precision.
+def enable_amp(cfg: Config, dtype_name: Optional[str] = None) -> None:
+    """``--amp [--amp-dtype D]``: the device's flavour of mixed precision.
 
     A config with ``ApexAmpHook`` keeps it (apex where installed, else the hook's native
-    fallback); otherwise the device's AMP wrapper: ``AmpOptimWrapper`` with fp16 and dynamic
-    loss scaling on CUDA and NPU, ``CpuAmpOptimWrapper`` (bf16 autocast) on CPU.
+    fallback); otherwise the device's AMP wrapper: ``AmpOptimWrapper`` with fp16 (or
+    ``dtype_name``) and dynamic loss scaling where the dtype needs it on CUDA and NPU,
+    ``CpuAmpOptimWrapper`` (bf16 autocast) on CPU.
     """
-    if 'ApexAmpHook' in configured_hook_types(cfg):
+    hooked = 'ApexAmpHook' in configured_hook_types(cfg)
+    if hooked and dtype_name:
+        raise ExplainedValueError(
+            '--amp-dtype: this config sets up mixed precision with ApexAmpHook (apex O1, or '
+            'its native fallback); to choose the dtype, drop the hook: --cfg-options '
+            'default_hooks.apex_amp=None')
+    if hooked:
         print_log('--amp: the config has ApexAmpHook; it sets up mixed precision '
                   f'({device.amp_flavour(apex_requested=True)}).', logger='current')
         return
@@ -170,7 +185,7 @@ def enable_amp(cfg: Config) -> None:
         raise ExplainedValueError(f'--amp: optim_wrapper.type={wrapper.type} is not an optimizer '
                                   'wrapper --amp knows how to switch; set the AMP wrapper in the '
                                   'config instead.')
-    dtype = device.amp_dtype()
+    dtype = getattr(torch, dtype_name) if dtype_name else device.amp_dtype()
     wrapper.type = device.amp_wrapper_type()
     if device.needs_loss_scaling(dtype):
         wrapper.setdefault('loss_scale', 'dynamic')
@@ -211,12 +226,6 @@ def merge_test_args(cfg: Config, args: argparse.Namespace) -> Config:
     return cfg
 
 
-def load_config(path: str) -> Config:
-    if not osp.isfile(path):
-        raise ExplainedFileNotFoundError(f'config file {path} does not exist')
-    return Config.fromfile(path)
-
-
 def build_runner(cfg: Config) -> Runner:
     """The config's runner (``ResNeStRunner`` unless ``runner_type`` names another), built in
     scope resnest_mm."""
@@ -230,6 +239,7 @@ def train(argv: Optional[List[str]] = None) -> Runner:
     args = train_parser().parse_args(argv)
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     cfg = merge_train_args(load_config(args.config), args)
+    preflight.check_types(cfg)
     preflight.check_datasets(cfg, ('train_dataloader', 'val_dataloader'))
     runner = build_runner(cfg)
     try:
@@ -244,6 +254,7 @@ def test(argv: Optional[List[str]] = None) -> dict:
     args = test_parser().parse_args(argv)
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     cfg = merge_test_args(load_config(args.config), args)
+    preflight.check_types(cfg)
     preflight.check_datasets(cfg, ('test_dataloader', ))
     runner = build_runner(cfg)
     try:

@@ -34,7 +34,8 @@ RUNNER_KEYS = frozenset({
     'compile', 'sync_bn', 'model_wrapper_cfg', 'find_unused_parameters', 'log_processor',
     'experiment_name', 'launcher', 'work_dir', 'load_from', 'resume', 'auto_scale_lr',
     'randomness', 'env_cfg', 'log_level', 'default_scope', 'custom_hooks', 'visualizer',
-    'default_hooks', 'val_cfg', 'test_cfg', 'cfg', 'runner_type', 'data_preprocessor'})
+    'default_hooks', 'val_cfg', 'test_cfg', 'cfg', 'runner_type', 'data_preprocessor',
+    'unsafe_load', 'channels_last'})
 # Keys the Runner reads from these dicts although a config may not spell them out
 # (Runner.set_randomness, Runner.setup_env and its mp_cfg); dist_cfg, the log processor and the
 # model wrapper pass any key on to functions with many options (init_process_group ...).
@@ -163,3 +164,90 @@ def check_datasets(cfg: Config, loaders=LOADERS) -> None:
                 f'{name}.dataset: {len(missing)} of the {len(train)} training classes have no '
                 f'folder here ({", ".join(missing[:5])}); {why}. Give every training class a '
                 'folder, or list the images with their labels in an ann_file')
+
+
+def _typed(node: Any, path: str):
+    """``(path, type)`` of a component config, or of each in a list of them."""
+    if isinstance(node, (list, tuple)):
+        for i, item in enumerate(node):
+            yield from _typed(item, f'{path}.{i}')
+    elif isinstance(node, dict) and isinstance(node.get('type'), str):
+        yield path, node['type']
+
+
+def _components(cfg: Config):
+    """``(registry name, path, type)`` of every component a Runner builds from the config."""
+    model = cfg.get('model') or {}
+    for key in ('', 'backbone', 'neck', 'head', 'head.loss', 'data_preprocessor'):
+        node = model
+        for part in key.split('.') if key else []:
+            node = node.get(part) if isinstance(node, dict) else None
+        yield from (('MODELS', *t) for t in _typed(node, 'model' + ('.' + key if key else '')))
+    augments = (model.get('train_cfg') or {}).get('augments') if isinstance(model, dict) else None
+    yield from (('BATCH_AUGMENTS', *t) for t in _typed(augments, 'model.train_cfg.augments'))
+    yield from (('MODELS', *t) for t in _typed(cfg.get('data_preprocessor'), 'data_preprocessor'))
+    for name in LOADERS:
+        loader = cfg.get(name)
+        if not isinstance(loader, dict):
+            continue
+        dataset = loader.get('dataset') or {}
+        yield from (('DATASETS', *t) for t in _typed(dataset, f'{name}.dataset'))
+        if isinstance(dataset, dict):
+            yield from (('TRANSFORMS', *t)
+                        for t in _typed(dataset.get('pipeline'), f'{name}.dataset.pipeline'))
+        yield from (('DATA_SAMPLERS', *t) for t in _typed(loader.get('sampler'), f'{name}.sampler'))
+    wrapper = cfg.get('optim_wrapper') or {}
+    yield from (('OPTIM_WRAPPERS', *t) for t in _typed(wrapper, 'optim_wrapper'))
+    if isinstance(wrapper, dict):
+        yield from (('OPTIMIZERS', *t)
+                    for t in _typed(wrapper.get('optimizer'), 'optim_wrapper.optimizer'))
+    yield from (('PARAM_SCHEDULERS', *t) for t in _typed(cfg.get('param_scheduler'),
+                                                         'param_scheduler'))
+    for name, hook in (cfg.get('default_hooks') or {}).items():
+        yield from (('HOOKS', *t) for t in _typed(hook, f'default_hooks.{name}'))
+    yield from (('HOOKS', *t) for t in _typed(cfg.get('custom_hooks'), 'custom_hooks'))
+    for name in ('val_evaluator', 'test_evaluator'):
+        yield from (('METRICS', *t) for t in _typed(cfg.get(name), name))
+    for name in ('train_cfg', 'val_cfg', 'test_cfg'):
+        yield from (('LOOPS', *t) for t in _typed(cfg.get(name), name))
+    visualizer = cfg.get('visualizer') or {}
+    yield from (('VISUALIZERS', *t) for t in _typed(visualizer, 'visualizer'))
+    if isinstance(visualizer, dict):
+        yield from (('VISBACKENDS', *t) for t in _typed(visualizer.get('vis_backends'),
+                                                        'visualizer.vis_backends'))
+    if isinstance(cfg.get('runner_type'), str):
+        yield 'RUNNERS', 'runner_type', cfg.runner_type
+
+
+def _registered_names(registry) -> set:
+    names = set()
+    while registry is not None:
+        names |= set(registry.module_dict)
+        registry = registry.parent
+    return names
+
+
+def check_types(cfg: Config) -> None:
+    """Refuse a component ``type`` no registry of scope resnest_mm knows, before the Runner
+    exists (mmengine raises its KeyError after a few hundred lines of log).
+
+    Raises:
+        KeyError: naming the key, the type, and the closest registered name.
+    """
+    from mmengine.registry import DefaultScope
+    from mmpretrain.registry import BATCH_AUGMENTS
+
+    from .. import registry as ours
+    registries = {name: getattr(ours, name, None) for name in (
+        'MODELS', 'DATASETS', 'TRANSFORMS', 'DATA_SAMPLERS', 'OPTIM_WRAPPERS', 'OPTIMIZERS',
+        'PARAM_SCHEDULERS', 'HOOKS', 'METRICS', 'LOOPS', 'VISUALIZERS', 'VISBACKENDS', 'RUNNERS')}
+    registries['BATCH_AUGMENTS'] = BATCH_AUGMENTS
+    with DefaultScope.overwrite_default_scope(cfg.get('default_scope') or ours.SCOPE):
+        for kind, path, name in _components(cfg):
+            registry = registries[kind]
+            if registry.get(name) is not None:
+                continue
+            raise ExplainedKeyError(
+                f'{path}: type={name!r} is not a registered {registry.name} in scope '
+                f'{ours.SCOPE}{_suggest(name, _registered_names(registry))}; check the '
+                f'spelling in {cfg.filename or "the config"}')

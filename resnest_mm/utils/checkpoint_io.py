@@ -111,12 +111,40 @@ def _first_line(exc: BaseException) -> str:
     return lines[0] if lines else type(exc).__name__
 
 
-def _refused_global(exc: BaseException) -> Optional[str]:
-    """The global torch's weights-only unpickler refused, from its message (torch 2.6-2.14
-    word it as "Unsupported global: GLOBAL x.y" or "unsupported GLOBAL x.y whose module ...")."""
+def _refused_global(exc: BaseException, path: str) -> Optional[str]:
+    """The global torch's weights-only unpickler refused: from its message (torch 2.6-2.14 word
+    it "Unsupported global: GLOBAL x.y" or "unsupported GLOBAL x.y whose module ..."), else read
+    from the pickle itself (a protocol-4 pickle gets only "Unsupported operand 149")."""
     text = re.sub(r'\x1b\[[0-9;]*m', '', str(exc))
     match = re.search(r'[Uu]nsupported (?:global: )?GLOBAL ([\w.]+)', text)
-    return match.group(1) if match else None
+    if match:
+        return match.group(1)
+    try:
+        unsafe = torch.serialization.get_unsafe_globals_in_checkpoint(path)
+    except Exception:  # not a zip checkpoint: a bare pickle
+        unsafe = _pickle_globals(path)
+    allowed = {f'{g.__module__}.{g.__qualname__}' for g in SAFE_GLOBALS}
+    unsafe = [g for g in unsafe if g not in allowed]
+    return unsafe[0] if unsafe else None
+
+
+def _pickle_globals(path: str, limit: int = 64 << 20) -> List[str]:
+    """The globals a bare pickle file names (read statically, never executed)."""
+    import pickletools
+    names: List[str] = []
+    strings: List[str] = []
+    try:
+        with open(path, 'rb') as f:
+            for op, arg, _ in pickletools.genops(f.read(limit)):
+                if op.name == 'GLOBAL':
+                    names.append(str(arg).replace(' ', '.'))
+                elif op.name == 'STACK_GLOBAL' and len(strings) >= 2:
+                    names.append(f'{strings[-2]}.{strings[-1]}')
+                elif isinstance(arg, str):
+                    strings.append(arg)
+    except Exception:  # a damaged pickle: whatever was read before
+        pass
+    return [n for n in names if not n.startswith(('torch.', 'collections.'))]
 
 
 def load_checkpoint_file(path: str, map_location: Any = 'cpu', unsafe: bool = False) -> Any:
@@ -149,9 +177,10 @@ def load_checkpoint_file(path: str, map_location: Any = 'cpu', unsafe: bool = Fa
             with torch.serialization.safe_globals(SAFE_GLOBALS):
                 obj = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # torch raises UnpicklingError / RuntimeError / EOFError here
-        refused = _refused_global(exc)
+        refused = _refused_global(exc, path)
         if refused is not None or 'weights_only' in str(exc).lower():
-            what = f'it holds {refused}' if refused else _first_line(exc)
+            what = (f'it holds {refused}' if refused else
+                    'it uses pickle instructions that are not plain data')
             hint = (' (mmengine\'s own checkpoints pickle HistoryBuffer methods this way)'
                     if refused and 'getattr' in refused else '')
             raise CheckpointError(

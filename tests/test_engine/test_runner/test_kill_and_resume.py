@@ -57,7 +57,7 @@ def test_sigkill_mid_epoch_then_resume_ends_identical(data, repo_root, tmp_path,
     assert (tmp_path / 'last_checkpoint').read_text() == str(tmp_path / 'iter_8.pth')
     resumed = _run(repo_root, data, tmp_path, '--resume')
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert 'Resuming epoch 2 at iteration 3/6: 2 batches skipped' in resumed.stdout
+    assert 'Resuming epoch 2 at batch 3/6: 2 batches skipped' in resumed.stdout
     _assert_same_run(tmp_path, uninterrupted)
 
 
@@ -66,14 +66,15 @@ def test_sigkill_while_writing_a_checkpoint_keeps_the_previous_one(data, repo_ro
     # saves: iter_4, epoch_1, iter_8 <- killed halfway through writing this one
     killed = _run(repo_root, data, tmp_path, '--kill-in-save', '3')
     assert killed.returncode == -9
-    assert (tmp_path / '.iter_8.pth.part').exists() and not (tmp_path / 'iter_8.pth').exists()
+    parts = list(tmp_path.glob('.iter_8.pth.*.part'))  # the half-written temporary file
+    assert len(parts) == 1 and not (tmp_path / 'iter_8.pth').exists()
     latest = (tmp_path / 'last_checkpoint').read_text()
     assert latest == str(tmp_path / 'epoch_1.pth')
     torch.load(latest, map_location='cpu', weights_only=False)  # complete and readable
     resumed = _run(repo_root, data, tmp_path, '--resume')
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert 'a checkpoint whose writing was interrupted' in resumed.stdout
-    assert not (tmp_path / '.iter_8.pth.part').exists()
+    assert f'removed {parts[0]}: a file whose writing was interrupted' in resumed.stdout
+    assert not parts[0].exists()
     _assert_same_run(tmp_path, uninterrupted)
     kept = sorted(p.name for p in tmp_path.glob('*.pth') if p.name != 'final.pth')
     assert kept == ['epoch_2.pth', 'iter_12.pth']  # max_keep_ckpts=2

@@ -72,7 +72,8 @@ def test_refuses_a_pickle_that_runs_code(tmp_path):
     path = tmp_path / 'evil.pth'
     with open(path, 'wb') as f:
         pickle.dump({'state_dict': _Exploit()}, f)
-    with pytest.raises(ValueError, match='not a plain weight file'):
+    with pytest.raises(ValueError, match=r'evil.pth is refused: it holds posix.system, which is '
+                                         r'not plain data'):
         load_weights(str(path))
 
 
@@ -85,6 +86,7 @@ def test_output_written_atomically(official_state_dict, tmp_path):
     src, dst = tmp_path / 'src.pth', tmp_path / 'out' / 'dst.pth'
     torch.save(official_state_dict, src)
     convert_checkpoint(str(src), str(dst))
-    assert sorted(os.listdir(dst.parent)) == ['dst.pth']  # no temporary left behind
+    # no temporary left behind; the digest beside it
+    assert sorted(os.listdir(dst.parent)) == ['dst.pth', 'dst.pth.sha256']
     ckpt = torch.load(dst, weights_only=True)
     assert ckpt['meta']['converted_from'] == 'official'

@@ -1,0 +1,61 @@
+"""``CfgOptionsAction``: mmengine's ``--cfg-options`` parsing, refusing what it would misread."""
+from __future__ import annotations
+
+import argparse
+from typing import Any, Optional, Sequence
+
+from mmengine.config import DictAction
+
+from .errors import ExplainedValueError
+
+_PAIRS = {'(': ')', '[': ']', '{': '}'}
+
+
+def _unbalanced(value: str) -> Optional[str]:
+    """Why ``value`` cannot be a list/tuple/dict/string literal, or None when it can."""
+    stack = []
+    quote = None
+    for char in value:
+        if quote:
+            if char == quote:
+                quote = None
+            continue
+        if char in '\'"':
+            quote = char
+        elif char in _PAIRS:
+            stack.append(_PAIRS[char])
+        elif char in _PAIRS.values():
+            if not stack or stack.pop() != char:
+                return f'{char!r} closes nothing'
+    if quote:
+        return f'the quote {quote} is never closed'
+    if stack:
+        return f'{stack[-1]!r} is missing'
+    return None
+
+
+class CfgOptionsAction(DictAction):
+    """``--cfg-options KEY=VALUE ...`` exactly as mmengine's ``DictAction`` parses it, except that
+    an item without ``=`` and a value with unbalanced brackets or quotes are refused in one
+    sentence. mmengine's raises ``ValueError: not enough values to unpack`` for the first,
+    asserts on some unbalanced values (``topk=(1,5``) and silently keeps others as strings
+    (``batch_size=[32`` becomes the text ``'[32'``).
+    """
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Sequence[str], option_string: Optional[str] = None) -> Any:
+        for item in values:
+            key, sep, value = item.partition('=')
+            if not sep or not key:
+                raise ExplainedValueError(
+                    f'--cfg-options {item!r}: each item is KEY=VALUE (e.g. '
+                    'train_dataloader.batch_size=64); this one has no key or no "="')
+            why = _unbalanced(value)
+            if why:
+                raise ExplainedValueError(
+                    f'--cfg-options {item}: the value {value!r} is malformed ({why}); quote '
+                    'the whole item for the shell, e.g. "model.head.topk=(1, 5)"')
+        try:
+            return super().__call__(parser, namespace, values, option_string)
+        except (AssertionError, ValueError, SyntaxError) as exc:
+            raise ExplainedValueError(f'--cfg-options {" ".join(values)}: {exc}') from None
