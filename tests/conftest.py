@@ -66,3 +66,12 @@ def tiny_run(tmp_path_factory) -> dict:
     """A real 2-epoch run of the demo config on 20 JPEGs (see tests/helpers/tiny_run.py)."""
     from tests.helpers.tiny_run import tiny_digits_run
     return tiny_digits_run(str(tmp_path_factory.mktemp('tiny_run')))
+
+
+@pytest.fixture(scope='session')
+def tiny_data(tmp_path_factory) -> str:
+    """Data of the tiny-ResNet config (tests/helpers/tiny_config.py): 2 classes x 6 JPEGs."""
+    from tests.helpers.tiny_config import write_tiny_data
+    root = tmp_path_factory.mktemp('tiny_data')
+    write_tiny_data(root)
+    return root

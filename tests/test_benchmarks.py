@@ -76,3 +76,84 @@ def test_timm_peer_config_runs_in_the_same_tool(repo_root):
                '--synthetic', '--channels-last', '--iters', '1', '--warmup', '0',
                '--cfg-options', 'train_dataloader.batch_size=2', 'val_dataloader.batch_size=2')
     assert 'channels_last=True' in out and 'synthetic data on the device: train' in out
+
+
+def _gpu_check_module(repo_root):
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        'gpu_check', os.path.join(repo_root, 'benchmarks', 'gpu_check.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_gpu_check_dry_run_on_cpu_keeps_its_budget(repo_root, tmp_path):
+    """benchmarks/gpu_check.sh with tiny settings on this CPU: versions, one parity test, the
+    bf16 benchmark pairs until the budget no longer fits one (the rest named as skipped), one
+    table with the autocast each row saw, the ratios, and no more than two files under $OUT."""
+    out = tmp_path / 'out'
+    env = dict(os.environ, OUT=str(out), PYTHON=sys.executable, PARITY_DEVICE='cpu',
+               PARITY_K='50-timm', BATCHES='2 4', MODES='eager', SIZE='32', ITERS='1',
+               WARMUP='0', BUDGET_S='80', MIN_STEP_S='20')
+    result = subprocess.run(['bash', 'benchmarks/gpu_check.sh'], cwd=repo_root, env=env,
+                            capture_output=True, text=True, timeout=150)
+    text = result.stdout
+    assert result.returncode == 0, text[-3000:] + result.stderr[-3000:]
+    assert re.search(r'torch 2\.\S+ .*mmengine 0\.10\.7 .*mmpretrain 1\.2\.0 .*device cpu', text)
+    assert 'parity on cpu: 1 passed, 21 deselected' in text
+    assert re.search(r'who +batch mode +layout +train +eval +autocast +status', text)
+    for who in ('ours', 'timm'):  # the first pair always fits: 80 s against ~20 s
+        assert re.search(rf'^{who} +2 eager +channels_last +[\d.]+ +[\d.]+ +bfloat16 +ok$', text,
+                         re.M), text
+    assert re.search(r'bf16 check: (\d+) of \1 rows measured with bfloat16 autocast', text)
+    assert re.search(r'^batch 2 eager channels_last: ours [\d.]+, timm [\d.]+ img/s, ratio '
+                     r'[\d.]+$', text, re.M)
+    # 8 steps of >= 7 s cannot fit in 80 s: the last ones are skipped, and named
+    skipped = re.search(r'^skipped for lack of time \(BUDGET_S=80 s\): (.+)$', text, re.M)
+    assert skipped and skipped.group(1).endswith('ours b4 eager nchw, timm b4 eager nchw'), text
+    assert re.search(r'ours b4 eager nchw: skipped \(\d+ s of the budget left, 40 s needed\)',
+                     text)
+    files = sorted(os.listdir(out))
+    assert files == ['gpu_check.json', 'gpu_check.log'] and len(files) <= 8
+    import json
+    saved = json.loads((out / 'gpu_check.json').read_text())
+    assert saved['skipped'] == skipped.group(1).split(', ')
+    assert {row['autocast'] for row in saved['rows']} == {'bfloat16'}
+    assert saved['elapsed_s'] <= 80 + 5
+    assert 'tools/benchmark.py configs/resnest50_8xb128_in1k.py --synthetic --amp --amp-dtype ' \
+        'bfloat16' in (out / 'gpu_check.log').read_text()
+
+
+def test_gpu_check_marks_rows_not_in_bf16(repo_root):
+    """A benchmark whose train step saw no bf16 autocast is marked NOT bf16, never enters the
+    ratios, and a failed or timed-out step is named as such."""
+    check = _gpu_check_module(repo_root)
+    line = ('  optimizer wrapper {}, autocast seen in the train step: {}\n'
+            '  synthetic data on the device: train {} img/s (FPS), eval 9.0 img/s (the compute '
+            'ceiling)\n')
+    rows = [dict(who='ours', batch=128, mode='eager', layout='nchw', rc=0,
+                 **check.parse_benchmark(line.format('AmpOptimWrapper', 'bfloat16', 3000))),
+            dict(who='timm', batch=128, mode='eager', layout='nchw', rc=0,
+                 **check.parse_benchmark(line.format('OptimWrapper', 'float32 (no autocast)',
+                                                     2000))),
+            dict(who='ours', batch=256, mode='eager', layout='nchw', rc=0,
+                 **check.parse_benchmark(line.format('AmpOptimWrapper', 'bfloat16', 3100))),
+            dict(who='timm', batch=256, mode='eager', layout='nchw', rc=0,
+                 **check.parse_benchmark(line.format('AmpOptimWrapper', 'float16', 2500))),
+            dict(who='ours', batch=128, mode='compile', layout='nchw', rc=None,
+                 **check.parse_benchmark('')),
+            dict(who='timm', batch=128, mode='compile', layout='nchw', rc=1,
+                 **check.parse_benchmark('Traceback ...'))]
+    assert rows[0]['train'] == 3000.0 and rows[1]['autocast'] == 'float32 (no autocast)'
+    assert [check.row_status(row) for row in rows] == [
+        'ok', 'NOT bf16', 'ok', 'NOT bf16', 'timed out', 'failed (rc 1)']
+    assert check.ratios(rows) == []
+    text = check.table(dict(rows=rows, budget_s=420, skipped=[]))
+    assert re.search(r'^timm +128 eager +nchw +2000\.0 +9\.0 +float32 \(no autocast\) +NOT bf16$',
+                     text, re.M)
+    assert 'bf16 check: 2 of 6 rows measured with bfloat16 autocast seen in the train step; ' \
+        '2 NOT bf16 (left out of the ratios); 2 failed or timed out' in text
+    assert '(none: no pair of bf16 rows)' in text and 'no step skipped' in text
+    rows[1].update(autocast='bfloat16')
+    assert [q['label'] for q in check.ratios(rows)] == [
+        'batch 128 eager nchw', "batch 128 ours' best (eager nchw) / timm's best eager (nchw)"]

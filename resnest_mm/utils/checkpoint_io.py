@@ -190,6 +190,13 @@ def load_checkpoint_file(path: str, map_location: Any = 'cpu', unsafe: bool = Fa
                 'read it once; a ResNeSt checkpoint of the original package, timm or '
                 'mmpretrain can also be converted with '
                 'tools/model_converters/resnest_to_mm.py.') from None
+        located = re.search(r"restore data location|deserialize object on (?:a )?(\w+) device|"
+                            r"tagged with (\w+)", str(exc))
+        if located:
+            raise CheckpointError(
+                f'{path} holds tensors saved on a device this process cannot map them to '
+                f'({_first_line(exc)}). Load it with map_location="cpu" (tools/test.py and '
+                'load_from already do), or on a machine with that device.') from None
         raise CheckpointError(
             f'{path} cannot be read as a checkpoint: it is truncated, damaged or not a '
             f'PyTorch file ({_first_line(exc)}). It is not used; take another checkpoint '

@@ -10,23 +10,16 @@ import zipfile
 import pytest
 import torch
 
-from tests.helpers.images import write_image_folder
+from tests.helpers.tiny_config import TINY, data_options
 from tests.helpers.toy_runner import ROOT
-
-TINY = 'tests/helpers/configs/tiny_resnet_digits.py'
 
 
 @pytest.fixture(scope='module')
-def data(tmp_path_factory):
-    root = tmp_path_factory.mktemp('hostile_data')
-    for split, seed in (('train', 0), ('val', 1)):
-        write_image_folder(str(root / split), ['a', 'b'], per_class=6, size=32, seed=seed)
-    return root
+def data(tiny_data):
+    return tiny_data
 
 
-def _options(data, *extra):
-    return ['--cfg-options', *(f'{loader}.dataset.data_root={data}' for loader in
-                               ('train_dataloader', 'val_dataloader', 'test_dataloader')), *extra]
+_options = data_options
 
 
 def _run(*cmd, env=None):

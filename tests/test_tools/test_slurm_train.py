@@ -3,16 +3,14 @@
 ``sbatch`` / ``scontrol`` that record how they were called."""
 import json
 import os
-import socket
 import stat
 import subprocess
 
 import pytest
 
 from tests.helpers.images import write_image_folder
+from tests.helpers.tiny_config import TINY, free_port
 from tests.helpers.toy_runner import ROOT
-
-TINY = 'tests/helpers/configs/tiny_resnet_digits.py'
 
 # srun: --ntasks=N tasks of the command, each with the variables of a one-node step; or, with
 # FAKE_SRUN_STATUS set, only record the call and exit with that status.
@@ -37,12 +35,6 @@ echo "$(basename "$0") $*" >> "$FAKE_LOG"
 '''
 
 
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def fake_slurm(tmp_path):
     bin_dir = tmp_path / 'bin'
@@ -53,7 +45,7 @@ def fake_slurm(tmp_path):
         path.chmod(path.stat().st_mode | stat.S_IEXEC)
     log = tmp_path / 'calls.txt'
     env = dict(os.environ, PATH=f'{bin_dir}:{os.environ["PATH"]}', FAKE_LOG=str(log),
-               PYTHONPATH=ROOT, OMP_NUM_THREADS='1', MASTER_PORT=str(_port()),
+               PYTHONPATH=ROOT, OMP_NUM_THREADS='1', MASTER_PORT=str(free_port()),
                PYTHON=os.path.join(ROOT, '.venv/bin/python') if os.path.isfile(
                    os.path.join(ROOT, '.venv/bin/python')) else 'python3')
     env.pop('INTERRUPT', None)

@@ -6,8 +6,9 @@ restored afterwards.
 
 ``simulated_npu`` (:func:`npu_simulation`): this process believes it runs on an Ascend NPU (SoC
 104, 8 devices): the torch_npu stand-in importable, ``torch.npu`` registered, an ``hccl``
-process-group backend (gloo underneath), and what mmengine 0.10.7 computes at import on an NPU
-machine (``mmengine.device.utils``: ``IS_NPU_AVAILABLE``, ``DEVICE``, ``npu_utils``;
+process-group backend (gloo underneath), checkpoints loadable with ``map_location='npu'`` (onto
+the stand-in NPU, the CPU), and what mmengine 0.10.7 computes at import on an NPU machine
+(``mmengine.device.utils``: ``IS_NPU_AVAILABLE``, ``DEVICE``, ``npu_utils``;
 ``amp_optimizer_wrapper.GradScaler`` = ``torch.npu.amp.GradScaler``; torch_npu's optimizers in
 mmengine's root ``OPTIMIZERS``), so mmengine's NPU branches run. Everything is undone after the
 test. Not simulable in-process: ``torch.autocast('npu')`` and ``torch.device('npu')`` (they need
@@ -79,6 +80,9 @@ def _register_like_torch_npu(mp: pytest.MonkeyPatch, torch_npu) -> None:
     mp.setattr(Backend, torch_npu._registry.HCCL.upper(), torch_npu._registry.HCCL,
                raising=False)
     torch_npu._registry.register_hccl()
+    mp.setattr(torch.serialization, '_package_registry',
+               list(torch.serialization._package_registry))  # register_package appends to it
+    torch_npu._registry.register_npu_deserializer()
 
 
 def _mmengine_as_on_an_npu(mp: pytest.MonkeyPatch, torch_npu) -> None:

@@ -10,7 +10,6 @@ bit); where the network does not matter, the toy runner.
 import glob
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,29 +20,16 @@ import torch
 from resnest_mm.engine.runner import StoppedBySignalError
 from resnest_mm.engine.runner.work_dir_lock import LOCK_NAME, WorkDirLock
 from resnest_mm.utils.errors import ExplainedRuntimeError
-from tests.helpers.images import write_image_folder
+from tests.helpers.tiny_config import TINY, data_options, free_port
 from tests.helpers.toy_runner import ROOT, make_runner, toy_dataset
-
-TINY = 'tests/helpers/configs/tiny_resnet_digits.py'
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope='module')
-def data(tmp_path_factory):
-    root = tmp_path_factory.mktemp('interrupt_data')
-    for split, seed in (('train', 0), ('val', 1)):
-        write_image_folder(str(root / split), ['a', 'b'], per_class=6, size=32, seed=seed)
-    return root
+def data(tiny_data):
+    return tiny_data
 
 
-def _options(data, *extra):
-    return ['--cfg-options', *(f'{loader}.dataset.data_root={data}' for loader in
-                               ('train_dataloader', 'val_dataloader', 'test_dataloader')), *extra]
+_options = data_options
 
 
 def _env(**extra):
@@ -105,7 +91,7 @@ def uninterrupted(data, tmp_path_factory):
 @pytest.fixture(scope='module')
 def uninterrupted_two(data, tmp_path_factory):
     work_dir = tmp_path_factory.mktemp('uninterrupted_two')
-    result = _finish(_dist(data, work_dir, 2, _env(PORT=str(_port()))))
+    result = _finish(_dist(data, work_dir, 2, _env(PORT=str(free_port()))))
     assert result.returncode == 0, result.stderr[-3000:]
     return work_dir
 
@@ -157,7 +143,7 @@ def test_a_killed_rank_restarts_the_group_which_resumes_by_itself(data, uninterr
     """2 ranks; rank 1 SIGKILLed after iteration 5 (the last checkpoint is iter_4); with
     MAX_RESTARTS=1 torchrun restarts the group, which resumes from the newest checkpoint without
     a flag and ends bit-identical to an uninterrupted 2-rank run (Mixup: both ranks' RNGs)."""
-    proc = _dist(data, tmp_path, 2, _env(PORT=str(_port()), MAX_RESTARTS='1',
+    proc = _dist(data, tmp_path, 2, _env(PORT=str(free_port()), MAX_RESTARTS='1',
                                           INTERRUPT='5:1:KILL'))
     result = _finish(proc)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -171,7 +157,7 @@ def test_a_killed_rank_restarts_the_group_which_resumes_by_itself(data, uninterr
 
 def test_nan_on_one_rank_stops_both_with_the_sentence(data, tmp_path):
     start = time.monotonic()
-    result = _finish(_dist(data, tmp_path, 2, _env(PORT=str(_port()), INTERRUPT='3:1:NAN')))
+    result = _finish(_dist(data, tmp_path, 2, _env(PORT=str(free_port()), INTERRUPT='3:1:NAN')))
     elapsed = time.monotonic() - start
     assert result.returncode != 0
     assert 'Iteration 3 (epoch 1): the loss is nan; training stopped' in result.stderr
@@ -184,7 +170,7 @@ def test_two_agents_meet_through_c10d_and_train_as_one_agent_with_two(data, unin
                                                                       tmp_path):
     """Multi-node on one machine: NNODES=2 with the c10d rendezvous, one process per agent,
     against one agent with two processes: the same weights."""
-    env = _env(PORT=str(_port()), NNODES='2', RDZV='c10d')
+    env = _env(PORT=str(free_port()), NNODES='2', RDZV='c10d')
     agents = [_dist(data, tmp_path, 1, dict(env, NODE_RANK=str(i))) for i in (0, 1)]
     results = [_finish(agent) for agent in agents]
     for result in results:

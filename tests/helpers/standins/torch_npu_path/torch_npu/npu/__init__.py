@@ -18,7 +18,7 @@ from .utils import SOC_VERSION, get_soc_version, is_bf16_supported, is_support_i
 
 DEVICE_COUNT = {'value': 8}
 STATE: Dict[str, Any] = {'current': 0, 'set_device_calls': [], 'jit_compile': None,
-                         'synchronize_calls': 0}
+                         'synchronize_calls': 0, 'storages_loaded': 0}
 _GENERATORS: Dict[int, torch.Generator] = {}
 
 # torch_npu 1.11/2.0 named its device here; mmengine's BaseModel.to and
@@ -109,5 +109,6 @@ def get_amp_supported_dtype() -> list:
 
 def reset() -> None:
     """Forget the simulated device state (the fixture calls this)."""
-    STATE.update(current=0, set_device_calls=[], jit_compile=None, synchronize_calls=0)
+    STATE.update(current=0, set_device_calls=[], jit_compile=None, synchronize_calls=0,
+                 storages_loaded=0)
     _GENERATORS.clear()
