@@ -30,7 +30,8 @@ CPUS_PER_TASK=${CPUS_PER_TASK:-5}
 SIGNAL_SECONDS=${SIGNAL_SECONDS:-120}
 SRUN_ARGS=${SRUN_ARGS:-""}
 SBATCH_ARGS=${SBATCH_ARGS:-""}
-ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+# inside the batch job this script runs from Slurm's spool folder: the checkout comes with it
+ROOT="${RESNEST_MM_ROOT:-$(cd "$(dirname "$0")/.." && pwd)}"
 PYTHON=${PYTHON:-python}
 EXTRA=("${@:5}")
 if [ -n "$WORK_DIR" ]; then
@@ -46,7 +47,8 @@ if [ "${REQUEUE:-0}" = "1" ] && [ -z "${RESNEST_MM_IN_BATCH:-}" ]; then
     # the batch job runs this script again, inside its allocation
     # shellcheck disable=SC2086
     exec sbatch "${SHAPE[@]}" --requeue --signal="USR1@$SIGNAL_SECONDS" --open-mode=append \
-        --export=ALL,RESNEST_MM_IN_BATCH=1 $SBATCH_ARGS "$0" "$@"
+        --export="ALL,RESNEST_MM_IN_BATCH=1,RESNEST_MM_ROOT=$ROOT" $SBATCH_ARGS \
+        "$ROOT/tools/slurm_train.sh" "$@"
 fi
 
 status=0

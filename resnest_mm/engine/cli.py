@@ -6,9 +6,11 @@ command-line-to-config logic, and :func:`train` / :func:`test` build the MMEngin
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import os.path as osp
-from typing import List, Optional
+from types import SimpleNamespace
+from typing import Iterator, List, Optional
 
 import torch
 from mmengine.config import Config
@@ -17,7 +19,7 @@ from mmengine.runner import Runner
 
 from .. import device
 from ..utils.cfg_options import CfgOptionsAction
-from ..utils.errors import ExplainedValueError
+from ..utils.errors import ExplainedError, ExplainedValueError
 from . import preflight
 from .config_loader import load_config
 
@@ -134,12 +136,19 @@ def merge_train_args(cfg: Config, args: argparse.Namespace) -> Config:
             raise ExplainedValueError(f'--prof {args.prof}: profile at least 1 iteration')
         cfg.setdefault('custom_hooks', [])
         cfg.custom_hooks.append(device.profiler_hook(args.prof, cfg.work_dir))
-    if args.resume is None and restart_count():
+    restarted = restart_count() > 0
+    if restarted:
         # a group restarted by torchrun --max-restarts, or a job requeued by Slurm, continues
+        # from the work dir whatever the command said (its --resume PATH may be pruned by now)
         print_log(f'restart {restart_count()} of this job: resuming from the newest complete '
                   'checkpoint of the work dir', logger='current')
-        args.resume = 'auto'
-    if args.resume == 'auto':
+    if args.resume == 'auto' or restarted:
+        # where to start when the work dir has no checkpoint yet: the command's --resume PATH,
+        # else the config's load_from (fine-tuning weights), else from scratch
+        if args.resume not in (None, 'auto'):
+            cfg.resume_fallback = dict(path=args.resume, resume=True)
+        elif cfg.get('load_from'):
+            cfg.resume_fallback = dict(path=cfg.load_from, resume=False)
         cfg.resume = True
         cfg.load_from = None
     elif args.resume is not None:
@@ -240,13 +249,12 @@ def train(argv: Optional[List[str]] = None) -> Runner:
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     cfg = merge_train_args(load_config(args.config), args)
     preflight.check_types(cfg)
+    preflight.check_pretrained_init(cfg)
     preflight.check_datasets(cfg, ('train_dataloader', 'val_dataloader'))
-    runner = build_runner(cfg)
-    try:
-        runner.train()
-    finally:
-        _leave_process_group()
-    return runner
+    with _setup_errors_explained(args.config) as holder:
+        holder.runner = build_runner(cfg)
+        holder.runner.train()
+    return holder.runner
 
 
 def test(argv: Optional[List[str]] = None) -> dict:
@@ -255,10 +263,36 @@ def test(argv: Optional[List[str]] = None) -> dict:
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     cfg = merge_test_args(load_config(args.config), args)
     preflight.check_types(cfg)
+    preflight.check_pretrained_init(cfg)
     preflight.check_datasets(cfg, ('test_dataloader', ))
-    runner = build_runner(cfg)
+    with _setup_errors_explained(args.config) as holder:
+        holder.runner = build_runner(cfg)
+        holder.metrics = holder.runner.test()
+    return holder.metrics
+
+
+TRACEBACK_ENV = 'RESNEST_MM_TRACEBACK'
+
+
+@contextlib.contextmanager
+def _setup_errors_explained(config: str) -> Iterator[SimpleNamespace]:
+    """A config value that cannot work (``batch_size=0``, ``lr=abc``, an unknown depth ...)
+    fails deep inside mmengine or torch while the runner sets up: say so in one sentence
+    instead of a traceback, unless the loop has started (then it is the run's error) or
+    ``RESNEST_MM_TRACEBACK=1`` asks for the traceback. The process group is left at the end."""
+    holder = SimpleNamespace(runner=None, metrics=None)
     try:
-        return runner.test()
+        yield holder
+    except ExplainedError:
+        raise
+    except Exception as exc:
+        if getattr(holder.runner, 'loop_started', False) or os.environ.get(TRACEBACK_ENV) == '1':
+            raise
+        detail = ' '.join(str(exc).split())[:400]
+        raise ExplainedValueError(
+            f'{config}: the run could not be set up from the config: {type(exc).__name__}: '
+            f'{detail}. Check the config\'s values and --cfg-options ({TRACEBACK_ENV}=1 shows '
+            'where it failed).') from exc
     finally:
         _leave_process_group()
 

@@ -35,7 +35,7 @@ RUNNER_KEYS = frozenset({
     'experiment_name', 'launcher', 'work_dir', 'load_from', 'resume', 'auto_scale_lr',
     'randomness', 'env_cfg', 'log_level', 'default_scope', 'custom_hooks', 'visualizer',
     'default_hooks', 'val_cfg', 'test_cfg', 'cfg', 'runner_type', 'data_preprocessor',
-    'unsafe_load', 'channels_last'})
+    'unsafe_load', 'channels_last', 'resume_fallback'})
 # Keys the Runner reads from these dicts although a config may not spell them out
 # (Runner.set_randomness, Runner.setup_env and its mp_cfg); dist_cfg, the log processor and the
 # model wrapper pass any key on to functions with many options (init_process_group ...).
@@ -251,3 +251,29 @@ def check_types(cfg: Config) -> None:
                 f'{path}: type={name!r} is not a registered {registry.name} in scope '
                 f'{ours.SCOPE}{_suggest(name, _registered_names(registry))}; check the '
                 f'spelling in {cfg.filename or "the config"}')
+
+
+def check_pretrained_init(cfg: Config) -> None:
+    """Refuse ``init_cfg=dict(type='Pretrained', ...)`` in the model: mmengine loads it with its
+    own loader, without the digest check and the strict fit (a checkpoint of another width
+    loads partly, with warnings), so weights come in through ``load_from`` here.
+
+    Raises:
+        ValueError: naming the key and what to write instead.
+    """
+    def walk(node: Any, path: str):
+        if isinstance(node, dict):
+            for key, value in node.items():
+                yield from walk(value, f'{path}.{key}')
+        elif isinstance(node, (list, tuple)):
+            for i, value in enumerate(node):
+                yield from walk(value, f'{path}.{i}')
+        if isinstance(node, dict) and node.get('type') == 'Pretrained':
+            yield path, node
+
+    for path, init in walk(cfg.get('model') or {}, 'model'):
+        raise ExplainedValueError(
+            f'{path}: init_cfg type Pretrained loads {init.get("checkpoint")} past resnest_mm\'s '
+            'checkpoint checks (digest, data only, strict fit); drop it and use load_from='
+            f'{init.get("checkpoint")} instead (with default_hooks.checkpoint_adapter.'
+            "head_mismatch='reinit' for a new classifier)")

@@ -57,5 +57,10 @@ class CfgOptionsAction(DictAction):
                     'the whole item for the shell, e.g. "model.head.topk=(1, 5)"')
         try:
             return super().__call__(parser, namespace, values, option_string)
+        except RecursionError:  # mmengine's DictAction recurses without end on f(1,2)
+            raise ExplainedValueError(
+                f'--cfg-options {" ".join(values)}: a value holds a call or an expression '
+                "mmengine cannot parse; give numbers, strings, lists or tuples (e.g. "
+                "\"model.head.topk=(1, 5)\"), and set nested dicts key by key") from None
         except (AssertionError, ValueError, SyntaxError) as exc:
             raise ExplainedValueError(f'--cfg-options {" ".join(values)}: {exc}') from None

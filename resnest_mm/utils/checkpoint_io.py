@@ -70,6 +70,9 @@ def read_digest(path: str) -> Optional[str]:
             text = f.read(1024)
     except FileNotFoundError:
         return None
+    except (OSError, UnicodeDecodeError) as exc:  # a folder, unreadable, binary
+        raise CheckpointError(f'{digest_path(path)} cannot be read as a digest ({exc}); delete '
+                              f'it if {path} is trusted, or use another checkpoint') from None
     match = re.match(r'\s*([0-9a-fA-F]{64})\b', text)
     if match is None:
         raise CheckpointError(f'{digest_path(path)} is not a SHA-256 digest file; delete it if '

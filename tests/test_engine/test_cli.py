@@ -104,8 +104,14 @@ def test_a_restarted_group_resumes_by_itself(monkeypatch):
     assert _train().resume is False
     monkeypatch.setenv('TORCHELASTIC_RESTART_COUNT', '1')
     cfg = _train()
-    assert cfg.resume is True and cfg.load_from is None
-    assert _train('--resume', 'x.pth').load_from == 'x.pth'  # an explicit choice wins
+    assert cfg.resume is True and cfg.load_from is None and 'resume_fallback' not in cfg
+    # the command's --resume PATH only when the work dir has nothing yet (it may be pruned)
+    explicit = _train('--resume', 'x.pth')
+    assert explicit.load_from is None and explicit.resume_fallback == dict(path='x.pth',
+                                                                           resume=True)
+    # fine-tuning weights are not dropped by a restart that comes before the first checkpoint
+    tuned = _train('--cfg-options', 'load_from=w.pth')
+    assert tuned.load_from is None and tuned.resume_fallback == dict(path='w.pth', resume=False)
     monkeypatch.setenv('TORCHELASTIC_RESTART_COUNT', '0')
     monkeypatch.setenv('SLURM_RESTART_COUNT', '2')
     assert _train().resume is True

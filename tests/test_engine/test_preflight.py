@@ -125,3 +125,15 @@ def test_classes_are_the_folders_the_dataset_loads(cfg, tmp_path):
     cfg.train_dataloader.dataset.extensions = ['.JPEG', '.WEBP']  # the dataset's own list
     write_image_folder(str(tmp_path / 'val'), ['c'])
     check_datasets(cfg)
+
+
+def test_pretrained_init_is_refused_for_load_from():
+    from mmengine.config import Config
+
+    from resnest_mm.engine import preflight
+    cfg = Config(dict(model=dict(backbone=dict(
+        type='ResNeSt', init_cfg=dict(type='Pretrained', checkpoint='x.pth')))))
+    with pytest.raises(ValueError, match=r"model.backbone.init_cfg: init_cfg type Pretrained "
+                                         r"loads x.pth past .*use load_from=x.pth"):
+        preflight.check_pretrained_init(cfg)
+    preflight.check_pretrained_init(Config(dict(model=dict(backbone=dict(type='ResNeSt')))))

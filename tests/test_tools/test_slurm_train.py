@@ -3,6 +3,7 @@
 ``sbatch`` / ``scontrol`` that record how they were called."""
 import json
 import os
+import shutil
 import stat
 import subprocess
 
@@ -82,22 +83,32 @@ def test_gres_is_the_clusters_name_for_its_devices(fake_slurm):
     assert '--gres=npu:8' in log.read_text()
 
 
-def test_requeue_submits_a_batch_job_that_requeues_itself_after_a_signal(fake_slurm):
+def test_requeue_submits_a_batch_job_that_requeues_itself_after_a_signal(fake_slurm, tmp_path):
     env, log = fake_slurm
     result = _script(env, 'part', 'job', TINY, 'work', REQUEUE='1', SIGNAL_SECONDS='300')
     assert result.returncode == 0, result.stderr
     (submit, ) = log.read_text().splitlines()
     assert submit.startswith('sbatch ') and '--requeue' in submit
-    assert '--signal=USR1@300' in submit and '--export=ALL,RESNEST_MM_IN_BATCH=1' in submit
-    assert submit.endswith('tools/slurm_train.sh part job tests/helpers/configs/'
+    assert '--signal=USR1@300' in submit
+    # sbatch runs a copy of the script from its spool folder: the checkout travels along
+    assert f'--export=ALL,RESNEST_MM_IN_BATCH=1,RESNEST_MM_ROOT={ROOT}' in submit
+    assert submit.endswith(f'{ROOT}/tools/slurm_train.sh part job tests/helpers/configs/'
                            'tiny_resnet_digits.py work')
     log.unlink()
-    # inside the batch job: the step stopped at SIGUSR1 after saving (status 138)
-    result = _script(env, 'part', 'job', TINY, 'work', REQUEUE='1', RESNEST_MM_IN_BATCH='1',
-                     SLURM_JOB_ID='4242', FAKE_SRUN_STATUS='138')
+    # inside the batch job, run from a copy in the spool folder: the step stopped at SIGUSR1
+    # after saving (status 138)
+    spool = tmp_path / 'spool' / 'job4242'
+    spool.mkdir(parents=True)
+    shutil.copy(os.path.join(ROOT, 'tools/slurm_train.sh'), spool / 'slurm_script')
+    result = subprocess.run(['bash', str(spool / 'slurm_script'), 'part', 'job', TINY, 'work'],
+                            cwd=ROOT, capture_output=True, text=True, timeout=60,
+                            env=dict(env, REQUEUE='1', RESNEST_MM_IN_BATCH='1',
+                                     RESNEST_MM_ROOT=ROOT, SLURM_JOB_ID='4242',
+                                     FAKE_SRUN_STATUS='138'))
     assert result.returncode == 138
     calls = log.read_text().splitlines()
-    assert calls[0].startswith('srun ') and calls[1] == 'scontrol requeue 4242'
+    assert calls[0].startswith('srun ') and f'{ROOT}/tools/train.py' in calls[0]
+    assert calls[1] == 'scontrol requeue 4242'
     assert 'requeueing job 4242, which resumes from its newest checkpoint' in result.stderr
     log.unlink()
     result = _script(env, 'part', 'job', TINY, 'work', REQUEUE='1', RESNEST_MM_IN_BATCH='1',

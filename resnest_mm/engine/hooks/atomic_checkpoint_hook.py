@@ -50,7 +50,8 @@ class AtomicCheckpointHook(CheckpointHook):
       ``out_dir`` in the order they were written (the digest files' times), whichever process
       wrote them: a run resumed many times keeps as many files as one that never stopped, and
       a checkpoint saved at a signal counts like any other. Only files this hook's names
-      (``epoch_N.pth``, ``iter_N.pth``) with a digest are counted or deleted.
+      (``epoch_N.pth``, ``iter_N.pth``) with a digest are counted or deleted, and the newest
+      epoch checkpoint is always kept (the only kind a changed world can resume from).
     * **Iteration checkpoints inside epoch-based runs** (``iter_interval``): ``iter_N.pth``
       every N iterations, resumed mid-epoch by ``ResumableEpochBasedTrainLoop``.
     * **The run state** (:class:`~resnest_mm.engine.runner.run_state.RunState`: position, every
@@ -74,12 +75,14 @@ class AtomicCheckpointHook(CheckpointHook):
                                       'positive number of iterations, or -1 for none')
         self.iter_interval = iter_interval
         self._saved_at: Optional[int] = None  # the iteration count of the last save
+        self._resolved_out_dir: Optional[str] = None
 
     def _local(self) -> bool:
         return isinstance(self.file_backend, LocalBackend)
 
     def before_train(self, runner) -> None:
         super().before_train(runner)
+        self._resolved_out_dir = self.out_dir
         if self._local() and is_main_process():
             for folder in {self.out_dir, runner.work_dir}:
                 for stale in glob.glob(os.path.join(folder, '.*.part')):
@@ -107,9 +110,10 @@ class AtomicCheckpointHook(CheckpointHook):
     def _save_checkpoint_with_step(self, runner, step: int, meta: dict) -> None:
         if not self._local():
             return super()._save_checkpoint_with_step(runner, step, meta)
-        if self.by_epoch:  # saved after an epoch's end
+        if self.by_epoch:  # after an epoch's end, or during the next validation (save_best):
+            # mmengine's meta['epoch'] is right in both, runner.epoch has moved on in the second
             self._save(runner, self.filename_tmpl.format(step), meta, by_epoch=True,
-                       epochs_done=runner.epoch + 1, batches_done=0)
+                       epochs_done=meta['epoch'], batches_done=0)
         else:
             self._save(runner, self.filename_tmpl.format(step), meta, by_epoch=False,
                        epochs_done=runner.epoch, batches_done=_batches_done(runner))
@@ -148,21 +152,39 @@ class AtomicCheckpointHook(CheckpointHook):
         # only now, with the new file complete and pointed to, may old ones go
         self._prune(keep=final)
 
-    def _kept(self) -> List[str]:
-        """This hook's checkpoints in ``out_dir``, oldest written first."""
+    def checkpoint_dir(self, runner) -> str:
+        """Where this hook saves, also before ``before_train`` has resolved ``out_dir`` (the
+        runner resumes earlier): the work dir, or ``out_dir/<work dir's name>`` as mmengine's
+        ``CheckpointHook.before_train`` makes it."""
+        if self._resolved_out_dir is not None:
+            return self._resolved_out_dir
+        if self.out_dir is None or self.out_dir == runner.work_dir:
+            return runner.work_dir
+        return os.path.join(self.out_dir, os.path.basename(os.path.normpath(runner.work_dir)))
+
+    def training_checkpoints(self, folder: Optional[str] = None) -> List[str]:
+        """This hook's checkpoints in ``folder`` (default ``out_dir``): ``epoch_N.pth``,
+        ``iter_N.pth`` with their digest, never ``best_*``; oldest written first."""
+        folder = folder or self.out_dir
+        if not folder or not os.path.isdir(folder):
+            return []
         template = re.escape(self.filename_tmpl).replace(r'\{\}', r'\d+')
         pattern = re.compile(rf'^(?:{template}|iter_\d+\.pth)$')
-        found = [os.path.join(self.out_dir, name) for name in os.listdir(self.out_dir)
+        found = [os.path.join(folder, name) for name in os.listdir(folder)
                  if pattern.match(name) and os.path.isfile(digest_path(
-                     os.path.join(self.out_dir, name)))]
+                     os.path.join(folder, name)))]
         return sorted(found, key=lambda path: os.stat(digest_path(path)).st_mtime_ns)
 
     def _prune(self, keep: str) -> None:
         if self.max_keep_ckpts <= 0:
             return
-        kept = self._kept()
+        kept = self.training_checkpoints()
+        # the newest epoch checkpoint stays whatever the count: a job that comes back with
+        # other devices can only continue from an epoch's end
+        template = re.escape(self.filename_tmpl).replace(r'\{\}', r'\d+')
+        epochs = [p for p in kept if re.match(rf'^{template}$', os.path.basename(p))]
         for old in kept[:max(0, len(kept) - self.max_keep_ckpts)]:
-            if old == keep:
+            if old == keep or (epochs and old == epochs[-1]):
                 continue
             for path in (old, digest_path(old)):
                 if os.path.isfile(path):

@@ -38,19 +38,20 @@ mmengine/torch extension point. The gaps, in mmengine 0.10.7 and torch 2.14:
 from __future__ import annotations
 
 import copy
-import os
+import logging
 import re
 import signal
 from typing import Dict, List, Optional
 
 import torch
 from mmengine.config import Config, ConfigDict
-from mmengine.dist import is_distributed
+from mmengine.dist import barrier, broadcast_object_list, is_distributed
 from mmengine.fileio import LocalBackend, get_file_backend
+from mmengine.logging import print_log
 from mmengine.model import convert_sync_batchnorm, is_model_wrapper
 from mmengine.optim import OptimWrapper
 from mmengine.runner import Runner
-from mmengine.runner.checkpoint import load_state_dict
+from mmengine.runner.checkpoint import find_latest_checkpoint, load_state_dict
 from torch.optim import Optimizer
 
 from ... import device
@@ -66,6 +67,7 @@ from ...utils.checkpoint_io import (
 )
 from ...utils.errors import ExplainedError, ExplainedValueError
 from .process_group import init_process_group
+from .resumable_train_loop import ResumableEpochBasedTrainLoop
 from .run_state import RunState
 from .stop_signals import StopSignals, exit_status
 from .work_dir_lock import WorkDirLock
@@ -79,6 +81,28 @@ SAFETY_HOOKS: Dict[str, dict] = dict(
 # mmengine's own default hook keys: a None there is mmengine's to handle.
 _MMENGINE_DEFAULT_HOOKS = ('runtime_info', 'timer', 'sampler_seed', 'logger', 'param_scheduler',
                            'checkpoint')
+
+
+def _check_resumable(checkpoint: dict, filename: str) -> None:
+    """Refuse what mmengine's ``resume`` would fail on or execute.
+
+    It reads ``meta['epoch']`` and ``meta['iter']``, and runs ``meta['config']`` through
+    ``Config.fromstring`` (Python code, for a GPU-count check of mmcv-era checkpoints);
+    mmengine 0.10 writes ``meta['cfg']`` instead, so a ``config`` entry is dropped unread.
+    """
+    meta = checkpoint.get('meta')
+    if not isinstance(meta, dict) or not all(isinstance(meta.get(k), int)
+                                             for k in ('epoch', 'iter')):
+        raise CheckpointError(
+            f'{filename} is not a training checkpoint (no meta with its epoch and iteration): '
+            'it can start a run with load_from (weights only), not be resumed')
+    if 'config' in meta:
+        meta.pop('config')
+        print_log(f'{filename}: dropped meta["config"] unread (mmengine would execute it as '
+                  'Python)', logger='current', level=logging.WARNING)
+    if 'optimizer' not in checkpoint:
+        print_log(f'{filename} holds no optimizer state: momentum starts from zero',
+                  logger='current', level=logging.WARNING)
 
 
 class StoppedBySignalError(ExplainedError):
@@ -108,6 +132,7 @@ class ResNeStRunner(Runner):
 
     _resuming = False
     _resume_plan = None
+    loop_started = False
 
     def __init__(self, *args, **kwargs) -> None:
         self._stop_signals = StopSignals()
@@ -195,6 +220,10 @@ class ResNeStRunner(Runner):
             checkpoint = kwargs['checkpoint']
             checkpoint['message_hub'] = plain_message_hub(checkpoint['message_hub'])
         super().call_hook(fn_name, **kwargs)
+        if fn_name in ('before_train', 'before_test'):
+            self.loop_started = True  # from here on an error is the run's, not the config's
+        elif fn_name == 'after_train_iter':  # every loop's iteration boundary
+            self.stop_if_requested()
 
     # --- loading --------------------------------------------------------------------------------
 
@@ -206,6 +235,7 @@ class ResNeStRunner(Runner):
             raise CheckpointError(f'{filename} holds a {type(checkpoint).__name__}, not a '
                                   'checkpoint (a dict with a state_dict)')
         if self._resuming:
+            _check_resumable(checkpoint, filename)
             self._resume_plan = RunState.plan(self, checkpoint)
         self.call_hook('after_load_checkpoint', checkpoint=checkpoint)
         model = self.model.module if is_model_wrapper(self.model) else self.model
@@ -241,36 +271,67 @@ class ResNeStRunner(Runner):
     def load_or_resume(self) -> None:
         if self._has_loaded:
             return
-        if self._resume and self._load_from is None:
-            path = self.newest_checkpoint()
-            if path is None:
-                self.logger.info(f'--resume: no checkpoint in {self._checkpoint_dir()} yet: '
-                                 'training starts from the beginning')
-                return
+        if not (self._resume and self._load_from is None):
+            return super().load_or_resume()
+        # rank 0 chooses, every rank loads the same file (directory listings can differ
+        # between nodes, on NFS for a while after a restart)
+        choice = [None, None]
+        if self.rank == 0:
+            try:
+                choice[0] = self.newest_checkpoint()
+            except CheckpointError as exc:
+                choice[1] = str(exc)
+        if self.distributed:
+            broadcast_object_list(choice)
+        path, error = choice
+        if error:
+            raise CheckpointError(error)
+        if path is not None:
             self.logger.info(f'Resuming from {path}, the newest checkpoint of the work dir')
             self.resume(path)
-            self._has_loaded = True
+        elif self.cfg.get('resume_fallback'):
+            # nothing saved yet in the work dir: start where the command asked to
+            fallback = self.cfg.resume_fallback
+            self.logger.info(f'--resume: no checkpoint in {self._checkpoint_dir()} yet; '
+                             f'{"resuming" if fallback["resume"] else "loading weights"} from '
+                             f'{fallback["path"]} as the command asked')
+            if fallback['resume']:
+                self.resume(fallback['path'])
+            else:
+                self.load_checkpoint(fallback['path'])
+        else:
+            self.logger.info(f'--resume: no checkpoint in {self._checkpoint_dir()} yet: '
+                             'training starts from the beginning')
             return
-        super().load_or_resume()
+        self._has_loaded = True
 
     def _checkpoint_dir(self) -> str:
+        hook = self._checkpoint_hook()
+        return hook.checkpoint_dir(self) if hook is not None else self.work_dir
+
+    def _checkpoint_hook(self):
         from ..hooks import AtomicCheckpointHook
-        hook = next((h for h in self._hooks if isinstance(h, AtomicCheckpointHook)), None)
-        out_dir = getattr(hook, 'out_dir', None)
-        return out_dir if isinstance(out_dir, str) and os.path.isdir(out_dir) else self.work_dir
+        return next((h for h in self._hooks if isinstance(h, AtomicCheckpointHook)), None)
 
     def newest_checkpoint(self) -> Optional[str]:
-        """The newest checkpoint of the work dir whose digest verifies (logging each one
-        skipped and why), or None when the work dir has none.
+        """The newest training checkpoint of the work dir whose digest verifies (logging each
+        one skipped and why), or None when the work dir has none.
+
+        Training checkpoints are the checkpoint hook's own (``epoch_N.pth``, ``iter_N.pth``),
+        newest written first; ``best_*.pth`` and other files are never resumed from (they
+        hold no optimizer, schedule or run state). Without an ``AtomicCheckpointHook``,
+        mmengine's ``last_checkpoint`` pointer names the candidate.
 
         Raises:
             CheckpointError: checkpoints exist but none verifies.
         """
+        hook = self._checkpoint_hook()
         folder = self._checkpoint_dir()
-        names = [n for n in os.listdir(folder) if n.endswith('.pth') and not n.startswith('.')]
-        paths = [os.path.join(folder, n) for n in names]
-        paths.sort(key=lambda p: os.stat(p + '.sha256' if os.path.isfile(p + '.sha256')
-                                         else p).st_mtime_ns, reverse=True)
+        if hook is not None:
+            paths = list(reversed(hook.training_checkpoints(folder)))
+        else:
+            latest = find_latest_checkpoint(self.work_dir)
+            paths = [latest] if latest else []
         skipped = []
         for path in paths:
             try:
@@ -321,25 +382,28 @@ class ResNeStRunner(Runner):
                 lock.release()
 
     def stop_if_requested(self) -> None:
-        """After an iteration (every rank): if a stop signal reached any rank, save a
-        checkpoint of this iteration, end the data workers and raise :class:`StoppedBySignalError`.
-        """
+        """After an iteration's hooks (every rank): if a stop signal reached any rank, save a
+        checkpoint of this iteration, wait until it is on disk, end the data workers and raise
+        :class:`StoppedBySignalError`."""
         signum = self._stop_signals.agreed()
         if signum is None:
             return
-        from ..hooks import AtomicCheckpointHook
         name = signal.Signals(signum).name
-        loop = self.train_loop
-        hook = next((h for h in self._hooks if isinstance(h, AtomicCheckpointHook)), None)
+        iters_done = self.iter + 1  # after_train_iter: the loop counts the iteration next
+        hook = self._checkpoint_hook()
         if hook is not None:
-            path = hook.save_iteration(self, iters_done=self.iter)
-            saved = f'saved {path}'
+            saved = f'saved {hook.save_iteration(self, iters_done=iters_done)}'
         else:
             saved = ('nothing saved: default_hooks.checkpoint is not an AtomicCheckpointHook, '
                      'so the last periodic checkpoint is where a resume starts')
+        if self.distributed:
+            barrier()  # rank 0 writes; no rank may exit (and get the step killed) before
         self._shutdown_data_workers()
-        message = (f'{name} received: training stopped after iteration {self.iter} (epoch '
-                   f'{self.epoch + 1}, batch {loop.batches_done}/{len(loop.dataloader)}); '
+        loop = self.train_loop
+        where = f'epoch {self.epoch + 1}'
+        if isinstance(loop, ResumableEpochBasedTrainLoop):
+            where += f', batch {loop.batches_done}/{len(loop.dataloader)}'
+        message = (f'{name} received: training stopped after iteration {iters_done} ({where}); '
                    f'{saved}. Continue with: python tools/train.py '
                    f'{self.cfg.filename or "CONFIG"} --work-dir {self.work_dir} --resume')
         self.logger.info(message)

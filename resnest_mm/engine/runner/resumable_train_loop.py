@@ -7,7 +7,6 @@ from typing import Optional
 from mmengine.runner import EpochBasedTrainLoop
 
 from ...registry import LOOPS
-from .resnest_runner import ResNeStRunner
 from .run_state import restore_random_state
 
 
@@ -23,9 +22,7 @@ class ResumableEpochBasedTrainLoop(EpochBasedTrainLoop):
     RNG states are restored after the data iterator exists (creating it draws from torch's RNG),
     so the rest of the epoch runs as it would have without the interruption.
 
-    Under :class:`~.resnest_runner.ResNeStRunner`, after every iteration the loop lets the
-    runner check whether the run must stop (a signal, agreed by all ranks), in which case the
-    runner saves and stops. It also counts the iterations this process trained
+    It also counts the iterations this process trained
     (``iters_this_process``) and the samples the whole run has seen (``samples_seen``, kept in
     the run state). Arguments are mmengine's.
     """
@@ -86,5 +83,3 @@ class ResumableEpochBasedTrainLoop(EpochBasedTrainLoop):
         self.runner.call_hook('after_train_iter', batch_idx=idx, data_batch=data_batch,
                               outputs=outputs)
         self._iter += 1
-        if isinstance(self.runner, ResNeStRunner):
-            self.runner.stop_if_requested()

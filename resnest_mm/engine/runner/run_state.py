@@ -153,7 +153,18 @@ class RunState:
                 f'the checkpoint\'s run state has version {version}; '
                 f'this resnest_mm writes version {VERSION}. Resume it with the resnest_mm that '
                 'wrote it, or start from it with load_from (weights only).')
-        saved = state['position']
+        try:
+            saved = {k: int(state['position'][k]) for k in (
+                'epochs_done', 'batches_done', 'iters_done', 'samples_seen', 'world_size',
+                'batch_size', 'dataset_length', 'epoch_length')}
+            random_states = list(state['random_states'])
+            augment_states = list(state['batch_augments'])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ExplainedValueError(
+                f'the checkpoint\'s run state is malformed ({type(exc).__name__}: {exc}); it '
+                'can start a run with load_from (weights only), not be resumed') from None
+        if saved['batches_done'] >= saved['epoch_length']:  # stopped at an epoch's last batch
+            saved.update(epochs_done=saved['epochs_done'] + 1, batches_done=0)
         now = _shape(runner)
         changed = {k: (saved[k], now[k]) for k in ('world_size', 'batch_size', 'dataset_length')
                    if saved[k] != now[k]}
@@ -165,8 +176,12 @@ class RunState:
                 f'one ({said}), so the rest of that epoch is not defined. Resume with the same '
                 'devices, batch size and data, or from an epoch checkpoint (epoch_N.pth) of '
                 'the run, after which every remaining epoch trains in full.')
+        from .resumable_train_loop import ResumableEpochBasedTrainLoop
+        if not isinstance(runner.train_loop, ResumableEpochBasedTrainLoop):
+            # other loops count in iterations: mmengine restores their schedules as saved
+            said = ''
         plan = ResumePlan(position=saved, changed=said, sampler_seed=state.get('sampler_seed'))
-        if changed:
+        if said:
             checkpoint.pop('param_schedulers', None)
             optimizer_state = checkpoint.get('optimizer') or {}
             current = runner.optim_wrapper.optimizer.param_groups
@@ -176,8 +191,9 @@ class RunState:
                         group[key] = fresh[key]
         else:
             rank = get_dist_info()[0]
-            plan.random_state = state['random_states'][rank]
-            plan.augment_states = state['batch_augments'][rank]
+            if len(random_states) == saved['world_size'] and rank < len(random_states):
+                plan.random_state = random_states[rank]
+                plan.augment_states = augment_states[rank]
         return plan
 
 

@@ -50,6 +50,12 @@ class WorkDirLock:
         except OSError as exc:
             holder = _read(fd)
             os.close(fd)
+            if exc.errno in (errno.ENOLCK, errno.ENOSYS, errno.EOPNOTSUPP, errno.EINVAL):
+                if logger is not None:  # NFS without lockd, Lustre mounted noflock ...
+                    logger.warning(f'{self.path}: this file system cannot lock files '
+                                   f'({exc.strerror}); a second run in this work dir would '
+                                   'not be refused')
+                return
             if exc.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
                 raise
             raise ExplainedRuntimeError(

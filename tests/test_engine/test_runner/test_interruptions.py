@@ -255,3 +255,81 @@ def test_lock_is_reentrant_free_and_released(tmp_path):
     lock.release()
     other.acquire()
     other.release()
+
+
+def test_a_signal_to_one_rank_stops_both_at_the_same_iteration(data, uninterrupted_two,
+                                                               tmp_path):
+    """SIGTERM reaches rank 1 only: both ranks agree, stop after the same iteration with its
+    checkpoint on disk (rank 0 writes it, rank 1 waits), and the resume is bit-identical."""
+    result = _finish(_dist(data, tmp_path, 2, _env(PORT=str(free_port()), INTERRUPT='5:1:TERM')))
+    assert result.returncode != 0  # torchrun reports its own status for the stopped group
+    assert result.stderr.count('SIGTERM received: training stopped after iteration 5') == 2
+    assert os.path.isfile(tmp_path / 'iter_5.pth')
+    resumed = _finish(_dist(data, tmp_path, 2, _env(PORT=str(free_port())), '--resume'))
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    for rank in (0, 1):
+        assert _trace(tmp_path, rank) == _trace(uninterrupted_two, rank)
+    _same_weights(_weights(tmp_path), _weights(uninterrupted_two))
+
+
+class _SigtermAt:
+    """A hook sending SIGTERM to this process after iteration ``at``."""
+
+    def __new__(cls, at):
+        from mmengine.hooks import Hook
+
+        class SigtermAt(Hook):
+            def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+                if runner.iter + 1 == at:
+                    os.kill(os.getpid(), signal.SIGTERM)
+
+        return SigtermAt()
+
+
+def test_a_signal_stops_an_iteration_based_loop_too(tmp_path):
+    hooks = dict(checkpoint=dict(type='AtomicCheckpointHook', by_epoch=False, interval=5))
+    with pytest.raises(StoppedBySignalError, match=r'after iteration 7 \(epoch 1\); saved '):
+        make_runner(str(tmp_path), train_cfg=dict(by_epoch=False, max_iters=12),
+                    default_hooks=hooks, custom_hooks=[_SigtermAt(7)]).train()
+    assert _checkpoints(tmp_path) == ['iter_5.pth', 'iter_7.pth']
+
+
+def test_a_signal_at_an_epochs_last_batch_resumes_in_a_changed_world(tmp_path):
+    """Saved after the 4th of 4 batches: an epoch boundary, so another batch size may resume
+    it and train every remaining epoch in full."""
+    with pytest.raises(StoppedBySignalError):
+        _toy(tmp_path, custom_hooks=[_SigtermAt(4)]).train()
+    loader = dict(_loader(), batch_size=8)
+    runner = make_runner(str(tmp_path), train_cfg=dict(LOOP, max_epochs=4),
+                         train_dataloader=loader, resume=True,
+                         default_hooks=dict(checkpoint=dict(type='AtomicCheckpointHook',
+                                                            interval=1, max_keep_ckpts=2)))
+    runner.train()
+    assert runner.train_loop.iters_this_process == 6 and runner.epoch == 4
+
+
+def test_the_newest_epoch_checkpoint_outlives_the_count(tmp_path):
+    hooks = dict(checkpoint=dict(type='AtomicCheckpointHook', interval=1, iter_interval=1,
+                                 max_keep_ckpts=2))
+    make_runner(str(tmp_path), train_cfg=dict(LOOP, max_epochs=2), train_dataloader=_loader(),
+                default_hooks=hooks, custom_hooks=[]).train()
+    # iteration checkpoints every step crowd the count; epoch_2 (newest epoch) stays
+    assert 'epoch_2.pth' in _checkpoints(tmp_path) and 'epoch_1.pth' not in _checkpoints(tmp_path)
+
+
+def test_a_restart_before_the_first_checkpoint_starts_from_load_from(tmp_path):
+    """What the command asked for when the work dir has nothing yet: the fine-tuning weights
+    (on main a restart dropped them and trained from random weights)."""
+    from mmengine.hooks import Hook
+    weights = _toy(tmp_path / 'source', max_epochs=1).train().state_dict()
+    seen = {}
+
+    class FirstWeights(Hook):
+        def before_train_iter(self, runner, batch_idx, data_batch=None):
+            seen.setdefault('w', {k: v.clone() for k, v in runner.model.state_dict().items()})
+
+    runner = _toy(tmp_path / 'restarted', resume=True, custom_hooks=[FirstWeights()],
+                  cfg=dict(resume_fallback=dict(path=str(tmp_path / 'source' / 'epoch_1.pth'),
+                                                resume=False)))
+    runner.train()
+    assert all(torch.equal(seen['w'][k], weights[k]) for k in weights)

@@ -384,3 +384,65 @@ def test_channels_last_converts_any_model(tmp_path):
     runner = make_runner(str(tmp_path), model=Conv(), cfg=dict(channels_last=True))
     weight = runner.model.conv.weight
     assert weight.is_contiguous(memory_format=torch.channels_last) and not weight.is_contiguous()
+
+
+def test_resume_never_executes_the_checkpoints_meta_config(trained_work_dir, tmp_path):
+    """mmengine's Runner.resume runs meta['config'] through Config.fromstring, i.e. as Python:
+    a plain string passes any weights-only load, and whoever writes the file writes its digest
+    too. Ours drops it unread."""
+    from resnest_mm.utils import atomic_save
+    marker = tmp_path / 'PWNED'
+    checkpoint = torch.load(os.path.join(trained_work_dir, 'epoch_2.pth'), weights_only=True)
+    checkpoint['meta']['config'] = f'x = __import__("os").system("touch {marker}")'
+    path = str(tmp_path / 'epoch_2.pth')
+    atomic_save(checkpoint, path, digest=True)
+    runner = make_runner(str(tmp_path / 'w'), train_cfg=dict(by_epoch=True, max_epochs=3),
+                         load_from=path, resume=True)
+    runner.train()
+    assert runner.epoch == 3 and not marker.exists()
+
+
+def test_a_weights_only_file_is_not_resumed(tmp_path):
+    path = str(tmp_path / 'weights.pth')
+    torch.save({'state_dict': ToyModel().state_dict()}, path)
+    with pytest.raises(ValueError, match='is not a training checkpoint .*load_from'):
+        make_runner(str(tmp_path / 'w'), load_from=path, resume=True).train()
+
+
+def test_a_digest_that_is_not_a_file_is_a_sentence(trained_work_dir, tmp_path):
+    import shutil
+
+    from resnest_mm.utils.checkpoint_io import CheckpointError, load_checkpoint_file
+    shutil.copy(os.path.join(trained_work_dir, 'epoch_2.pth'), tmp_path / 'x.pth')
+    (tmp_path / 'x.pth.sha256').mkdir()
+    with pytest.raises(CheckpointError, match='cannot be read as a digest'):
+        load_checkpoint_file(str(tmp_path / 'x.pth'))
+
+
+def test_best_checkpoints_are_never_resumed_and_record_the_right_epoch(tiny_data, tmp_path):
+    """With save_best, mmengine saves the epoch checkpoint again during validation (when the
+    runner's epoch has moved on): its recorded position must still be its own epoch; and
+    --resume must take it, not best_*.pth, which has no optimizer or schedule."""
+    from mmengine.config import Config
+
+    from resnest_mm.engine.cli import build_runner
+    from tests.helpers.tiny_config import TINY
+
+    def runner(max_epochs, resume=False):
+        cfg = Config.fromfile(TINY)
+        for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+            cfg[loader].dataset.data_root = str(tiny_data)
+        cfg.default_hooks.checkpoint.update(save_best='auto', iter_interval=-1)
+        cfg.custom_hooks = []
+        cfg.train_cfg.max_epochs = max_epochs
+        cfg.work_dir, cfg.resume = str(tmp_path), resume
+        return build_runner(cfg)
+
+    runner(1).train()
+    checkpoint = torch.load(tmp_path / 'epoch_1.pth', weights_only=True)
+    assert checkpoint['meta']['run_state']['position']['epochs_done'] == 1
+    assert [p.name for p in tmp_path.glob('best_*.pth')]  # written after epoch_1.pth
+    resumed = runner(2, resume=True)
+    assert resumed.newest_checkpoint() == str(tmp_path / 'epoch_1.pth')
+    resumed.train()
+    assert resumed.train_loop.iters_this_process == 6 and resumed.epoch == 2
