@@ -93,8 +93,9 @@ def test_gpu_check_dry_run_on_cpu_keeps_its_budget(repo_root, tmp_path):
     table with the autocast each row saw, the ratios, and no more than two files under $OUT."""
     out = tmp_path / 'out'
     env = dict(os.environ, OUT=str(out), PYTHON=sys.executable, PARITY_DEVICE='cpu',
-               PARITY_K='50-timm', BATCHES='2 4', MODES='eager', SIZE='32', ITERS='1',
-               WARMUP='0', BUDGET_S='80', MIN_STEP_S='20')
+               PARITY_K='50-timm', BATCHES='2', MODES='eager compile', LAYOUTS='channels_last',
+               SIZE='32', ITERS='1', WARMUP='0', BUDGET_S='80', MIN_STEP_S='20',
+               MIN_COMPILE_S='90')
     result = subprocess.run(['bash', 'benchmarks/gpu_check.sh'], cwd=repo_root, env=env,
                             capture_output=True, text=True, timeout=150)
     text = result.stdout
@@ -102,17 +103,18 @@ def test_gpu_check_dry_run_on_cpu_keeps_its_budget(repo_root, tmp_path):
     assert re.search(r'torch 2\.\S+ .*mmengine 0\.10\.7 .*mmpretrain 1\.2\.0 .*device cpu', text)
     assert 'parity on cpu: 1 passed, 21 deselected' in text
     assert re.search(r'who +batch mode +layout +train +eval +autocast +status', text)
-    for who in ('ours', 'timm'):  # the first pair always fits: 80 s against ~20 s
+    for who in ('ours', 'timm'):  # the eager pair fits: it needs 40 s of 80
         assert re.search(rf'^{who} +2 eager +channels_last +[\d.]+ +[\d.]+ +bfloat16 +ok$', text,
                          re.M), text
     assert re.search(r'bf16 check: (\d+) of \1 rows measured with bfloat16 autocast', text)
     assert re.search(r'^batch 2 eager channels_last: ours [\d.]+, timm [\d.]+ img/s, ratio '
                      r'[\d.]+$', text, re.M)
-    # 8 steps of >= 7 s cannot fit in 80 s: the last ones are skipped, and named
+    # the compiled pair needs twice its 90 s estimate, more than the whole budget: skipped, named
     skipped = re.search(r'^skipped for lack of time \(BUDGET_S=80 s\): (.+)$', text, re.M)
-    assert skipped and skipped.group(1).endswith('ours b4 eager nchw, timm b4 eager nchw'), text
-    assert re.search(r'ours b4 eager nchw: skipped \(\d+ s of the budget left, 40 s needed\)',
-                     text)
+    assert skipped and skipped.group(1) == ('ours b2 compile channels_last, '
+                                            'timm b2 compile channels_last'), text
+    assert re.search(r'ours b2 compile channels_last: skipped \(\d+ s of the budget left, '
+                     r'180 s needed\)', text)
     files = sorted(os.listdir(out))
     assert files == ['gpu_check.json', 'gpu_check.log'] and len(files) <= 8
     import json
