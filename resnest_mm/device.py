@@ -196,6 +196,26 @@ def dist_backend() -> str:
     return _BACKENDS.get(device_type(), 'gloo')
 
 
+# Backends each device can run besides its own.
+_ALSO_RUNS = {'npu': ('gloo', ), 'cuda': ('gloo', 'mpi'), 'cpu': ('mpi', )}
+
+
+def backend_for(wanted: Optional[str]) -> str:
+    """The backend to use when the config asks for ``wanted`` (None: the device's own): the
+    configured one where this device can run it (gloo on a GPU), else the device's own (the
+    OpenMMLab configs' nccl on a CPU becomes gloo)."""
+    own = dist_backend()
+    if wanted is None or wanted == own or wanted in _ALSO_RUNS.get(device_type(), ()):
+        return wanted or own
+    return own
+
+
+def takes_device_ids() -> bool:
+    """Whether DDP is given the process's device index here (GPU, NPU), not on the CPU, whose
+    modules DDP refuses device ids for."""
+    return device_type() in ('cuda', 'npu')
+
+
 def amp_dtype() -> torch.dtype:
     """The autocast dtype of native AMP on this device.
 

@@ -51,3 +51,15 @@ def test_no_apex_here():
     assert device.apex() is None and device.torch_npu() is None
     assert device.amp_flavour(apex_requested=True) in ('bf16', 'fp16')
     assert device.sgd_implementation() == 'torch_fused'
+
+
+def test_backend_for_a_configured_one(monkeypatch):
+    from mmengine.device import utils
+    assert device.backend_for(None) == device.dist_backend()
+    if device.device_type() == 'cpu':
+        assert device.backend_for('nccl') == 'gloo'  # the OpenMMLab configs' nccl, on a CPU
+        assert device.backend_for('mpi') == 'mpi' and not device.takes_device_ids()
+    monkeypatch.setattr(utils, 'IS_NPU_AVAILABLE', True)
+    monkeypatch.setattr(utils, 'DEVICE', 'npu')
+    assert device.backend_for('nccl') == 'hccl' and device.backend_for('gloo') == 'gloo'
+    assert device.takes_device_ids()

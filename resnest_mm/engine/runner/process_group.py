@@ -16,8 +16,6 @@ from ... import device
 from ...utils.errors import ExplainedKeyError, ExplainedValueError
 
 LAUNCHERS = ('pytorch', 'slurm', 'mpi')
-# Backends each device can run; anything else is replaced by the device's own.
-_RUNS_ON = {'npu': ('hccl', 'gloo'), 'cuda': ('nccl', 'gloo', 'mpi'), 'cpu': ('gloo', 'mpi')}
 
 
 def _env(name: str, launcher: str) -> str:
@@ -89,13 +87,10 @@ def init_process_group(launcher: str, dist_cfg: Dict[str, Any]) -> None:
     if mp.get_start_method(allow_none=True) is None:
         mp.set_start_method('spawn')
     rank, world, local = launcher_ranks(launcher)
-    kind = device.device_type()
-    backend = device.dist_backend()
-    if wanted in _RUNS_ON.get(kind, ('gloo', )):
-        backend = wanted
-    elif wanted:
-        print_log(f'dist backend {wanted!r} cannot run on {kind}: using {backend}.',
-                  logger='current', level=logging.WARNING)
+    backend = device.backend_for(wanted)
+    if wanted and backend != wanted:
+        print_log(f'dist backend {wanted!r} cannot run on {device.device_type()}: using '
+                  f'{backend}.', logger='current', level=logging.WARNING)
     device.set_device(local)
     # torch's env:// rendezvous under torchrun keeps the agent's store across a group restart
     # (--max-restarts), so the new processes read the dead ones' gloo/nccl addresses and hang

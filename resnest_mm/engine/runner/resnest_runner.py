@@ -146,8 +146,7 @@ class ResNeStRunner(Runner):
         super().setup_env(env_cfg)  # the group exists: mmengine does not initialise it again
 
     def wrap_model(self, model_wrapper_cfg: Optional[Dict], model):
-        if not self.distributed or is_model_wrapper(model) or \
-                device.device_type() in ('cuda', 'npu'):
+        if not self.distributed or is_model_wrapper(model) or device.takes_device_ids():
             return super().wrap_model(model_wrapper_cfg, model)
         model = model.to(device.device_type())
         sync_bn = self.cfg.get('sync_bn', None)
@@ -184,7 +183,7 @@ class ResNeStRunner(Runner):
         constructor = cfg.pop('constructor', 'DefaultOptimWrapperConstructor')
         paramwise_cfg = cfg.pop('paramwise_cfg', None)
         wanted = cfg.get('type', 'OptimWrapper')
-        if wanted == 'AmpOptimWrapper' and device.device_type() == 'cpu':
+        if wanted == 'AmpOptimWrapper' and device.amp_wrapper_type() != wanted:
             raise ExplainedValueError(
                 "optim_wrapper.type='AmpOptimWrapper' needs a GPU or NPU (mmengine asserts "
                 "one); on the CPU use type='CpuAmpOptimWrapper' (bf16 autocast), which --amp "
