@@ -141,7 +141,7 @@ def check_processes_per_node() -> None:
 def profiler_hook(iters: int, out_dir: str) -> dict:
     """The profiler hook config for this device, profiling the first ``iters`` iterations.
 
-    NPU: resnest_mm's ``NPUProfilerHook`` (torch_npu's profiler, CANN timings, into
+    NPU: resnest_mm's ``TorchNpuProfilerHook`` (torch_npu's profiler, CANN timings, into
     ``out_dir/npu_profiling``), what the seed's ``--prof`` did on Ascend. CUDA/CPU: MMEngine's
     ``ProfilerHook`` (PyTorch's profiler): a table of the slowest operators on stdout and a
     Chrome trace in ``out_dir/trace.json``.

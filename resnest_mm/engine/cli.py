@@ -22,6 +22,7 @@ from ..utils.cfg_options import CfgOptionsAction
 from ..utils.errors import ExplainedError, ExplainedValueError
 from . import preflight
 from .config_loader import load_config
+from .runner.resnest_runner import configured_hook_types
 
 
 def _common_args(parser: argparse.ArgumentParser) -> None:
@@ -162,12 +163,6 @@ def restart_count() -> int:
     (``--max-restarts``), Slurm's ``SLURM_RESTART_COUNT`` (a requeued job)."""
     return max(int(os.environ.get(name) or 0)
                for name in ('TORCHELASTIC_RESTART_COUNT', 'SLURM_RESTART_COUNT'))
-
-
-def configured_hook_types(cfg: Config) -> List[str]:
-    """The types of the hooks a config lists, in ``default_hooks`` and ``custom_hooks``."""
-    hooks = list((cfg.get('default_hooks') or {}).values()) + list(cfg.get('custom_hooks') or [])
-    return [h.get('type') for h in hooks if isinstance(h, dict)]
 
 
 def enable_amp(cfg: Config, dtype_name: Optional[str] = None) -> None:

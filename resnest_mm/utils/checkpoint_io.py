@@ -150,7 +150,8 @@ def _pickle_globals(path: str, limit: int = 64 << 20) -> List[str]:
     return [n for n in names if not n.startswith(('torch.', 'collections.'))]
 
 
-def load_checkpoint_file(path: str, map_location: Any = 'cpu', unsafe: bool = False) -> Any:
+def load_checkpoint_file(path: str, map_location: Any = 'cpu', unsafe: bool = False,
+                         verified: bool = False) -> Any:
     """Read a checkpoint as data: verified when it has a digest, weights-only always.
 
     Args:
@@ -158,6 +159,8 @@ def load_checkpoint_file(path: str, map_location: Any = 'cpu', unsafe: bool = Fa
         map_location: As ``torch.load``'s. Defaults to ``'cpu'``.
         unsafe: Unpickle anything (``--unsafe-load``): only for files the user trusts.
             Defaults to False.
+        verified: The caller has just verified the digest (no second hash). Defaults to
+            False.
 
     Returns:
         What the file holds, with the message hub's buffers restored.
@@ -172,7 +175,8 @@ def load_checkpoint_file(path: str, map_location: Any = 'cpu', unsafe: bool = Fa
         raise ExplainedFileNotFoundError(
             f'checkpoint {path} does not exist: check the path given to load_from, --resume '
             'or the checkpoint argument')
-    verify(path)
+    if not verified:  # the caller has just checked the digest itself
+        verify(path)
     try:
         if unsafe:
             obj = torch.load(path, map_location=map_location, weights_only=False)

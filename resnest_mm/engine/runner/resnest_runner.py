@@ -114,11 +114,18 @@ class StoppedBySignalError(ExplainedError):
 
 
 def _hook_types(hooks) -> List[str]:
+    """The type names of hook configs or built hooks."""
     types = []
     for hook in hooks or []:
         kind = hook.get('type') if isinstance(hook, dict) else type(hook)
         types.append(kind if isinstance(kind, str) else getattr(kind, '__name__', str(kind)))
     return types
+
+
+def configured_hook_types(cfg) -> List[str]:
+    """The types of the hooks a config lists, in ``default_hooks`` and ``custom_hooks``."""
+    return _hook_types([h for h in (cfg.get('default_hooks') or {}).values() if h is not None]
+                       + list(cfg.get('custom_hooks') or []))
 
 
 @RUNNERS.register_module()
@@ -132,6 +139,7 @@ class ResNeStRunner(Runner):
 
     _resuming = False
     _resume_plan = None
+    _verified_path = None  # the checkpoint newest_checkpoint just hashed
     loop_started = False
 
     def __init__(self, *args, **kwargs) -> None:
@@ -188,9 +196,8 @@ class ResNeStRunner(Runner):
                 "optim_wrapper.type='AmpOptimWrapper' needs a GPU or NPU (mmengine asserts "
                 "one); on the CPU use type='CpuAmpOptimWrapper' (bf16 autocast), which --amp "
                 'selects by itself.')
-        hooks = _hook_types(list((self.cfg.get('default_hooks') or {}).values())
-                            + list(self.cfg.get('custom_hooks') or []))
-        advice = None if 'ApexAmpHook' in hooks else device.npu_precision_advice(wanted)
+        hooked = 'ApexAmpHook' in configured_hook_types(self.cfg)
+        advice = None if hooked else device.npu_precision_advice(wanted)
         if advice:
             self.logger.warning(advice)
         build = OPTIM_WRAPPER_CONSTRUCTORS.build(
@@ -229,7 +236,9 @@ class ResNeStRunner(Runner):
     def load_checkpoint(self, filename: str, map_location='cpu', strict: bool = False,
                         revise_keys: list = [(r'^module.', '')]):  # noqa: B006 (mmengine's)
         checkpoint = load_checkpoint_file(filename, map_location=map_location,
-                                          unsafe=bool(self.cfg.get('unsafe_load', False)))
+                                          unsafe=bool(self.cfg.get('unsafe_load', False)),
+                                          verified=filename == self._verified_path)
+        self._verified_path = None
         if not isinstance(checkpoint, dict):
             raise CheckpointError(f'{filename} holds a {type(checkpoint).__name__}, not a '
                                   'checkpoint (a dict with a state_dict)')
@@ -342,6 +351,7 @@ class ResNeStRunner(Runner):
             except CheckpointError as exc:
                 skipped.append(f'{path} ({exc})')
                 continue
+            self._verified_path = path
             for reason in skipped:
                 self.logger.warning(f'--resume skipped {reason}')
             return path
