@@ -1,6 +1,7 @@
 """``init_process_group``: the distributed set-up of every launcher on NPU, CUDA and CPU."""
 from __future__ import annotations
 
+import atexit
 import datetime
 import logging
 import os
@@ -102,3 +103,11 @@ def init_process_group(launcher: str, dist_cfg: Dict[str, Any]) -> None:
     store = torch_dist.PrefixStore(f'resnest_mm/attempt_{attempt}/', store)
     torch_dist.init_process_group(backend=backend, store=store, rank=rank, world_size=world,
                                   **cfg)
+    # gloo's threads can abort the process ("terminate called without an active exception")
+    # when the interpreter tears the group down at exit: leave it first
+    atexit.register(_leave)
+
+
+def _leave() -> None:
+    if torch_dist.is_available() and torch_dist.is_initialized():
+        torch_dist.destroy_process_group()
