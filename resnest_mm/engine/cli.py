@@ -22,6 +22,7 @@ from ..utils.cfg_options import CfgOptionsAction
 from ..utils.errors import ExplainedError, ExplainedValueError
 from . import preflight
 from .config_loader import load_config
+from .runner.process_group import leave_process_group
 from .runner.resnest_runner import configured_hook_types
 
 
@@ -274,10 +275,12 @@ def _setup_errors_explained(config: str) -> Iterator[SimpleNamespace]:
     """A config value that cannot work (``batch_size=0``, ``lr=abc``, an unknown depth ...)
     fails deep inside mmengine or torch while the runner sets up: say so in one sentence
     instead of a traceback, unless the loop has started (then it is the run's error) or
-    ``RESNEST_MM_TRACEBACK=1`` asks for the traceback. The process group is left at the end."""
+    ``RESNEST_MM_TRACEBACK=1`` asks for the traceback. A run that ended well leaves its process
+    group together with the other ranks (a failed one leaves it at exit)."""
     holder = SimpleNamespace(runner=None, metrics=None)
     try:
         yield holder
+        leave_process_group(synchronize=True)
     except ExplainedError:
         raise
     except Exception as exc:
@@ -288,13 +291,3 @@ def _setup_errors_explained(config: str) -> Iterator[SimpleNamespace]:
             f'{config}: the run could not be set up from the config: {type(exc).__name__}: '
             f'{detail}. Check the config\'s values and --cfg-options ({TRACEBACK_ENV}=1 shows '
             'where it failed).') from exc
-    finally:
-        _leave_process_group()
-
-
-def _leave_process_group() -> None:
-    """Tear the process group down before the interpreter does: gloo's threads aborted the
-    process ("terminate called without an active exception") at exit after a restart."""
-    import torch.distributed as torch_dist
-    if torch_dist.is_available() and torch_dist.is_initialized():
-        torch_dist.destroy_process_group()

@@ -105,9 +105,15 @@ def init_process_group(launcher: str, dist_cfg: Dict[str, Any]) -> None:
                                   **cfg)
     # gloo's threads can abort the process ("terminate called without an active exception")
     # when the interpreter tears the group down at exit: leave it first
-    atexit.register(_leave)
+    atexit.register(leave_process_group)
 
 
-def _leave() -> None:
-    if torch_dist.is_available() and torch_dist.is_initialized():
-        torch_dist.destroy_process_group()
+def leave_process_group(synchronize: bool = False) -> None:
+    """Destroy the default process group, if any; with ``synchronize`` (a run that ended
+    well), after a barrier, so that no rank closes its connections while another one still
+    uses them (a gloo peer aborted then, "terminate called without an active exception")."""
+    if not (torch_dist.is_available() and torch_dist.is_initialized()):
+        return
+    if synchronize:
+        torch_dist.barrier()
+    torch_dist.destroy_process_group()
