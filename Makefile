@@ -10,7 +10,7 @@ REQUIREMENTS := setup.py requirements/runtime.txt requirements/tests.txt require
 PIP := $(BIN)/python -m pip install -qq --disable-pip-version-check -c requirements/constraints.txt
 PYTEST_ARGS ?=
 
-.PHONY: venv test lint demo clean
+.PHONY: venv test test-fast lint demo clean
 
 venv: $(STAMP)
 
@@ -24,6 +24,10 @@ $(STAMP): $(REQUIREMENTS)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The inner loop: everything not marked slow (a few minutes on 2 cores).
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m 'not slow' $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
