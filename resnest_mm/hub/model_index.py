@@ -13,7 +13,10 @@ trusts the hash prefix of mmpretrain's file names). Here the index is OpenMMLab'
   converted to ours at load.
 
 The index is found beside the package: ``resnest_mm/.mim/`` in an installed wheel (setup.py
-copies it there with the configs), the repository root in an editable checkout.
+copies it there with the configs), the repository root in an editable checkout. Your own
+models join it without editing the package: ``RESNEST_MM_MODEL_INDEX`` names more
+``model-index.yml`` files (separated by ``os.pathsep``), each read as ours (config paths
+relative to its folder, or absolute).
 """
 from __future__ import annotations
 
@@ -29,6 +32,7 @@ from ..utils.errors import ExplainedFileNotFoundError, ExplainedKeyError, Explai
 
 _PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 INDEX_NAME = 'model-index.yml'
+EXTRA_INDEX_ENV = 'RESNEST_MM_MODEL_INDEX'
 _HEX = re.compile(r'^[0-9a-f]{8,64}$')
 
 
@@ -115,23 +119,33 @@ def _parse(entry: dict, root: str, source: str) -> ModelInfo:
                      metadata=dict(entry.get('Metadata') or {}))
 
 
-@functools.lru_cache(maxsize=None)
-def _load(root: str) -> Dict[str, ModelInfo]:
-    index = _read_yaml(os.path.join(root, INDEX_NAME)) or {}
+@functools.cache
+def _load(*indexes: str) -> Dict[str, ModelInfo]:
     models: Dict[str, ModelInfo] = {}
-    for imported in index.get('Import') or []:
-        path = os.path.join(root, imported)
-        for entry in (_read_yaml(path) or {}).get('Models') or []:
-            info = _parse(entry, root, path)
-            if info.name.lower() in models:
-                raise ExplainedValueError(f'{path}: the model name {info.name} is used twice')
-            models[info.name.lower()] = info
+    for index_path in indexes:
+        root = os.path.dirname(os.path.abspath(index_path))
+        index = _read_yaml(index_path) or {}
+        # a metafile itself (Models at the top) or an index importing metafiles
+        metafiles = [os.path.join(root, i) for i in index.get('Import') or []] \
+            if 'Import' in index else [index_path]
+        for path in metafiles:
+            for entry in (_read_yaml(path) or {}).get('Models') or []:
+                info = _parse(entry, root, path)
+                if info.name.lower() in models:
+                    raise ExplainedValueError(f'{path}: the model name {info.name} is already '
+                                              f'used by {models[info.name.lower()].config}')
+                models[info.name.lower()] = info
     return models
 
 
 def models() -> Dict[str, ModelInfo]:
-    """Every model of the index, by lower-case name, in the order of the metafiles."""
-    return _load(index_root())
+    """Every model of the index (and of ``RESNEST_MM_MODEL_INDEX``'s), by lower-case name."""
+    extra = [p for p in os.environ.get(EXTRA_INDEX_ENV, '').split(os.pathsep) if p]
+    for path in extra:
+        if not os.path.isfile(path):
+            raise ExplainedFileNotFoundError(f'{EXTRA_INDEX_ENV} names {path}, which does not '
+                                             'exist')
+    return _load(os.path.join(index_root(), INDEX_NAME), *extra)
 
 
 def list_models(pattern: Optional[str] = None, with_weights: bool = False) -> List[str]:
@@ -165,8 +179,13 @@ def model_info(name: str) -> ModelInfo:
     """
     found = models().get(str(name).lower())
     if found is None:
-        close = difflib.get_close_matches(str(name).lower(), list(models()), n=3, cutoff=0.5)
-        hint = (f'did you mean {", ".join(models()[c].name for c in close)}? ' if close else '')
-        raise ExplainedKeyError(f'{name!r} is not a model of resnest_mm: {hint}'
-                                'resnest_mm.list_models() lists them all')
+        raise ExplainedKeyError(f'{name!r} is not a model of resnest_mm: {suggest(name)}')
     return found
+
+
+def suggest(name: str) -> str:
+    """'did you mean a, b? ...' for an unknown name: the closest names of the index."""
+    close = difflib.get_close_matches(str(name).lower(), list(models()), n=3, cutoff=0.5)
+    hint = f'did you mean {", ".join(models()[c].name for c in close)}? ' if close else ''
+    return hint + 'resnest_mm.list_models() lists them all'
+

@@ -18,9 +18,9 @@ import os
 from typing import Optional, Tuple
 from urllib.parse import urldefrag, urlparse
 
-from ..utils.errors import ExplainedValueError
+from ..utils.errors import ExplainedFileNotFoundError, ExplainedValueError
 from .download import cached_download, hash_in_name
-from .model_index import has_model, list_models, model_info
+from .model_index import has_model, list_models, model_info, suggest
 
 MIRROR_ENV = 'RESNEST_MM_WEIGHTS_MIRROR'
 _URL_SCHEMES = ('http://', 'https://', 'file://')
@@ -82,7 +82,7 @@ def weights_file(spec: Optional[str], progress: bool = True) -> Optional[str]:
         The path of the file (downloads are cached in ``torch.hub.get_dir()/checkpoints``).
 
     Raises:
-        ExplainedKeyError: a bare word that is neither a file nor a model name.
+        ExplainedFileNotFoundError: a bare word that is neither a file nor a model name.
         ExplainedValueError: a model without weights, or a URL without a known hash.
         WeightsHashError / WeightsDownloadError: the download failed its check or failed.
     """
@@ -94,6 +94,7 @@ def weights_file(spec: Optional[str], progress: bool = True) -> Optional[str]:
     if has_model(spec):
         url, sha256, _ = weights_url(spec)
         return cached_download(url, sha256, progress=progress)
-    if os.sep not in spec and '.' not in spec:
-        model_info(spec)  # a name that is not one: raises, naming the closest ones
+    if os.sep not in spec and '.' not in spec:  # meant as a name
+        raise ExplainedFileNotFoundError(f'{spec!r} is neither a file nor a model name: '
+                                         f'{suggest(spec)}')
     return spec
