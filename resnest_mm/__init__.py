@@ -13,8 +13,12 @@ __all__ = ['__version__', 'get_model', 'list_models']
 
 
 def __getattr__(name: str):
-    """``get_model`` / ``list_models`` from :mod:`resnest_mm.apis`, imported when first used."""
-    if name in ('get_model', 'list_models'):
-        from . import apis
-        return getattr(apis, name)
+    """``list_models`` (the model index: no torch) and ``get_model``, imported when first
+    used."""
+    if name == 'list_models':
+        from .hub.model_index import list_models
+        return list_models
+    if name == 'get_model':
+        from .apis.model_zoo import get_model
+        return get_model
     raise AttributeError(f'module {__name__!r} has no attribute {name!r}')

@@ -21,8 +21,6 @@ import urllib.error
 from typing import Optional
 from urllib.parse import urlparse
 
-from mmengine.logging import print_log
-
 from ..utils.errors import ExplainedRuntimeError, ExplainedValueError
 
 _CHUNK = 16 << 20
@@ -84,6 +82,7 @@ def cached_download(url: str, sha256: str, progress: bool = True,
     """
     import torch.hub
     from filelock import FileLock
+    from mmengine.logging import print_log
 
     sha256 = sha256.lower()
     folder = os.path.expanduser(model_dir or cache_dir())
