@@ -22,7 +22,7 @@ def _entries() -> list:
 
 
 def test_every_model_of_the_metafile_is_listed_by_its_name():
-    names = [e['Name'] for e in _entries()]
+    names = [e['Name'] for e in _entries() if not e['Config'].startswith('configs/benchmarks/')]
     assert sorted(list_models('resnest*')) == sorted(names)
     assert list_models('RESNEST101*') == ['resnest101', 'resnest101e.in1k']
     assert model_info('ResNeSt50').name == 'resnest50'
