@@ -57,9 +57,10 @@ def sha256_of(path: str) -> str:
     return sha.hexdigest()
 
 
-def _what(sha256: str) -> str:
-    return 'SHA-256' if len(sha256) == 64 else f'SHA-256 starting with {sha256} ' \
-        f'(the {len(sha256)} hex digits its source publishes)'
+def _expected(sha256: str) -> str:
+    if len(sha256) == 64:
+        return f'be {sha256}'
+    return f'start with {sha256} (the {len(sha256)} hex digits its source publishes)'
 
 
 def cached_download(url: str, sha256: str, progress: bool = True,
@@ -108,12 +109,12 @@ def cached_download(url: str, sha256: str, progress: bool = True,
                 raise
             got = re.search(r'got "([0-9a-f]+)"', str(exc))
             raise WeightsHashError(
-                f'{url} was refused: its {_what(sha256)} should be {sha256}, but the download '
-                f'has {got.group(1) if got else "another"}, so it was deleted; download '
-                'again (a connection cut mid-file gives this too), and if it repeats, the file '
-                'at that URL is not the one the model index lists (set '
-                'RESNEST_MM_WEIGHTS_MIRROR to a copy you trust, or see docs/models.md for '
-                'offline use).') from None
+                f'{url} was refused and deleted: its SHA-256 should {_expected(sha256)}, but '
+                f'the downloaded file\'s is {got.group(1) if got else "another"}; download '
+                'again (a connection cut mid-file ends this way too), and if it repeats, the '
+                'file at that URL is not the expected one: use a copy you trust '
+                '(RESNEST_MM_WEIGHTS_MIRROR, or the file put in the cache yourself: '
+                'docs/models.md).') from None
         except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
             reason = getattr(exc, 'reason', None) or exc
             raise WeightsDownloadError(

@@ -51,7 +51,7 @@ def test_hash_mismatch_is_refused_in_one_sentence_and_nothing_is_kept(payload, h
             cached_download(url, wrong, progress=False)
     message = str(info.value)
     assert url in message and wrong in message and sha in message
-    assert 'deleted' in message and '\n' not in message
+    assert 'refused and deleted' in message and '\n' not in message
     assert _left(hub) == []  # no w.pth, no .partial
 
 
