@@ -94,3 +94,24 @@ def test_a_missing_file_on_the_server_is_one_sentence(hub):
     with WeightsServer({}) as server:
         with pytest.raises(RuntimeError, match='could not be downloaded .*Not Found'):
             cached_download(server.url('/gone.pth'), 'ab' * 4, progress=False)
+
+
+def test_a_mirror_folder_serves_the_index_files_by_name_offline(payload, hub, tmp_path,
+                                                                 monkeypatch):
+    """RESNEST_MM_WEIGHTS_MIRROR=file:///folder/ (a shared disk on a cluster without internet):
+    the listed URL is never asked, the index's hash still decides."""
+    data, sha = payload
+    index = tmp_path / 'model-index.yml'
+    index.write_text('Models:\n  - Name: mirrored\n    Config: x.py\n'
+                     '    Weights: https://unreachable.invalid/weights/mirrored.pth\n'
+                     f'    Weights SHA256: {sha}\n    Weights Format: official\n')
+    monkeypatch.setenv('RESNEST_MM_MODEL_INDEX', str(index))
+    mirror = tmp_path / 'mirror'
+    mirror.mkdir()
+    (mirror / 'mirrored.pth').write_bytes(data)
+    monkeypatch.setenv('RESNEST_MM_WEIGHTS_MIRROR', mirror.as_uri() + '/')
+    assert weights_file('mirrored', progress=False) == str(hub / 'mirrored.pth')
+    (mirror / 'mirrored.pth').write_bytes(data[::-1])
+    os.remove(hub / 'mirrored.pth')
+    with pytest.raises(WeightsHashError):
+        weights_file('mirrored', progress=False)
