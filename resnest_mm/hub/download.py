@@ -79,7 +79,8 @@ def cached_download(url: str, sha256: str, progress: bool = True,
 
     Raises:
         WeightsHashError: the downloaded file's hash differs (it is deleted, nothing is kept).
-        WeightsDownloadError: the server could not be reached or refused the file.
+        WeightsDownloadError: the server could not be reached or refused the file, or the
+            cache folder cannot be written.
     """
     import torch.hub
     from filelock import FileLock
@@ -87,13 +88,25 @@ def cached_download(url: str, sha256: str, progress: bool = True,
 
     sha256 = sha256.lower()
     folder = os.path.expanduser(model_dir or cache_dir())
-    os.makedirs(folder, exist_ok=True)
     name = os.path.basename(urlparse(url).path)
     if not name:
         raise ExplainedValueError(f'{url} names no file: give the URL of the weights file')
     dst = os.path.join(folder, name)
+    # a file is only ever moved into place whole, so a verified one needs no lock (a shared,
+    # read-only cache works)
+    if os.path.isfile(dst) and sha256_of(dst).startswith(sha256):
+        return dst
+    try:
+        os.makedirs(folder, exist_ok=True)
+        lock = FileLock(dst + '.lock')
+        lock.acquire()
+    except OSError as exc:
+        raise WeightsDownloadError(
+            f'the weights cache {folder} cannot be written ({exc.strerror or exc}); set '
+            'TORCH_HOME to a writable folder, or put the file there yourself '
+            '(docs/models.md)') from None
     # several processes of one job (ranks, loader workers) load the same weights at once
-    with FileLock(dst + '.lock'):
+    try:
         if os.path.isfile(dst):
             found = sha256_of(dst)
             if found.startswith(sha256):
@@ -120,4 +133,6 @@ def cached_download(url: str, sha256: str, progress: bool = True,
             raise WeightsDownloadError(
                 f'{url} could not be downloaded ({reason}); check the network or proxy, or '
                 f'put the file at {dst} yourself (offline use: docs/models.md).') from None
+    finally:
+        lock.release()
     return dst

@@ -115,3 +115,18 @@ def test_a_mirror_folder_serves_the_index_files_by_name_offline(payload, hub, tm
     os.remove(hub / 'mirrored.pth')
     with pytest.raises(WeightsHashError):
         weights_file('mirrored', progress=False)
+
+
+def test_a_cache_that_cannot_be_written_serves_its_verified_files_and_says_so_otherwise(
+        payload, hub):
+    """A shared cache others filled: a verified file is used without writing anything (no lock);
+    where a download would have to write and cannot, one sentence names TORCH_HOME. (Lock
+    paths taken by folders stand in for a read-only folder, which root would write anyway.)"""
+    data, sha = payload
+    os.makedirs(hub / 'w.pth.lock')
+    os.makedirs(hub / 'other.pth.lock')
+    (hub / 'w.pth').write_bytes(data)
+    assert cached_download('http://127.0.0.1:9/w.pth', sha, progress=False) == \
+        str(hub / 'w.pth')
+    with pytest.raises(RuntimeError, match='cannot be written .*TORCH_HOME'):
+        cached_download('http://127.0.0.1:9/other.pth', sha, progress=False)
