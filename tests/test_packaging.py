@@ -51,6 +51,15 @@ def test_wheel_carries_configs_tools_and_model_index(repo_root, tmp_path):
     assert proc.stdout.startswith(str(site))  # the installed copy, not this checkout
     assert 'parameters: 25.455M (25,454,730)' in proc.stdout  # _base_ files resolved there
 
+    # Names work there too: the index and the configs it names are the installed copy's.
+    names = ('import os, resnest_mm; from resnest_mm.hub import model_info; '
+             'info = model_info("resnest101"); assert os.path.isfile(info.config); '
+             'assert "resnest50" in resnest_mm.list_models("resnest*"); print(info.config)')
+    proc = subprocess.run([sys.executable, '-c', names], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=300, env=dict(os.environ, PYTHONPATH=str(site)))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.startswith(str(mim / 'configs' / 'resnest'))
+
 
 def test_model_index_describes_every_config(repo_root):
     index = yaml.safe_load(open(os.path.join(repo_root, 'model-index.yml')))
@@ -62,7 +71,8 @@ def test_model_index_describes_every_config(repo_root):
     assert described == configs
     for model in models:
         assert model['In Collection'] == 'ResNeSt'
-        assert os.path.splitext(os.path.basename(model['Config']))[0] == model['Name']
+        if 'Weights' not in model:  # a recipe is named after its config, weights after theirs
+            assert os.path.splitext(os.path.basename(model['Config']))[0] == model['Name']
         if model.get('Results'):  # every result says where it comes from (reference or ours)
             assert 'Results Source' in model['Metadata'], model['Name']
     in1k = next(m for m in models if m['Name'] == 'resnest50_8xb128_in1k')

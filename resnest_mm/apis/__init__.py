@@ -1,4 +1,5 @@
-"""Use a trained model: classify images, export it."""
+"""Use a trained model: by name, classify images, export it."""
 from .inference import inference_model, init_model
+from .model_zoo import get_model, list_models
 
-__all__ = ['init_model', 'inference_model']
+__all__ = ['get_model', 'init_model', 'inference_model', 'list_models']

@@ -14,7 +14,8 @@ def infer_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description='Classify images with a trained ResNeSt')
     parser.add_argument('images', nargs='+', metavar='IMAGE', help='image files')
     parser.add_argument('--config', required=True, help='the config the model was trained with')
-    parser.add_argument('--checkpoint', required=True, help='the weights')
+    parser.add_argument('--checkpoint', required=True, help='the weights: a file, a model name '
+                        '(resnest50) or a URL (docs/models.md)')
     parser.add_argument('--topk', type=int, default=5, help='classes to print per image')
     parser.add_argument('--device', default=None,
                         help='cpu, cuda:0, npu:0 ... (default: the best device present)')
@@ -58,7 +59,8 @@ def export_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         description='Export a trained ResNeSt (state dict, TorchScript or ONNX) and check it')
     parser.add_argument('config', help='the config the model was trained with')
-    parser.add_argument('checkpoint', help='the weights')
+    parser.add_argument('checkpoint', help='the weights: a file, a model name '
+                        '(resnest50) or a URL (docs/models.md)')
     parser.add_argument('--format', choices=FORMATS, default='onnx', help='default: onnx')
     parser.add_argument('--out', help='output file (default: beside the checkpoint, '
                         '.state_dict.pth / .torchscript.pt / .onnx)')

@@ -36,10 +36,17 @@ _MMCV_LOADERS = ('LoadImageFromFile', 'mmcv.LoadImageFromFile')
 
 
 def _config(config: Union[str, Config]) -> Config:
+    """A Config, a config file, or a model name of the index (``'resnest50_1xb128_in1k'``)."""
+    from ..hub import has_model, model_info
+
     if isinstance(config, Config):
         return config.copy()
+    config = os.fspath(config)
     if not os.path.isfile(config):
-        raise ExplainedFileNotFoundError(f'config file {config} does not exist')
+        if has_model(config):
+            return Config.fromfile(model_info(config).config)
+        raise ExplainedFileNotFoundError(f'{config} is neither a config file nor a model name '
+                                         '(resnest_mm.list_models() lists them)')
     return Config.fromfile(config)
 
 
@@ -91,8 +98,10 @@ def init_model(config: Union[str, Config],
     """Build the config's classifier in eval mode and load a checkpoint into it.
 
     Args:
-        config: A config file or :class:`~mmengine.config.Config`.
-        checkpoint: Weights: a checkpoint of our runs, one written by
+        config: A config file, a :class:`~mmengine.config.Config`, or a model name of the
+            index (:func:`resnest_mm.list_models`).
+        checkpoint: Weights: a model name or URL (downloaded once and verified:
+            :func:`resnest_mm.hub.weights_file`), a checkpoint of our runs, one written by
             ``tools/model_converters/resnest_to_mm.py``, or original/timm/mmpretrain ResNeSt
             weights (converted on the fly). Read as data only and verified
             (:func:`resnest_mm.utils.checkpoint_io.load_checkpoint_file`); loaded strictly.
@@ -110,10 +119,12 @@ def init_model(config: Union[str, Config],
         CheckpointError: the checkpoint is damaged, truncated or not plain data.
         ExplainedValueError: the checkpoint does not fit the model (names the keys or sizes).
     """
+    from ..hub import weights_file
     from ..models.utils import convert_state_dict, detect_format
     from ..registry import MODELS, SCOPE
 
     cfg = _config(config)
+    checkpoint = weights_file(checkpoint)
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
     model_cfg = copy.deepcopy(cfg.model)

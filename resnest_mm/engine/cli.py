@@ -79,7 +79,8 @@ def train_parser() -> argparse.ArgumentParser:
 def test_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description='Evaluate a ResNeSt checkpoint')
     parser.add_argument('config', help='config file')
-    parser.add_argument('checkpoint', help='checkpoint to evaluate')
+    parser.add_argument('checkpoint', help='checkpoint to evaluate: a file, a model name '
+                        '(resnest50) or a URL (docs/models.md)')
     parser.add_argument('--out', help='dump every prediction to this pickle file')
     _common_args(parser)
     return parser

@@ -22,7 +22,9 @@ mmengine/torch extension point. The gaps, in mmengine 0.10.7 and torch 2.14:
 * :meth:`load_checkpoint` / :meth:`resume` / :meth:`load_or_resume` - every load (``load_from``,
   ``--resume``, testing) goes through :func:`resnest_mm.utils.checkpoint_io.load_checkpoint_file`
   (weights-only with an allow-list, digest verified, one sentence for a damaged or refused file;
-  ``unsafe_load=True`` in the config is the explicit opt-in); the weights must fit the model
+  ``unsafe_load=True`` in the config is the explicit opt-in; a model name or URL, e.g.
+  ``load_from='resnest50'``, is first downloaded once and verified by
+  :func:`resnest_mm.hub.weights_file`); the weights must fit the model
   (keys and shapes) or the run stops naming them, instead of mmengine's partial load with a
   warning; resuming without a path takes the newest checkpoint of the work dir whose digest
   verifies, saying which ones it skipped; the run state is planned and applied
@@ -55,6 +57,7 @@ from mmengine.runner.checkpoint import find_latest_checkpoint, load_state_dict
 from torch.optim import Optimizer
 
 from ... import device
+from ...hub import weights_file
 from ...registry import MODEL_WRAPPERS, OPTIM_WRAPPER_CONSTRUCTORS, RUNNERS
 from ...utils import atomic_local_backend
 from ...utils.checkpoint_io import (
@@ -235,6 +238,7 @@ class ResNeStRunner(Runner):
 
     def load_checkpoint(self, filename: str, map_location='cpu', strict: bool = False,
                         revise_keys: list = [(r'^module.', '')]):  # noqa: B006 (mmengine's)
+        filename = weights_file(filename)  # load_from='resnest50' or a URL: a verified download
         checkpoint = load_checkpoint_file(filename, map_location=map_location,
                                           unsafe=bool(self.cfg.get('unsafe_load', False)),
                                           verified=filename == self._verified_path)
