@@ -1,6 +1,7 @@
 """The JPEG region decoder: OpenCV's pixels, cropped; the crops of the loaders unchanged by it;
 files it does not take go the ordinary way (and bad ones stay unreadable)."""
 import io
+import logging
 
 import cv2
 import numpy as np
@@ -80,3 +81,26 @@ def test_the_loaders_crop_the_same_pixels_with_it(tmp_path, transform):
             np.testing.assert_array_equal(ours['crop_bbox'], theirs['crop_bbox'])
             assert ours['decode_reduce'] == theirs['decode_reduce']
             np.testing.assert_array_equal(ours['img'], theirs['img'])
+
+
+def test_without_the_library_crops_decode_whole_images_and_say_so_once(tmp_path, monkeypatch):
+    from mmengine.logging import MMLogger
+    said = []
+    handler = logging.Handler()
+    handler.emit = lambda record: said.append(record.getMessage())
+    logger = MMLogger.get_current_instance()
+    logger.addHandler(handler)
+    monkeypatch.setattr(jpeg_roi, 'LIBRARY', str(tmp_path / 'missing.so'))
+    monkeypatch.setattr(jpeg_roi, '_loaded', False)
+    monkeypatch.setattr(jpeg_roi, '_decoder', None)
+    path = tmp_path / 'a.JPEG'
+    path.write_bytes(_jpeg(300, 200, 2))
+    crop = DecodeCenterCrop(crop_size=64, crop_padding=8)
+    outs = [crop(dict(img_path=str(path)))['img'] for _ in range(3)]
+    assert not jpeg_roi.available()
+    logger.removeHandler(handler)
+    assert sum('JPEG region decoding is off' in line for line in said) == 1, said
+    monkeypatch.setattr(jpeg_roi, '_loaded', False)  # built again: the same pixels
+    monkeypatch.setattr(jpeg_roi, 'LIBRARY', jpeg_roi.os.path.join(
+        jpeg_roi.os.path.dirname(jpeg_roi.__file__), '_jpeg_roi.so'))
+    np.testing.assert_array_equal(crop(dict(img_path=str(path)))['img'], outs[0])
