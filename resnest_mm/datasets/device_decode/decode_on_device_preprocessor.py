@@ -49,7 +49,8 @@ def _jitter(image: torch.Tensor, order: Sequence[int], factors: Sequence[Optiona
         if index == 0:
             image = _saturate(image * factor)
         elif index == 1:
-            mean = int(_saturate((image * grey_weights).sum(0)).mean().item() + 0.5)
+            # rounded as Pillow's grey mean, kept on the device (no synchronisation per image)
+            mean = torch.floor(_saturate((image * grey_weights).sum(0)).mean() + 0.5)
             image = _saturate(image * factor + mean * (1 - factor))
         elif index == 2:
             grey = _saturate((image * grey_weights).sum(0, keepdim=True))
