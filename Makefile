@@ -10,9 +10,20 @@ REQUIREMENTS := setup.py requirements/runtime.txt requirements/tests.txt require
 PIP := $(BIN)/python -m pip install -qq --disable-pip-version-check -c requirements/constraints.txt
 PYTEST_ARGS ?=
 
-.PHONY: venv test test-fast lint demo clean
+.PHONY: venv test test-fast lint demo clean jpeg-roi
 
-venv: $(STAMP)
+venv: $(STAMP) jpeg-roi
+
+# The JPEG region decoder (resnest_mm/datasets/jpeg_roi.py), against the system libjpeg-turbo
+# (Debian/Ubuntu: libjpeg62-turbo-dev or libjpeg-turbo8-dev). Optional: without it crops decode
+# the whole image; a failed build says so and goes on.
+JPEG_ROI := resnest_mm/datasets/_jpeg_roi.so
+CC ?= cc
+jpeg-roi: $(JPEG_ROI)
+
+$(JPEG_ROI): csrc/jpeg_roi.c
+	-$(CC) -O2 -shared -fPIC -Wall -o $@ $< -ljpeg || \
+		echo "jpeg-roi not built (needs a C compiler and libjpeg-turbo headers); crops decode whole images"
 
 $(STAMP): $(REQUIREMENTS)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,11 +33,11 @@ $(STAMP): $(REQUIREMENTS)
 	$(PIP) --no-deps --no-build-isolation -e .
 	@touch $@
 
-test: $(STAMP)
+test: $(STAMP) jpeg-roi
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # The inner loop: everything not marked slow (a few minutes on 2 cores).
-test-fast: $(STAMP)
+test-fast: $(STAMP) jpeg-roi
 	$(BIN)/python -m pytest -m 'not slow' $(PYTEST_ARGS)
 
 lint: $(STAMP)
@@ -51,4 +62,4 @@ demo: $(STAMP) data/digits/.complete
 	@echo "logs: $(DEMO_DIR)/ (training) and $(DEMO_DIR)/test/ (evaluation), summary.json in each"
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache $(JPEG_ROI)

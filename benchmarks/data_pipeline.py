@@ -1,20 +1,32 @@
-"""Images per second per worker: our train/val input pipelines against the seed's torchvision ones.
+"""Images per CPU-second: our train/val input pipelines against the seed's torchvision ones and
+DALI's CPU pipeline (when installed).
 
-    python benchmarks/data_pipeline.py [--images 64] [--repeats 3] [--root DIR] [--decoders]
+    python benchmarks/data_pipeline.py [--images 64] [--repeats 5] [--root DIR] [--decoders]
 
-The photos are real: scikit-learn's bundled sample photographs (``china.jpg``, ``flower.jpg``),
-cropped and re-encoded at ImageNet-like sizes (short side 300-500 px) and JPEG qualities 75-95.
-Both pipelines run in this process (one worker), over the same files, in interleaved
-repetitions; the medians and the ratio ours / torchvision are printed. The seed's pipeline is
-``ImageFolder`` + RandomResizedCrop(224, scale=(0.1, 1)), flip, ColorJitter(0.4, 0.4, 0.4),
-ToTensor, PCA lighting 0.1, Normalize (train) and centre crop 224/256 + resize (val); ours is
-the pipeline of ``configs/resnest50_8xb128_in1k.py`` (normalisation happens later, on the device,
-in the data preprocessor, so it is not part of ours).
+The photos are real: scikit-learn's bundled sample photographs (``china.jpg``, ``flower.jpg``)
+and matplotlib's ``grace_hopper.jpg`` when present, cropped and re-encoded at ImageNet-like sizes
+(short side 300-500 px, 4:3 and 3:4) and JPEG qualities 75-95. Every pipeline runs in this
+process, over the same files, in interleaved repetitions; the rate is images per second of
+*process* CPU time (``time.process_time``: the threads of every library count), medians are
+printed with the ratios ours / torchvision and ours / DALI. One thread each (torch, OpenCV and
+DALI's ``num_threads=1``): a data-loader worker's budget.
 
-Same output distributions: every output of both pipelines is normalised the same way (ours:
-BGR->RGB, the preprocessor's mean/std) and the per-channel mean and standard deviation over all
-outputs are printed side by side. ``--decoders`` also times each JPEG decoder present (OpenCV,
-Pillow, simplejpeg, PyTurboJPEG) on the same files: the reason ``decode_image`` uses OpenCV.
+* torchvision (the seed): ``ImageFolder`` loading + RandomResizedCrop(224, scale=(0.1, 1)), flip,
+  ColorJitter(0.4, 0.4, 0.4), ToTensor, PCA lighting 0.1, Normalize (train); Resize(256),
+  CenterCrop(224), ToTensor, Normalize (val).
+* DALI's CPU pipeline, the same family: ``fn.decoders.image_random_crop`` (ROI decode, area
+  0.1-1, ratio 3/4-4/3), ``fn.resize`` 224 (antialiased linear), ``fn.color_twist``
+  (brightness, contrast, saturation 0.6-1.4), ``fn.crop_mirror_normalize`` with a coin-flip
+  mirror (train); decode, resize shorter side 256, ``crop_mirror_normalize`` 224 (val). DALI's
+  CPU pipeline has no PCA lighting.
+* ours: the pipelines of ``configs/resnest50_8xb128_in1k.py`` (normalisation happens later, on
+  the device, in the data preprocessor, so it is not part of ours); each stage's share of its
+  CPU time is printed.
+
+Same output distributions: every output is normalised the same way (ours: BGR->RGB, the
+preprocessor's mean/std) and the per-channel mean and standard deviation over all outputs are
+printed side by side. ``--decoders`` also times each JPEG decoder present (OpenCV, Pillow,
+simplejpeg, PyTurboJPEG, our region decoder on the whole image) on the same files.
 """
 import argparse
 import os
@@ -43,12 +55,26 @@ class Lighting:
         return img + rgb.view(3, 1, 1)
 
 
-def make_photos(root: str, count: int) -> None:
+def source_photos():
+    """The real photographs installed here: scikit-learn's two, matplotlib's one if present."""
     from sklearn.datasets import load_sample_images
     photos = [np.asarray(p) for p in load_sample_images().images]
+    try:
+        import matplotlib.cbook
+        with matplotlib.cbook.get_sample_data('grace_hopper.jpg') as f:
+            photos.append(np.asarray(Image.open(f).convert('RGB')))
+    except (ImportError, OSError, ValueError):
+        pass
+    return photos
+
+
+def make_photos(root: str, count: int) -> None:
+    photos = source_photos()
     rng = np.random.default_rng(0)
     for i in range(count):
         src = photos[i % len(photos)]
+        if i % 4 == 3:  # a portrait now and then, as in ImageNet
+            src = src[:, :max(1, src.shape[0] * 3 // 4)]
         short = int(rng.integers(300, 501))
         scale = short / min(src.shape[:2])
         image = Image.fromarray(src).resize(
@@ -86,11 +112,68 @@ MEAN = torch.tensor([123.675, 116.28, 103.53]).view(3, 1, 1)
 STD = torch.tensor([58.395, 57.12, 57.375]).view(3, 1, 1)
 
 
-def run_ours(pipeline, paths, stats=None):
+def run_ours(pipeline, paths, stats=None, stages=None):
+    """Run our Compose on every path; ``stages`` (a dict) accumulates CPU seconds per transform."""
     for path in paths:
-        out = pipeline(dict(img_path=path, gt_label=0))
+        if stages is None:
+            out = pipeline(dict(img_path=path, gt_label=0))
+        else:
+            out = dict(img_path=path, gt_label=0)
+            for transform in pipeline.transforms:
+                start = time.process_time()
+                out = transform(out)
+                name = type(transform).__name__
+                stages[name] = stages.get(name, 0.) + time.process_time() - start
         if stats is not None:  # what the data preprocessor does on the device
             stats.append(channel_stats((out['inputs'].flip(0).float() - MEAN) / STD))
+
+
+def dali_pipelines(paths):
+    """DALI's CPU train and val pipelines over ``paths`` (one batch = all of them), or None."""
+    try:
+        from nvidia.dali import fn, pipeline_def, types
+    except ImportError:
+        return None
+    mean = [float(m) for m in MEAN.flatten()]
+    std = [float(s) for s in STD.flatten()]
+    # Synchronous: each run() decodes its own batch, so its CPU time is its own.
+    options = dict(batch_size=len(paths), num_threads=1, device_id=None, exec_async=False,
+                   exec_pipelined=False, prefetch_queue_depth=1, seed=0)
+
+    @pipeline_def(**options)
+    def train():
+        jpegs, _ = fn.readers.file(files=paths, random_shuffle=False)
+        images = fn.decoders.image_random_crop(
+            jpegs, device='cpu', output_type=types.RGB, random_area=[0.1, 1.0],
+            random_aspect_ratio=[3. / 4., 4. / 3.], num_attempts=10)
+        images = fn.resize(images, resize_x=224, resize_y=224, antialias=True)
+        jitter = dict(range=[0.6, 1.4])
+        images = fn.color_twist(images, brightness=fn.random.uniform(**jitter),
+                                contrast=fn.random.uniform(**jitter),
+                                saturation=fn.random.uniform(**jitter))
+        return fn.crop_mirror_normalize(images, dtype=types.FLOAT, output_layout='CHW',
+                                        mean=mean, std=std,
+                                        mirror=fn.random.coin_flip(probability=0.5))
+
+    @pipeline_def(**options)
+    def val():
+        jpegs, _ = fn.readers.file(files=paths, random_shuffle=False)
+        images = fn.decoders.image(jpegs, device='cpu', output_type=types.RGB)
+        images = fn.resize(images, resize_shorter=256, antialias=True)
+        return fn.crop_mirror_normalize(images, dtype=types.FLOAT, output_layout='CHW',
+                                        crop=(224, 224), mean=mean, std=std)
+
+    built = train(), val()
+    for pipe in built:
+        pipe.build()
+    return built
+
+
+def run_dali(pipe, paths, stats=None):
+    (out, ) = pipe.run()
+    if stats is not None:
+        for image in out.as_array():
+            stats.append(channel_stats(torch.from_numpy(image)))
 
 
 def run_torchvision(pipeline, paths, stats=None):
@@ -135,59 +218,87 @@ def time_decoders(paths, repeats: int) -> None:
         decoders['pyturbojpeg'] = TurboJPEG().decode
     except (ImportError, RuntimeError, OSError) as exc:
         print(f'  PyTurboJPEG: unavailable ({type(exc).__name__})')
+    from resnest_mm.datasets import jpeg_roi
+    from resnest_mm.datasets.decode import jpeg_size
+    if jpeg_roi.available():
+        def region(data):
+            height, width = jpeg_size(data)
+            return jpeg_roi.decode_region(data, (height, width), 1, (0, 0, width, height))
+        decoders['region (whole image)'] = region
     times = {k: [] for k in decoders}
     for _ in range(repeats):
         for name, decode in decoders.items():
-            start = time.perf_counter()
+            start = time.process_time()
             for data in datas:
                 decode(data)
-            times[name].append((time.perf_counter() - start) / len(datas) * 1000)
+            times[name].append((time.process_time() - start) / len(datas) * 1000)
     for name, values in times.items():
-        print(f'  decode {name}: {statistics.median(values):.3f} ms/img')
+        print(f'  decode {name}: {statistics.median(values):.3f} CPU-ms/img')
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--images', type=int, default=64)
-    parser.add_argument('--repeats', type=int, default=3)
+    parser.add_argument('--repeats', type=int, default=5)
     parser.add_argument('--root', help='reuse a folder of JPEGs instead of generating one')
     parser.add_argument('--decoders', action='store_true', help='also time each JPEG decoder')
     args = parser.parse_args()
     torch.set_num_threads(1)
     import cv2
-    cv2.setNumThreads(0)
+    cv2.setNumThreads(1)
     root = args.root or tempfile.mkdtemp(prefix='pipeline_bench_')
     if not args.root:
         make_photos(root, args.images)
     paths = sorted(os.path.join(d, f) for d, _, files in os.walk(root) for f in files)
+    from resnest_mm.datasets import jpeg_roi
+    print(f'JPEG region decoder: {"built" if jpeg_roi.available() else "NOT built"}')
     ours_train, ours_val = our_pipelines()
     tv_train, tv_val = torchvision_pipelines()
-    timings = {k: [] for k in ('ours train', 'tv train', 'ours val', 'tv val')}
-    stats = {k: [] for k in timings}
-    for name, runner, pipeline in (('ours train', run_ours, ours_train),
-                                   ('tv train', run_torchvision, tv_train),
-                                   ('ours val', run_ours, ours_val),
-                                   ('tv val', run_torchvision, tv_val)):
-        for _ in range(max(1, 512 // len(paths))):  # outputs for the distribution check
+    runs = [('ours train', run_ours, ours_train), ('tv train', run_torchvision, tv_train),
+            ('ours val', run_ours, ours_val), ('tv val', run_torchvision, tv_val)]
+    dali = dali_pipelines(paths)
+    if dali is None:
+        print('DALI: not installed (pip install -r requirements/benchmarks.txt)')
+    else:
+        runs += [('dali train', run_dali, dali[0]), ('dali val', run_dali, dali[1])]
+    timings = {name: [] for name, _, _ in runs}
+    stats = {name: [] for name in timings}
+    for name, runner, pipeline in runs:  # outputs for the distribution check, and warm-up
+        for _ in range(max(1, 512 // len(paths))):
             runner(pipeline, paths, stats[name])
     for _ in range(args.repeats):
-        for name, runner, pipeline in (('ours train', run_ours, ours_train),
-                                       ('tv train', run_torchvision, tv_train),
-                                       ('ours val', run_ours, ours_val),
-                                       ('tv val', run_torchvision, tv_val)):
-            start = time.perf_counter()
+        for name, runner, pipeline in runs:
+            start = time.process_time()
             runner(pipeline, paths)
-            timings[name].append(len(paths) / (time.perf_counter() - start))
+            timings[name].append(len(paths) / (time.process_time() - start))
+    stages = {'train': {}, 'val': {}}
+    for split, pipeline in (('train', ours_train), ('val', ours_val)):
+        for _ in range(args.repeats):
+            run_ours(pipeline, paths, stages=stages[split])
     rate = {k: statistics.median(v) for k, v in timings.items()}
-    print(f'{len(paths)} photos, {args.repeats} interleaved repeats, 1 worker, medians:')
+    print(f'{len(paths)} photos, {args.repeats} interleaved repeats, 1 thread each, images per '
+          'CPU-second (process time), medians:')
+    goals = {'train': (2.5, 1.5), 'val': (3.0, None)}
     for split in ('train', 'val'):
         ours, tv = rate[f'ours {split}'], rate[f'tv {split}']
-        print(f'  {split}: ours {ours:.1f} img/s, torchvision {tv:.1f} img/s, '
-              f'ratio {ours / tv:.2f}x (goal >= 1.5x)')
+        line = (f'  {split}: ours {ours:.1f}, torchvision {tv:.1f}, ratio {ours / tv:.2f}x '
+                f'(goal >= {goals[split][0]}x)')
+        if f'dali {split}' in rate:
+            dali_rate = rate[f'dali {split}']
+            goal = f'goal >= {goals[split][1]}x' if goals[split][1] else 'no goal'
+            line += f'; DALI-CPU {dali_rate:.1f}, ratio {ours / dali_rate:.2f}x ({goal})'
+        print(line)
+    print("ours, each stage's share of the CPU time:")
+    for split in ('train', 'val'):
+        total = sum(stages[split].values())
+        shares = ', '.join(f'{name} {100 * t / total:.0f}%' for name, t in
+                           sorted(stages[split].items(), key=lambda item: -item[1]))
+        print(f'  {split}: {shares}')
     print('normalised outputs, per channel (R G B) mean/std:')
     for split in ('train', 'val'):
-        print(f'  {split}: ours        {summarise(stats[f"ours {split}"])}')
-        print(f'  {split}: torchvision {summarise(stats[f"tv {split}"])}')
+        for who, label in (('ours', 'ours       '), ('tv', 'torchvision'), ('dali', 'DALI-CPU   ')):
+            if stats.get(f'{who} {split}'):
+                print(f'  {split}: {label} {summarise(stats[f"{who} {split}"])}')
     if args.decoders:
         print('JPEG decoders, full size:')
         time_decoders(paths, args.repeats)

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# Download, here, the wheels benchmarks/gpu_check.sh needs on a lent GPU machine (Python 3.12,
-# PyTorch, torchvision, timm, OpenCV, matplotlib, rich, einops, filelock ... there; no mmengine,
-# mmcv-lite, mmpretrain, resnest; nothing fetched there). They go to .whl/ (git-ignored through
-# .git/info/exclude; about 3 MB of the carry's 64 MiB), which the device call carries:
-#   run(command='bash benchmarks/gpu_check.sh', carry=['.whl'], timeout_s=460)
-# The list: what resnest_mm, tools/benchmark.py and the parity tests import that the machine's
-# image lacks (the image's packages: /work/.library/device/KINDS.md), one version each (two
-# versions of one package stop the whole install there), and what those need in turn. nose,
+# Download, on a machine with internet, the wheels benchmarks/gpu_check.sh needs on a GPU machine
+# that has Python 3.12, PyTorch, torchvision, timm, OpenCV, matplotlib, rich, einops, filelock ...
+# but no mmengine, mmcv-lite, mmpretrain or resnest, and may have no internet. They go to .whl/
+# (git-ignored through .git/info/exclude; about 3 MB); copy the checkout with .whl/ to the GPU
+# machine and run `bash benchmarks/gpu_check.sh` there.
+# The list: what resnest_mm, tools/benchmark.py and the parity tests import that such a machine
+# lacks, one version each (two versions of one package stop the whole install there), and what
+# those need in turn. nose,
 # which resnest 0.0.5 declares but never imports (and which fails on Python 3.12), is left out;
 # gpu_check.sh installs with --no-deps.
 set -euo pipefail

@@ -1,4 +1,4 @@
-"""The steps of ``benchmarks/gpu_check.sh`` on a GPU machine lent for a few minutes, in a budget.
+"""The steps of ``benchmarks/gpu_check.sh`` on a GPU machine held for a few minutes, in a budget.
 
     BUDGET_S=420 python benchmarks/gpu_check.py      (gpu_check.sh installs the wheels first)
 
@@ -9,6 +9,9 @@ from ``GPU_CHECK_START``, the start of ``gpu_check.sh``):
    an import of everything the steps need: if that fails, nothing else runs;
 2. the parity tests on ``PARITY_DEVICE`` (``cuda``; ``skip`` to leave them out; ``PARITY_K`` a
    pytest ``-k`` selection), at most ``PARITY_MAX_S`` of the budget;
+2b. ``benchmarks/input_bound.py``: ``INPUT_IMAGES`` (512; 0 skips it) real JPEGs from disk to
+   the normalised batch on the GPU, the CPU decode path against decode-on-device (nvJPEG),
+   img/s and CPU-ms per image, at most ``INPUT_MAX_S`` (90) of the budget;
 3. ``tools/benchmark.py --synthetic --amp --amp-dtype bfloat16`` (the train step through the
    runner and optimizer wrapper training builds) for ours (``configs/resnest50_8xb128_in1k.py``)
    and timm's ``resnest50d`` in the same recipe
@@ -47,7 +50,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OURS = 'configs/resnest50_8xb128_in1k.py'
 TIMM = 'configs/benchmarks/timm-resnest50d_8xb128_in1k.py'
 LOG_NAME, JSON_NAME = 'gpu_check.log', 'gpu_check.json'
-MAX_OUT_FILES = 8  # what comes back from a lent machine's $OUT
+MAX_OUT_FILES = 8  # keep $OUT small: a few files to copy back from the GPU machine
 LOG_TAIL = 40_000  # characters of each step's output kept in the log
 
 _VERSIONS = r'''
@@ -221,6 +224,21 @@ def table(result: Dict) -> str:
     return '\n'.join(lines)
 
 
+def input_table(result: Dict) -> str:
+    """The input-bound rows: img/s and CPU-ms per image of each decode path."""
+    found = result.get('input_bound')
+    if not found:
+        return 'input-bound: not run'
+    if 'rows' not in found:
+        return f'input-bound: {found.get("error")}'
+    lines = [f'== input-bound ({found["images"]} JPEGs from disk to the normalised batch on '
+             f'{found["device"]}, 1 CPU thread)']
+    for name, row in found['rows'].items():
+        lines.append(f'{name:<14} {row["img_s"]:>9.1f} img/s {row["cpu_ms_per_img"]:>8.3f} '
+                     'CPU-ms/img')
+    return '\n'.join(lines)
+
+
 def _bench_cmd(who: str, batch: int, mode: str, layout: str) -> List[str]:
     cmd = [sys.executable, 'tools/benchmark.py', OURS if who == 'ours' else TIMM, '--synthetic',
            '--amp', '--amp-dtype', 'bfloat16', '--iters', os.environ.get('ITERS', '30'),
@@ -282,6 +300,21 @@ def main() -> int:
         say(f'parity on {parity_device}: {verdict}')
         check.save()
 
+    images = int(os.environ.get('INPUT_IMAGES', '512'))
+    if images <= 0:
+        say('== 2b. input-bound: skipped (INPUT_IMAGES=0)')
+    else:
+        say('== 2b. input-bound: real JPEGs from disk, CPU decode vs device decode')
+        limit = min(check.left(), float(os.environ.get('INPUT_MAX_S', '90')))
+        step = check.run('input-bound', [sys.executable, 'benchmarks/input_bound.py',
+                                         '--images', str(images), '--batch',
+                                         os.environ.get('INPUT_BATCH', '128')], limit)
+        found = re.search(r'^INPUT_BOUND (.*)$', step['output'], re.M)
+        check.result['input_bound'] = json.loads(found.group(1)) if found else dict(
+            rc=step['rc'], error='no result (timed out or failed; see the log)')
+        check.save()
+        say(input_table(check.result))
+
     say('== 3. synthetic training throughput, bf16 autocast (ours vs timm resnest50d)')
     lasted: Dict[str, float] = {}  # mode -> seconds its last step took
     for name, who, batch, mode, layout in steps:
@@ -310,6 +343,7 @@ def main() -> int:
     check.save()
     say(table(check.result))
     check.log(table(check.result))
+    check.log(input_table(check.result))
     files = sorted(os.listdir(check.out_dir))
     say(f'{len(files)} files under {check.out_dir} (at most {MAX_OUT_FILES} come back): '
         + ' '.join(files) + f'; {time.time() - start:.0f} s of {check.budget_s:.0f} s used')

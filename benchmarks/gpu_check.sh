@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# One prepared command for a GPU machine lent for a few minutes (one H100/H200), kept inside a
+# One command for a GPU machine you may have for a few minutes (one H100/H200), kept inside a
 # time budget (BUDGET_S seconds, default 420, from this script's start): the steps that do not
 # fit are skipped and named.
 #   1. the versions, and an import of everything the steps use (nothing else runs if it fails);
 #   2. the parity tests on CUDA (fp32, TF32 off): our ResNeSt = the original, timm, mmpretrain;
+#   2b. an input-bound row: real JPEGs from disk, CPU decode vs device decode (nvJPEG), img/s and
+#      CPU-ms per image (benchmarks/input_bound.py);
 #   3. tools/benchmark.py --synthetic --amp --amp-dtype bfloat16 (the train step through the
 #      runner and optimizer wrapper training builds, images/s) for ours and timm's resnest50d in
 #      the same recipe, ApexAmpHook dropped: batch 128 eager, batch 128 compiled, then batch 256
@@ -14,8 +16,8 @@
 # step's command and output) and gpu_check.json (versions, rows, ratios, skipped steps).
 # The steps and their settings: benchmarks/gpu_check.py.
 #
-# Here, once: bash benchmarks/fetch_gpu_wheels.sh    There: bash benchmarks/gpu_check.sh
-# (device tool: run(command='bash benchmarks/gpu_check.sh', carry=['.whl'], timeout_s=460)).
+# On a machine with internet, once: bash benchmarks/fetch_gpu_wheels.sh (wheels into .whl/);
+# copy the checkout with .whl/ to the GPU machine, and there: bash benchmarks/gpu_check.sh
 # On a CPU, tiny (what tests/test_benchmarks.py runs): PARITY_DEVICE=cpu PARITY_K=50-timm
 #   BATCHES='2 4' MODES=eager SIZE=32 ITERS=1 WARMUP=0 BUDGET_S=80 bash benchmarks/gpu_check.sh
 set -uo pipefail
@@ -26,7 +28,7 @@ PY="${PYTHON:-python3}"
 # The machine's torch is not the 2.14 resnest_mm is tested with: a deliberate trial.
 export PYTHONUNBUFFERED=1 RESNEST_MM_ALLOW_UNTESTED=1 PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 if ! "$PY" -c 'import mmengine, mmcv, mmpretrain, resnest' 2>/dev/null; then
-    # the README of the device tool's command; --target keeps the machine's own packages intact
+    # --target keeps the machine's own packages intact
     ls .whl/*.whl >/dev/null 2>&1 \
         || { echo 'gpu_check: no wheels in .whl/; run bash benchmarks/fetch_gpu_wheels.sh here first'
              exit 1; }

@@ -275,3 +275,17 @@ def sgd_implementation(apex_amp: bool = False) -> str:
     if kind == 'cuda' or (kind == 'cpu' and _TORCH_VERSION >= (2, 4)):
         return 'torch_fused'
     return 'torch_foreach'
+
+
+def jpeg_decode_device(model_device: torch.device) -> torch.device:
+    """Where ``torchvision.io.decode_jpeg`` decodes a batch for a model on ``model_device``.
+
+    nvJPEG on a GPU; DVPP on an NPU when Ascend's ``torchvision_npu`` is installed (importing it
+    registers the NPU decoder with torchvision); otherwise the CPU of the main process (the
+    decode still leaves the loader workers, but costs the training process's CPU time).
+    """
+    if model_device.type == 'cuda':
+        return model_device
+    if model_device.type == 'npu' and _import_optional('torchvision_npu') is not None:
+        return model_device
+    return torch.device('cpu')

@@ -65,7 +65,8 @@ PARAM_SCHEDULERS = _child(mmpretrain_registry.PARAM_SCHEDULERS, [], [_PRE_ENGINE
 DATASETS = _child(mmpretrain_registry.DATASETS, [_DATASETS], [_PRE_DATASETS])
 DATA_SAMPLERS = _child(mmpretrain_registry.DATA_SAMPLERS, [_DATASETS], [_PRE_DATASETS])
 TRANSFORMS = _child(mmpretrain_registry.TRANSFORMS, [_DATASETS], [_PRE_DATASETS])
-MODELS = _child(mmpretrain_registry.MODELS, [_MODELS], [_PRE_MODELS])
+# datasets too: the data preprocessor that decodes JPEGs on the device lives with the decoders
+MODELS = _child(mmpretrain_registry.MODELS, [_MODELS, _DATASETS], [_PRE_MODELS])
 MODEL_WRAPPERS = _child(mmpretrain_registry.MODEL_WRAPPERS, [], [_PRE_MODELS])
 WEIGHT_INITIALIZERS = _child(mmpretrain_registry.WEIGHT_INITIALIZERS, [], [_PRE_MODELS])
 TASK_UTILS = _child(mmpretrain_registry.TASK_UTILS, [], [_PRE_MODELS])

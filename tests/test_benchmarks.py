@@ -95,13 +95,14 @@ def test_gpu_check_dry_run_on_cpu_keeps_its_budget(repo_root, tmp_path):
     env = dict(os.environ, OUT=str(out), PYTHON=sys.executable, PARITY_DEVICE='cpu',
                PARITY_K='50-timm', BATCHES='2', MODES='eager compile', LAYOUTS='channels_last',
                SIZE='32', ITERS='1', WARMUP='0', BUDGET_S='80', MIN_STEP_S='20',
-               MIN_COMPILE_S='90')
+               MIN_COMPILE_S='90', INPUT_IMAGES='0')
     result = subprocess.run(['bash', 'benchmarks/gpu_check.sh'], cwd=repo_root, env=env,
                             capture_output=True, text=True, timeout=150)
     text = result.stdout
     assert result.returncode == 0, text[-3000:] + result.stderr[-3000:]
     assert re.search(r'torch 2\.\S+ .*mmengine 0\.10\.7 .*mmpretrain 1\.2\.0 .*device cpu', text)
     assert 'parity on cpu: 1 passed, 21 deselected' in text
+    assert '== 2b. input-bound: skipped (INPUT_IMAGES=0)' in text
     assert re.search(r'who +batch mode +layout +train +eval +autocast +status', text)
     for who in ('ours', 'timm'):  # the eager pair fits: it needs 40 s of 80
         assert re.search(rf'^{who} +2 eager +channels_last +[\d.]+ +[\d.]+ +bfloat16 +ok$', text,
@@ -159,3 +160,23 @@ def test_gpu_check_marks_rows_not_in_bf16(repo_root):
     rows[1].update(autocast='bfloat16')
     assert [q['label'] for q in check.ratios(rows)] == [
         'batch 128 eager nchw', "batch 128 ours' best (eager nchw) / timm's best eager (nchw)"]
+
+
+def test_input_bound_benchmark_prints_both_decode_paths(repo_root):
+    out = _run(repo_root, 'benchmarks/input_bound.py', '--images', '6', '--batch', '3',
+               '--repeats', '1', '--device', 'cpu')
+    for name in ('cpu decode', 'device decode'):
+        assert re.search(rf'^  {name}: [\d.]+ img/s, [\d.]+ CPU-ms/img$', out, re.M), out
+    import json
+    found = json.loads(re.search(r'^INPUT_BOUND (.*)$', out, re.M).group(1))
+    assert found['images'] == 6 and set(found['rows']) == {'cpu decode', 'device decode'}
+    table = _gpu_check_module(repo_root).input_table(dict(input_bound=found))
+    assert re.search(r'^device decode +[\d.]+ img/s +[\d.]+ CPU-ms/img$', table, re.M), table
+
+
+def test_the_gpu_check_is_plain_shell_commands(repo_root):
+    """No call syntax of a tool outside the project in the GPU check's files."""
+    for name in ('gpu_check.sh', 'gpu_check.py', 'fetch_gpu_wheels.sh'):
+        with open(os.path.join(repo_root, 'benchmarks', name)) as f:
+            text = f.read()
+        assert 'run(command=' not in text and 'carry=' not in text, name

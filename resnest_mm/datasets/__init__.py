@@ -1,4 +1,5 @@
 """Data: robust image loading, the folder rule, ImageNet preparation and the demo data set."""
+from . import device_decode  # noqa: F401  (registers ReadForDeviceDecode and its preprocessor)
 from .decode import ImageTooLargeError, UnreadableImageError, decode_image
 from .digits import write_digits
 from .folder_datasets import CustomDataset, ImageNet

@@ -30,7 +30,7 @@ from typing import Optional, Tuple
 import cv2
 import numpy as np
 
-from .image_header import DEFAULT_MAX_PIXELS, HeaderError, displayed_size, read_header
+from .image_header import DEFAULT_MAX_PIXELS, HeaderError, ImageHeader, displayed_size, read_header
 
 _JPEG_START = b'\xff\xd8'
 _JPEG_END = b'\xff\xd9'
@@ -113,21 +113,30 @@ def _decode_pillow(data: bytes, path: str, max_pixels: int) -> np.ndarray:
     return np.ascontiguousarray(rgb[..., ::-1])
 
 
-def jpeg_size(data: bytes) -> Optional[Tuple[int, int]]:
-    """``(height, width)`` of a complete JPEG as displayed (EXIF orientation applied).
+def jpeg_header(data: bytes) -> Optional[ImageHeader]:
+    """The header of a complete JPEG with a readable, non-empty frame header, else None.
 
     Read from the markers before the image data (microseconds; Pillow's ``open`` costs ~0.1 ms,
-    a tenth of the decode), so a loader can choose its crop, and with it the DCT reduction,
-    before decoding. None for anything that is not a complete JPEG with a readable, non-empty
-    frame header; the caller then decodes in full and measures (``decode_image`` checks the
-    size either way).
+    a tenth of the decode), so a loader can choose its crop, and with it the DCT reduction and
+    the region to decode, before decoding. For anything else the caller decodes in full and
+    measures (``decode_image`` checks the size either way).
     """
     if not data.startswith(_JPEG_START) or not _complete_jpeg(data):
         return None
-    header = read_header(data)
+    try:
+        header = read_header(data)
+    except HeaderError:
+        return None
     if header is None or not header.height or not header.width:
         return None
-    return displayed_size(header)
+    return header
+
+
+def jpeg_size(data: bytes) -> Optional[Tuple[int, int]]:
+    """``(height, width)`` of a complete JPEG as displayed (EXIF orientation applied), or None:
+    see :func:`jpeg_header`."""
+    header = jpeg_header(data)
+    return None if header is None else displayed_size(header)
 
 
 def decode_image(data: bytes, path: str = '<bytes>', reduce: int = 1,

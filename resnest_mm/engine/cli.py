@@ -18,6 +18,7 @@ from mmengine.logging import print_log
 from mmengine.runner import Runner
 
 from .. import device
+from ..datasets.device_decode import apply_decode_on_device
 from ..utils.cfg_options import CfgOptionsAction
 from ..utils.errors import ExplainedError, ExplainedValueError
 from . import preflight
@@ -72,6 +73,10 @@ def train_parser() -> argparse.ArgumentParser:
                        'profiler (a table of the slowest operators on stdout, '
                        'WORK_DIR/trace.json for chrome://tracing), the CANN profiler on Ascend '
                        "(the seed's --prof)")
+    speed.add_argument('--decode-on-device', action='store_true',
+                       help='decode and augment the training JPEGs on the accelerator (nvJPEG, '
+                       'Ascend DVPP); the loader workers only read files (config: '
+                       'decode_on_device = True)')
     _common_args(parser)
     return parser
 
@@ -134,6 +139,10 @@ def merge_train_args(cfg: Config, args: argparse.Namespace) -> Config:
             backbone.channels_last = True
     if args.compile:
         cfg.compile = True
+    if getattr(args, 'decode_on_device', False):
+        cfg.decode_on_device = True
+    if cfg.get('decode_on_device'):
+        apply_decode_on_device(cfg)
     if args.prof is not None:
         if args.prof < 1:
             raise ExplainedValueError(f'--prof {args.prof}: profile at least 1 iteration')

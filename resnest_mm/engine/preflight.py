@@ -35,7 +35,7 @@ RUNNER_KEYS = frozenset({
     'experiment_name', 'launcher', 'work_dir', 'load_from', 'resume', 'auto_scale_lr',
     'randomness', 'env_cfg', 'log_level', 'default_scope', 'custom_hooks', 'visualizer',
     'default_hooks', 'val_cfg', 'test_cfg', 'cfg', 'runner_type', 'data_preprocessor',
-    'unsafe_load', 'channels_last', 'resume_fallback'})
+    'unsafe_load', 'channels_last', 'resume_fallback', 'decode_on_device'})
 # Keys the Runner reads from these dicts although a config may not spell them out
 # (Runner.set_randomness, Runner.setup_env and its mp_cfg); dist_cfg, the log processor and the
 # model wrapper pass any key on to functions with many options (init_process_group ...).

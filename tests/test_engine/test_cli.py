@@ -146,3 +146,12 @@ def test_tensorboard_event_files_appear_in_a_real_run(tiny_run):
     tags = set(accumulator.Tags()['scalars'])
     assert {'loss', 'lr', 'fps', 'accuracy/top1'} <= tags
     assert len(accumulator.Scalars('loss')) == 10
+
+
+def test_decode_on_device_flag_and_config_key_rewrite_the_train_pipeline():
+    for cfg in (_train('--decode-on-device'),
+                _train('--cfg-options', 'decode_on_device=True')):
+        assert [t['type'] for t in cfg.train_dataloader.dataset.pipeline] == [
+            'ReadForDeviceDecode', 'PackInputs']
+        assert cfg.data_preprocessor.type == 'DecodeOnDevicePreprocessor'
+    assert _train().train_dataloader.dataset.pipeline[0]['type'] != 'ReadForDeviceDecode'

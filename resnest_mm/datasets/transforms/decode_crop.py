@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 from abc import abstractmethod
-from typing import Optional, Sequence, Tuple, Union
+from typing import Sequence, Tuple, Union
 
 import numpy as np
 
 from ...utils.errors import ExplainedValueError
-from ..decode import decode_image, jpeg_size
+from ..decode import check_declared_size, decode_image, jpeg_header
+from ..image_header import displayed_size
+from ..jpeg_roi import decode_region
 from ..resize import resize_bilinear
 from .load_image import LoadImageRobust, bgr_image
 
@@ -17,13 +19,14 @@ class DecodeCrop(LoadImageRobust):
 
     What mmcv and mmpretrain lack: their crops run after a full-size decode, and their Pillow
     resize converts to and from Pillow's image type. Here the box is chosen from the JPEG header
-    alone (:func:`~resnest_mm.datasets.decode.jpeg_size`), the JPEG is decoded at 1/2, 1/4 or 1/8
-    size in the DCT whenever the box still covers the output size at that scale, and the crop is
-    resized with Pillow's antialiased bilinear filter by PyTorch's uint8 kernel
-    (:func:`~resnest_mm.datasets.resize.resize_bilinear`). Files that are not plain JPEGs (PNG,
-    broken headers) are decoded in full first; the result is the same crop. With a reduction the
-    box snaps to the reduced pixel grid (edges move by at most ``reduce / 2`` source pixels,
-    less than half an output pixel).
+    alone (:func:`~resnest_mm.datasets.decode.jpeg_header`), the JPEG is decoded at 1/2, 1/4 or
+    1/8 size in the DCT whenever the box still covers the output size at that scale, only the
+    box's region of it is decoded (:mod:`~resnest_mm.datasets.jpeg_roi`, when built; rotated and
+    CMYK JPEGs are decoded whole), and the crop is resized with Pillow's antialiased bilinear
+    filter by PyTorch's uint8 kernel (:func:`~resnest_mm.datasets.resize.resize_bilinear`).
+    Files that are not plain JPEGs (PNG, broken headers) are decoded in full first; the result
+    is the same crop. With a reduction the box snaps to the reduced pixel grid (edges move by at
+    most ``reduce / 2`` source pixels, less than half an output pixel).
 
     Subclasses define :meth:`crop_box`. Added keys: ``img`` (the resized crop), ``img_shape``,
     ``ori_shape`` (the full image's size), ``crop_bbox`` (the box used: x1, y1, x2, y2 on the
@@ -32,12 +35,14 @@ class DecodeCrop(LoadImageRobust):
     Args:
         scale (int | (int, int)): Output size, a side or ``(width, height)`` as in mmpretrain.
         dct_reduce (bool): Allow the reduced-size decode. Defaults to True.
+        region_decode (bool): Decode only the box's region of a JPEG when the region decoder is
+            built (same pixels as the whole decode, cropped). Defaults to True.
         **kwargs: ``LoadImageRobust``'s arguments (``on_error``, ``max_pixels``,
             ``backend_args`` ...).
     """
 
     def __init__(self, scale: Union[int, Sequence[int]], dct_reduce: bool = True,
-                 **kwargs) -> None:
+                 region_decode: bool = True, **kwargs) -> None:
         super().__init__(**kwargs)
         if self.to_float32:
             raise ExplainedValueError(
@@ -49,6 +54,7 @@ class DecodeCrop(LoadImageRobust):
         self.out_size = (int(height), int(width))
         self.placeholder_shape = self.out_size  # a stand-in for an unreadable file
         self.dct_reduce = dct_reduce
+        self.region_decode = region_decode
 
     @abstractmethod
     def crop_box(self, height: int, width: int) -> Tuple[int, int, int, int]:
@@ -64,30 +70,36 @@ class DecodeCrop(LoadImageRobust):
         return 1
 
     def _decode(self, data: bytes, path: str, results: dict) -> np.ndarray:
-        size = jpeg_size(data)
-        image: Optional[np.ndarray] = None
-        if size is None:  # not a plain JPEG: decode first, then choose on the real size
+        header = jpeg_header(data)
+        if header is None:  # not a plain JPEG: decode first, then choose on the real size
             image = decode_image(data, path, max_pixels=self.max_pixels)
-            size = image.shape[:2]
-        height, width = size
-        top, left, crop_h, crop_w = self.crop_box(height, width)
-        reduce = 1
-        if image is None:
+            height, width = image.shape[:2]
+            top, left, crop_h, crop_w = self.crop_box(height, width)
+            crop, box, reduce = self._crop(image, top, left, crop_h, crop_w, 1)
+        else:
+            height, width = displayed_size(header)
+            top, left, crop_h, crop_w = self.crop_box(height, width)
             reduce = self._reduction(crop_h, crop_w)
-            image = decode_image(data, path, reduce, self.max_pixels)
-        # libjpeg scales by exactly 1 / reduce (the last, partial pixel makes the size a ceil).
-        # The box snaps to the reduced grid: each edge moves by at most reduce / 2 source pixels,
-        # under half an output pixel since reduce <= crop / output.
-        scale = 1. / reduce
-        y1 = min(image.shape[0] - 1, round(top * scale))
-        x1 = min(image.shape[1] - 1, round(left * scale))
-        y2 = max(y1 + 1, min(image.shape[0], round((top + crop_h) * scale)))
-        x2 = max(x1 + 1, min(image.shape[1], round((left + crop_w) * scale)))
+            crop = None
+            if self.region_decode and header.orientation == 1:  # the box's pixels alone
+                check_declared_size(path, width, height, header.pixels, self.max_pixels)
+                box = _snap(top, left, crop_h, crop_w, reduce, -(-height // reduce),
+                            -(-width // reduce))
+                crop = decode_region(data, (height, width), reduce, box)
+            if crop is None:  # rotated, CMYK, odd: the whole image, with every check
+                image = decode_image(data, path, reduce, self.max_pixels)
+                crop, box, reduce = self._crop(image, top, left, crop_h, crop_w, reduce)
+        x1, y1, x2, y2 = box
         results['ori_shape'] = (height, width)
         results['crop_bbox'] = np.array([x1 * reduce, y1 * reduce, min(width, x2 * reduce),
                                          min(height, y2 * reduce)])
         results['decode_reduce'] = reduce
-        return resize_bilinear(image[y1:y2, x1:x2], self.out_size)
+        return resize_bilinear(crop, self.out_size)
+
+    @staticmethod
+    def _crop(image: np.ndarray, top: int, left: int, crop_h: int, crop_w: int, reduce: int):
+        x1, y1, x2, y2 = _snap(top, left, crop_h, crop_w, reduce, *image.shape[:2])
+        return image[y1:y2, x1:x2], (x1, y1, x2, y2), reduce
 
     def _from_array(self, image: np.ndarray, results: dict) -> np.ndarray:
         image = bgr_image(image)
@@ -100,5 +112,22 @@ class DecodeCrop(LoadImageRobust):
 
     def __repr__(self) -> str:
         return (f'{type(self).__name__}(scale={self.out_size[::-1]}, '
-                f'dct_reduce={self.dct_reduce}, on_error={self.on_error!r}, '
+                f'dct_reduce={self.dct_reduce}, region_decode={self.region_decode}, '
+                f'on_error={self.on_error!r}, '
                 f'max_pixels={self.max_pixels})')
+
+
+def _snap(top: int, left: int, crop_h: int, crop_w: int, reduce: int, full_h: int,
+          full_w: int) -> Tuple[int, int, int, int]:
+    """``(x1, y1, x2, y2)`` of a full-scale box on the image decoded at ``1 / reduce``.
+
+    libjpeg scales by exactly 1 / reduce (the last, partial pixel makes the size a ceil). The box
+    snaps to the reduced grid: each edge moves by at most reduce / 2 source pixels, under half an
+    output pixel since reduce <= crop / output.
+    """
+    scale = 1. / reduce
+    y1 = min(full_h - 1, round(top * scale))
+    x1 = min(full_w - 1, round(left * scale))
+    y2 = max(y1 + 1, min(full_h, round((top + crop_h) * scale)))
+    x2 = max(x1 + 1, min(full_w, round((left + crop_w) * scale)))
+    return x1, y1, x2, y2
