@@ -119,3 +119,49 @@ def test_validation_lines_end_before_the_logger_prints(tiny_run):
     for line in out.splitlines():
         if 'Epoch(val)' in line:
             assert 'img/s' not in line, f'a logger line shares the progress line: {line!r}'
+
+
+def _test_tool(tiny_run, stdout):
+    """``tools/test.py`` on the tiny run's checkpoint, its output going to ``stdout``."""
+    import subprocess
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__)))))
+    options = [f'test_dataloader.dataset.data_root={tiny_run["data_root"]}',
+               'test_dataloader.batch_size=4', 'test_dataloader.num_workers=0',
+               'test_dataloader.persistent_workers=False']
+    return subprocess.Popen(
+        [sys.executable, 'tools/test.py', 'configs/resnest50_1xb32_digits.py',
+         tiny_run['checkpoint'], '--work-dir', tiny_run['work_dir'] + '-test', '--cfg-options',
+         *options], cwd=root, stdout=stdout, stderr=subprocess.STDOUT)
+
+
+@pytest.mark.slow
+def test_tools_test_through_a_pipe_writes_lines(tiny_run):
+    import subprocess
+    process = _test_tool(tiny_run, subprocess.PIPE)
+    out = process.communicate(timeout=300)[0].decode()
+    assert process.returncode == 0, out[-2000:]
+    lines = re.findall(r'^Test \d+/5 \(\d+%\)  elapsed .* ETA .* img/s$', out, re.M)
+    assert len(lines) == 5, out[-2000:]  # 5 batches: one line each (every 20 % >= 10 %)
+    assert '\r' not in out and '\x1b[K' not in out
+
+
+@pytest.mark.slow
+def test_tools_test_on_a_pseudo_terminal_draws_a_bar(tiny_run):
+    master, slave = pty.openpty()
+    process = _test_tool(tiny_run, slave)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:  # the child closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(master)
+    assert process.wait(timeout=300) == 0
+    raw = b''.join(chunks).decode('utf-8', 'replace')
+    assert re.search(r'\rTest .*5/5.*100%', ANSI.sub('', raw)), raw[-2000:]
+    assert not re.search(r'^Test \d+/5 \(', ANSI.sub('', raw), re.M)  # no line mode here
