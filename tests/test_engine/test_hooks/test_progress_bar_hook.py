@@ -165,3 +165,17 @@ def test_tools_test_on_a_pseudo_terminal_draws_a_bar(tiny_run):
     raw = b''.join(chunks).decode('utf-8', 'replace')
     assert re.search(r'\rTest .*5/5.*100%', ANSI.sub('', raw)), raw[-2000:]
     assert not re.search(r'^Test \d+/5 \(', ANSI.sub('', raw), re.M)  # no line mode here
+
+
+def test_an_iteration_based_run_has_one_bar_over_all_iterations(tmp_path):
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        runner = make_runner(
+            str(tmp_path), train_cfg=dict(by_epoch=False, max_iters=20),
+            param_scheduler=dict(type='ConstantLR', factor=1.0, by_epoch=False),
+            default_hooks=dict(checkpoint=dict(type='CheckpointHook', interval=20,
+                                               by_epoch=False),
+                               logger=dict(type='LoggerHook', interval=10)))
+        runner.train()
+    lines = re.findall(r'^Train (\d+)/20 ', out.getvalue(), re.M)
+    assert lines == [str(i) for i in range(2, 21, 2)], out.getvalue()[-2000:]
