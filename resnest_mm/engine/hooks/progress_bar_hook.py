@@ -97,6 +97,7 @@ class ProgressBarHook(Hook):
         self._phase = ''
         self._total = 0
         self._done = 0
+        self._first = 0
         self._images = 0
         self._start = 0.
         self._drawn_at = -math.inf
@@ -117,15 +118,17 @@ class ProgressBarHook(Hook):
 
     def _eta(self) -> Optional[float]:
         elapsed = time.monotonic() - self._start
-        if not self._done:
+        done_here = self._done - self._first  # a resumed epoch starts part done
+        if done_here <= 0:
             return None
-        return elapsed / self._done * (self._total - self._done)
+        return elapsed / done_here * (self._total - self._done)
 
     def _begin(self, runner, phase: str, total: int, done: int = 0, title: str = '') -> None:
         if self.mode == 'off' or not self.enabled[phase] or not is_main_process():
             return
         self._stream = sys.stdout
         self._phase, self._total, self._done, self._images = phase, total, done, 0
+        self._first = done
         self._start = time.monotonic()
         self._drawn_at = -math.inf
         step = max(1, math.ceil(total * self.percent / 100))
