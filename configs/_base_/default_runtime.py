@@ -21,7 +21,7 @@ default_hooks = dict(
     throughput=dict(type='ThroughputHook', skip_iters=2),  # FPS as the seed measured it
     summary=dict(type='RunSummaryHook'),  # <work_dir>/summary.json
     unreadable_images=dict(type='UnreadableImageHook', max_fraction=0.001),  # lists bad files
-    progress_bar=dict(type='ProgressBarHook'),  # batches done and ETA while evaluating
+    progress_bar=dict(type='ProgressBarHook'),  # a bar on a terminal, else a line per 10 %
 )
 custom_hooks = []
 

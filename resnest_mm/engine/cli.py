@@ -254,7 +254,9 @@ def train(argv: Optional[List[str]] = None) -> Runner:
     args = train_parser().parse_args(argv)
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     cfg = merge_train_args(load_config(args.config), args)
+    preflight.check_top_level_keys(cfg)
     preflight.check_types(cfg)
+    preflight.check_values(cfg)
     preflight.check_pretrained_init(cfg)
     preflight.check_datasets(cfg, ('train_dataloader', 'val_dataloader'))
     with _setup_errors_explained(args.config) as holder:
@@ -268,7 +270,9 @@ def test(argv: Optional[List[str]] = None) -> dict:
     args = test_parser().parse_args(argv)
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     cfg = merge_test_args(load_config(args.config), args)
+    preflight.check_top_level_keys(cfg)
     preflight.check_types(cfg)
+    preflight.check_values(cfg)
     preflight.check_pretrained_init(cfg)
     preflight.check_datasets(cfg, ('test_dataloader', ))
     with _setup_errors_explained(args.config) as holder:

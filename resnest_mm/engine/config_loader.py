@@ -2,9 +2,9 @@
 
 What mmengine's ``Config.fromfile`` lacks: a syntax error anywhere in a config's ``_base_`` chain
 is reported as ``SyntaxError`` in ``<unknown>``, a missing ``_base_`` file as a bare
-``FileNotFoundError``, a config that fails while executing as that error's traceback. Here each
-becomes an explained error naming the file (and the line), raised before anything is built or
-logged.
+``FileNotFoundError``, a ``_base_`` cycle as a ``RecursionError`` after seconds, a config that
+fails while executing as that error's traceback. Here each becomes an explained error naming the
+file (and the line, or the files of the cycle), raised before anything is built or logged.
 """
 from __future__ import annotations
 
@@ -33,6 +33,68 @@ def _bases(path: str, tree: ast.Module) -> List[str]:
     return []
 
 
+def _base_names(tree: ast.Module) -> List[str]:
+    """The ``_base_`` entries of a parsed config as written (local or ``package::path``)."""
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(
+                isinstance(t, ast.Name) and t.id == '_base_' for t in node.targets):
+            try:
+                value = ast.literal_eval(node.value)
+            except ValueError:
+                return []
+            names = value if isinstance(value, (list, tuple)) else [value]
+            return [n for n in names if isinstance(n, str) and '{{' not in n]
+    return []
+
+
+def _resolve(name: str, path: str) -> Optional[str]:
+    """The file a ``_base_`` entry of ``path`` names, the way mmengine finds it."""
+    try:
+        found, _ = Config._get_cfg_path(name, path)  # package::path through the package
+    except Exception:  # a package that is not installed: mmengine says so when loading
+        return None
+    return osp.normpath(osp.abspath(found))
+
+
+def _parse(path: str) -> Optional[ast.Module]:
+    try:
+        with open(path, encoding='utf-8') as f:
+            return ast.parse(f.read(), filename=path)
+    except (OSError, SyntaxError, ValueError):
+        return None  # load_config names syntax errors; a missing file mmengine reports
+
+
+def config_chain(path: str) -> List[Tuple[str, ast.Module]]:
+    """Every Python file of the ``_base_`` chain of ``path`` (itself first), each parsed.
+
+    Raises:
+        ExplainedValueError: the chain has a cycle; the sentence names its files in order.
+    """
+    chain: List[Tuple[str, ast.Module]] = []
+    seen: set = set()
+
+    def walk(file: str, stack: List[str]) -> None:
+        if file in stack:
+            cycle = stack[stack.index(file):] + [file]
+            raise ExplainedValueError(
+                f'{path}: the _base_ files form a cycle: {" -> ".join(cycle)}; remove one of '
+                'these _base_ entries')
+        if file in seen or not file.endswith('.py') or not osp.isfile(file):
+            return
+        tree = _parse(file)
+        if tree is None:
+            return
+        seen.add(file)
+        chain.append((file, tree))
+        for name in _base_names(tree):
+            base = _resolve(name, file)
+            if base:
+                walk(base, stack + [file])
+
+    walk(osp.normpath(osp.abspath(path)), [])
+    return chain
+
+
 def _syntax_error(path: str, seen: Optional[set] = None) -> Optional[Tuple[str, SyntaxError]]:
     """The first file of the ``_base_`` chain of ``path`` that does not parse, and its error."""
     seen = seen if seen is not None else set()
@@ -57,10 +119,12 @@ def load_config(path: str) -> Config:
 
     Raises:
         ExplainedFileNotFoundError: the config, or a ``_base_`` file it names, does not exist.
-        ExplainedValueError: a syntax error (file:line) or an error while executing the file.
+        ExplainedValueError: a syntax error (file:line), a ``_base_`` cycle (its files) or an
+            error while executing the file.
     """
     if not osp.isfile(path):
         raise ExplainedFileNotFoundError(f'config file {path} does not exist')
+    config_chain(path)  # a _base_ cycle: mmengine would recurse until Python gives up
     try:
         return Config.fromfile(path)
     except SyntaxError as exc:

@@ -10,32 +10,82 @@ without a word.
 """
 from __future__ import annotations
 
+import ast
 import difflib
+import inspect
 import os.path as osp
-from typing import Any, Dict, List, Optional
+import re
+import types
+import typing
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 from mmengine.config import Config, ConfigDict
 
 from ..datasets.image_files import IMAGE_EXTENSIONS, scan_split
 from ..utils.errors import ExplainedFileNotFoundError, ExplainedKeyError, ExplainedValueError
+from .config_loader import config_chain
 
-__all__ = ['IMAGE_EXTENSIONS', 'check_cfg_options', 'check_datasets']
+__all__ = ['IMAGE_EXTENSIONS', 'check_cfg_options', 'check_datasets', 'check_top_level_keys',
+           'check_types', 'check_values']
 FOLDER_DATASETS = ('ImageNet', 'CustomDataset')
 LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 
 
+def closest(word: str, choices) -> Optional[str]:
+    """The choice closest to ``word``, case-insensitively first (``ResNest`` -> ``ResNeSt``,
+    where plain ``difflib`` picks ``ResNet``), else by spelling, or None."""
+    by_lower: Dict[str, str] = {}
+    for choice in sorted(str(c) for c in choices):
+        by_lower.setdefault(choice.lower(), choice)
+    if word.lower() in by_lower:
+        return by_lower[word.lower()]
+    close = difflib.get_close_matches(word.lower(), list(by_lower), n=1)
+    return by_lower[close[0]] if close else None
+
+
 def _suggest(word: str, choices) -> str:
-    close = difflib.get_close_matches(word, [str(c) for c in choices], n=1)
-    return f' (did you mean {close[0]!r}?)' if close else ''
+    close = closest(word, choices)
+    return f' (did you mean {close!r}?)' if close else ''
 
 
+def _keys_read(source: str) -> set:
+    """Top-level config keys a piece of source reads: ``cfg.get('key')``, ``cfg['key']``,
+    ``args.get('key')`` (mmengine's builder), not ``env_cfg.get(...)`` and the like."""
+    return set(re.findall(r"(?<![\w.])(?:self\.)?(?:cfg|args)(?:\.get\(|\[)\s*'(\w+)'", source))
+
+
+def runner_keys(runner_type: Optional[str] = None) -> frozenset:
+    """The top-level keys a run reads, asked of the code that reads them: the parameters of
+    mmengine's ``Runner.__init__`` and of the runner class of ``runner_type`` (ours by
+    default), and the keys their source reads from the config (``compile``, ``sync_bn``,
+    ``unsafe_load`` ...), plus ``runner_type`` as mmengine's runner builder reads it."""
+    from mmengine.registry import build_functions
+    from mmengine.runner import Runner
+
+    from ..registry import RUNNERS
+    classes = [Runner]
+    runner = RUNNERS.get(runner_type or 'ResNeStRunner')
+    if isinstance(runner, type):
+        classes += [c for c in runner.__mro__ if issubclass(c, Runner) and c is not Runner]
+    keys = set()
+    for cls in classes:
+        keys |= set(inspect.signature(cls.__init__).parameters) - {'self', 'args', 'kwargs'}
+        try:
+            keys |= _keys_read(inspect.getsource(cls))
+        except (OSError, TypeError):  # no source (a compiled class): its signature only
+            pass
+    keys |= _keys_read(inspect.getsource(build_functions.build_runner_from_cfg))
+    return frozenset(keys)
+
+
+# Top-level keys a config carries for the config system and mmpretrain's tools rather than the
+# Runner: mmengine's Config reads _base_ and custom_imports, mmpretrain's test tool tta_model
+# and tta_pipeline; mmpretrain's _base_ files give the data preprocessor at the top level.
+# decode_on_device is read by the tools before the runner exists (datasets.device_decode).
+CONFIG_KEYS = frozenset({'_base_', 'custom_imports', 'tta_model', 'tta_pipeline',
+                         'data_preprocessor', 'default_scope', 'runner_type', 'decode_on_device'})
 # Runner.from_cfg reads these top-level keys when present, so a config may lack them.
-RUNNER_KEYS = frozenset({
-    'compile', 'sync_bn', 'model_wrapper_cfg', 'find_unused_parameters', 'log_processor',
-    'experiment_name', 'launcher', 'work_dir', 'load_from', 'resume', 'auto_scale_lr',
-    'randomness', 'env_cfg', 'log_level', 'default_scope', 'custom_hooks', 'visualizer',
-    'default_hooks', 'val_cfg', 'test_cfg', 'cfg', 'runner_type', 'data_preprocessor',
-    'unsafe_load', 'channels_last', 'resume_fallback', 'decode_on_device'})
+RUNNER_KEYS = runner_keys() | CONFIG_KEYS
 # Keys the Runner reads from these dicts although a config may not spell them out
 # (Runner.set_randomness, Runner.setup_env and its mp_cfg); dist_cfg, the log processor and the
 # model wrapper pass any key on to functions with many options (init_process_group ...).
@@ -227,6 +277,18 @@ def _registered_names(registry) -> set:
     return names
 
 
+def _registries() -> Dict[str, Any]:
+    """The registry of each kind of component :func:`_components` yields."""
+    from mmpretrain.registry import BATCH_AUGMENTS
+
+    from .. import registry as ours
+    registries = {name: getattr(ours, name, None) for name in (
+        'MODELS', 'DATASETS', 'TRANSFORMS', 'DATA_SAMPLERS', 'OPTIM_WRAPPERS', 'OPTIMIZERS',
+        'PARAM_SCHEDULERS', 'HOOKS', 'METRICS', 'LOOPS', 'VISUALIZERS', 'VISBACKENDS', 'RUNNERS')}
+    registries['BATCH_AUGMENTS'] = BATCH_AUGMENTS
+    return registries
+
+
 def check_types(cfg: Config) -> None:
     """Refuse a component ``type`` no registry of scope resnest_mm knows, before the Runner
     exists (mmengine raises its KeyError after a few hundred lines of log).
@@ -235,13 +297,9 @@ def check_types(cfg: Config) -> None:
         KeyError: naming the key, the type, and the closest registered name.
     """
     from mmengine.registry import DefaultScope
-    from mmpretrain.registry import BATCH_AUGMENTS
 
     from .. import registry as ours
-    registries = {name: getattr(ours, name, None) for name in (
-        'MODELS', 'DATASETS', 'TRANSFORMS', 'DATA_SAMPLERS', 'OPTIM_WRAPPERS', 'OPTIMIZERS',
-        'PARAM_SCHEDULERS', 'HOOKS', 'METRICS', 'LOOPS', 'VISUALIZERS', 'VISBACKENDS', 'RUNNERS')}
-    registries['BATCH_AUGMENTS'] = BATCH_AUGMENTS
+    registries = _registries()
     with DefaultScope.overwrite_default_scope(cfg.get('default_scope') or ours.SCOPE):
         for kind, path, name in _components(cfg):
             registry = registries[kind]
@@ -277,3 +335,191 @@ def check_pretrained_init(cfg: Config) -> None:
             'checkpoint checks (digest, data only, strict fit); drop it and use load_from='
             f'{init.get("checkpoint")} instead (with default_hooks.checkpoint_adapter.'
             "head_mismatch='reinit' for a new classifier)")
+
+
+def _names_used(tree: ast.Module) -> set:
+    """Names a config file reads: variables (``type=dataset_type``) and ``_base_.name``."""
+    used = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
+            used.add(node.id)
+        elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and \
+                node.value.id == '_base_':
+            used.add(node.attr)
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            used |= set(re.findall(r'\{\{\s*_base_\.(\w+)', node.value))
+    return used
+
+
+def _names_assigned(tree: ast.Module) -> set:
+    return {t.id for node in tree.body if isinstance(node, (ast.Assign, ast.AnnAssign))
+            for t in (node.targets if isinstance(node, ast.Assign) else [node.target])
+            if isinstance(t, ast.Name)}
+
+
+def check_top_level_keys(cfg: Config) -> None:
+    """Refuse a top-level key that nothing reads: mmengine ignores it, so a misspelt
+    ``train_dataloder = dict(batch_size=8)`` trains with the base's batch size, silently.
+
+    A key is read when the runner reads it (:func:`runner_keys`), when it is one of
+    :data:`CONFIG_KEYS`, or when it is a variable: a name some file of the ``_base_`` chain uses
+    (``dataset_type``, ``num_classes``, ``train_pipeline`` ...) or defines in a ``_base_``
+    file (a base's variable the config sets anew). So only a key the config itself introduces
+    and never uses is refused.
+
+    Raises:
+        KeyError: naming the file, the key and the closest key a run reads.
+    """
+    if not cfg.filename or not osp.isfile(cfg.filename):
+        return
+    chain = config_chain(cfg.filename)
+    used, in_bases = set(), set()
+    for i, (_, tree) in enumerate(chain):
+        used |= _names_used(tree)
+        if i:
+            in_bases |= _names_assigned(tree)
+    known = runner_keys(cfg.get('runner_type')) | CONFIG_KEYS
+    for key in cfg.keys():
+        if key in known or key in used or key in in_bases or key.startswith('_'):
+            continue
+        raise ExplainedKeyError(
+            f'{cfg.filename}: the top-level key {key!r} is read by nothing (neither the runner '
+            f'nor a variable the config uses){_suggest(key, known)}; fix its spelling or '
+            'delete it')
+
+
+def _one_hint(param: inspect.Parameter, init: Any) -> Any:
+    """The annotation of one parameter, resolved alone (``'int | None'`` from a module with
+    postponed annotations), or None."""
+    if param.annotation is param.empty:
+        return None
+    holder = type('Hint', (), {'__annotations__': {param.name: param.annotation}})
+    try:
+        return typing.get_type_hints(holder, globalns=getattr(init, '__globals__', None))[
+            param.name]
+    except Exception:
+        return None
+
+
+def _hints(cls: type, name: str):
+    """``(annotation, default)`` of ``cls``'s constructor argument ``name``, from the first
+    class of its MRO that declares it (a subclass taking ``*args, **kwargs`` passes them on);
+    ``(None, None)`` when none declares it."""
+    for klass in getattr(cls, '__mro__', [cls]):
+        init = vars(klass).get('__init__') if isinstance(klass, type) else klass
+        if init is None:
+            continue
+        try:
+            param = inspect.signature(init).parameters.get(name)
+        except (TypeError, ValueError):
+            continue
+        if param is None or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            continue
+        try:
+            hint = typing.get_type_hints(init).get(name)
+        except Exception:  # another annotation names what is not importable here: this one
+            hint = _one_hint(param, init)
+        default = None if param.default is param.empty else param.default
+        return hint, default
+    return None, None
+
+
+_SCALARS = (bool, int, float, str)
+
+
+def _expected(hint, default) -> Tuple[Tuple[type, ...], bool]:
+    """The scalar types an argument takes, and whether only those (``interval: int``) or also
+    others (``lr: Union[float, Tensor]``: then only a string, which neither is, is refused).
+    ``((), False)`` when nothing can be told (``Any``, a callable, a sequence ...)."""
+    if hint is not None:
+        union = typing.get_origin(hint) in (Union, types.UnionType)
+        args = typing.get_args(hint) if union else (hint, )
+        args = tuple(a for a in args if a is not type(None))
+        scalars = tuple(a for a in args if a in _SCALARS)
+        if str in scalars or not scalars:
+            return (), False
+        others = [a for a in args if a not in _SCALARS]
+        # a class that is not str-like (a tensor); Any, TypeVars and generics may be strings
+        strict = not others
+        if not all(isinstance(a, type) and not issubclass(a, str) for a in others):
+            return (), False
+        return scalars, strict
+    if type(default) in (int, float):  # an unannotated number: a number is expected
+        return (int, float), True
+    return (), False
+
+
+def _fits(value: Any, expected: Tuple[type, ...], strict: bool) -> bool:
+    if value is None or not expected:
+        return True  # a default of None is the common "unset"; the component decides
+    if not strict:
+        return not isinstance(value, str)
+    if isinstance(value, bool):
+        return bool in expected or int in expected
+    if isinstance(value, int):
+        return int in expected or float in expected
+    if isinstance(value, float):
+        return float in expected
+    return isinstance(value, tuple(expected))
+
+
+def _type_names(expected: Tuple[type, ...]) -> str:
+    names = {bool: 'a bool (True/False)', int: 'an integer', float: 'a number', str: 'a string'}
+    if float in expected:
+        expected = tuple(t for t in expected if t is not int)
+    return ' or '.join(names[t] for t in expected)
+
+
+def _check_arguments(path: str, cls: type, node: dict, source: str) -> None:
+    for key, value in node.items():
+        if key == 'type' or isinstance(value, (dict, list, tuple)):
+            continue
+        expected, strict = _expected(*_hints(cls, key))
+        if not _fits(value, expected, strict):
+            raise ExplainedValueError(
+                f'{path}.{key}={value!r}: {getattr(cls, "__name__", cls)} takes '
+                f'{_type_names(expected)} there, not a {type(value).__name__}; fix it in '
+                f'{source} or in --cfg-options')
+
+
+def check_values(cfg: Config) -> None:
+    """Refuse a config value of the wrong type before the run starts, where the component
+    would fail when it first uses it (``default_hooks.checkpoint.interval='abc'`` after a whole
+    epoch, ``optim_wrapper.optimizer.lr='abc'`` in a sentence that names no key).
+
+    The types come from the components' own constructors: the annotation of each argument
+    (``interval: int``; ``lr: Union[float, Tensor]`` refuses a string only), else the type of
+    a numeric default. Only scalar values are checked (numbers, bools, strings); data loaders
+    are checked against ``torch.utils.data.DataLoader``.
+
+    Raises:
+        ValueError: naming the key, the value, the component and the type expected.
+    """
+    from mmengine.registry import DefaultScope
+    from torch.utils.data import DataLoader
+
+    from .. import registry as ours
+    source = cfg.filename or 'the config'
+    registries = _registries()
+    with DefaultScope.overwrite_default_scope(cfg.get('default_scope') or ours.SCOPE):
+        for kind, path, name in _components(cfg):
+            cls = registries[kind].get(name)
+            node = _node(cfg, path)
+            if callable(cls) and isinstance(node, dict):  # a class, or a builder function
+                _check_arguments(path, cls, node, source)
+    for name in LOADERS:
+        loader = cfg.get(name)
+        if isinstance(loader, dict):
+            _check_arguments(name, DataLoader, loader, source)
+
+
+def _node(cfg: Config, path: str) -> Any:
+    node: Any = cfg
+    for part in path.split('.'):
+        if isinstance(node, (list, tuple)) and part.isdigit():
+            node = node[int(part)]
+        elif isinstance(node, (dict, Config)):
+            node = node.get(part)
+        else:
+            return None
+    return node

@@ -167,7 +167,7 @@ def test_a_model_that_does_not_fit_its_checkpoint_is_not_evaluated(data, trained
      '{path}: the _base_ file {dir}/no_such_base.py does not exist'),
     ('type', "_base_ = ['{tiny}']\nmodel = dict(backbone=dict(type='ResNest'))\n",
      "model.backbone: type='ResNest' is not a registered model in scope resnest_mm (did you "
-     "mean 'ResNet'?)"),
+     "mean 'ResNeSt'?)"),  # case-insensitive first, not 'ResNet'
 ])
 def test_config_mistakes_get_one_sentence(case, content, expected, data, tmp_path):
     path = tmp_path / f'{case}.py'
