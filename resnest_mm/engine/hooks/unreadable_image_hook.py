@@ -59,7 +59,7 @@ class UnreadableImageHook(Hook):
                 chunk = f.read()
             complete = chunk[:chunk.rfind('\n') + 1]  # a line still being written waits
             self._offsets[path] = self._offsets.get(path, 0) + len(complete.encode('utf-8'))
-            lines += complete.splitlines()
+            lines += complete.split('\n')[:-1]  # entries are escaped: one per line
         return lines
 
     def _report(self, runner, mode: str, dataset) -> None:
