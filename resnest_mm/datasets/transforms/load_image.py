@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import os
-from typing import Dict, Optional
+from typing import Dict, List, Optional
 
 import cv2
 import numpy as np
@@ -13,6 +13,7 @@ from mmengine.logging import print_log
 from ...registry import TRANSFORMS
 from ...utils.errors import ExplainedValueError
 from ...utils.escape import escape_name
+from ...utils.fileio import atomic_write
 from ..decode import UnreadableImageError, decode_image
 from ..decode_limits import (
     DEFAULT_MAX_DECODE_SECONDS,
@@ -28,6 +29,44 @@ from ..samplers.resumable_sampler import seed_sample
 # Set by UnreadableImageHook in the main process; data-loader workers inherit it and append one
 # ``path<TAB>reason`` line per failure to a file of their own there.
 UNREADABLE_DIR_ENV = 'RESNEST_MM_UNREADABLE_DIR'
+# Also set by the hook: the run's list (``<work_dir>/unreadable_images.txt``), written by a
+# worker itself when the data set gives up (no epoch end, so no hook, will write it).
+UNREADABLE_LIST_ENV = 'RESNEST_MM_UNREADABLE_LIST'
+
+
+def recorded_unreadable() -> List[str]:
+    """The ``path<TAB>reason`` entries recorded so far by every process of this rank, each once
+    (complete lines only)."""
+    folder = os.environ.get(UNREADABLE_DIR_ENV)
+    if not folder or not os.path.isdir(folder):
+        return []
+    entries: Dict[str, str] = {}
+    for name in sorted(os.listdir(folder)):
+        if name.endswith('.tsv'):
+            with open(os.path.join(folder, name), encoding='utf-8') as f:
+                text = f.read()
+            for line in text[:text.rfind('\n') + 1].split('\n')[:-1]:
+                entries.setdefault(line.split('\t', 1)[0], line)
+    return list(entries.values())
+
+
+def write_unreadable_list(mode: str) -> Optional[str]:
+    """Merge this rank's records into the run's list (``<mode><TAB>path<TAB>reason`` lines,
+    as UnreadableImageHook writes them) at once, atomically; return its path, or None when no
+    hook set one up."""
+    target = os.environ.get(UNREADABLE_LIST_ENV)
+    if not target:
+        return None
+    lines: List[str] = []
+    if os.path.isfile(target):
+        with open(target, encoding='utf-8') as f:
+            lines = f.read().split('\n')[:-1]
+    known = {line.split('\t')[1] for line in lines if line.count('\t') >= 2}
+    lines += [f'{mode}\t{entry}' for entry in recorded_unreadable()
+              if entry.split('\t', 1)[0] not in known]
+    text = ''.join(line + '\n' for line in lines).encode('utf-8')
+    atomic_write(target, lambda f: f.write(text), size=len(text))
+    return target
 
 
 def record_unreadable(path: str, reason: str) -> None:
