@@ -300,8 +300,9 @@ def scan_split(root: str, extensions: Optional[Sequence[str]] = None,
     for label, entry in enumerate(class_dirs):
         found = []
         below = walk.enter(entry.path, top, 1)
-        if below is not None:
-            walk.walk_class(entry.path, entry.name, below, 1, found)
+        if below is None:
+            continue  # a problem or an ignored folder, already said
+        walk.walk_class(entry.path, entry.name, below, 1, found)
         if not found:
             scan.empty_classes.append(entry.name)
         scan.samples += [(path, label) for path in sorted(found)]
