@@ -200,3 +200,55 @@ def test_progress_off_a_terminal_is_a_line_every_few_percent(tmp_path, repo_root
     progress = [line for line in result.stdout.splitlines() if line.startswith('validation')]
     assert len(progress) == 20 and '\r' not in result.stdout, result.stdout
     assert progress[-1].startswith('validation images: 100% (200/200), ')
+
+
+class _Zeros(io.RawIOBase):
+    def __init__(self, size):
+        self.left = size
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        count = min(len(buffer), self.left)
+        buffer[:count] = bytes(count)
+        self.left -= count
+        return count
+
+
+MEASURED = ('import resource, runpy, sys\n'
+            f'sys.argv = [{TOOL!r}] + sys.argv[1:]\n'
+            'try:\n'
+            f'    runpy.run_path({TOOL!r}, run_name="__main__")\n'
+            'except SystemExit as exc:\n'
+            '    code = exc.code\n'
+            'print("PEAK_RSS_KB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n'
+            'sys.exit(code)\n')
+
+
+@pytest.mark.slow
+def test_a_gzip_bomb_devkit_is_refused_in_little_memory(tmp_path, repo_root):
+    """A 1 MB devkit.tar.gz whose meta.mat inflates to 1 GB peaked at gigabytes."""
+    devkit = tmp_path / 'ILSVRC2012_devkit_t12.tar.gz'
+    with tarfile.open(devkit, 'w:gz', compresslevel=9) as tar:
+        info = tarfile.TarInfo('ILSVRC2012_devkit_t12/data/meta.mat')
+        info.size = 1 << 30
+        tar.addfile(info, io.BufferedReader(_Zeros(info.size), 1 << 20))
+    assert os.path.getsize(devkit) < 1_100_000
+    with tarfile.open(tmp_path / 'val.tar', 'w') as tar:
+        _add(tar, 'ILSVRC2012_val_00000001.JPEG', b'jpeg')
+    result = subprocess.run(
+        [sys.executable, '-c', MEASURED, str(tmp_path / 'out'), '--val-tar',
+         str(tmp_path / 'val.tar'), '--val-labels', str(devkit)], cwd=repo_root,
+        capture_output=True, text=True, timeout=120, env=dict(os.environ, PYTHONPATH=repo_root))
+    assert result.returncode == 2 and 'Traceback' not in result.stderr, result.stderr
+    assert result.stderr.splitlines()[-1] == (
+        f"error: {devkit}: member 'ILSVRC2012_devkit_t12/data/meta.mat' declares 1,073,741,824 "
+        'bytes, more than any such file of ImageNet (67,108,864). Refusing this archive.')
+    peak_mb = int(result.stdout.rsplit('PEAK_RSS_KB', 1)[1].split()[0]) / 1024
+    baseline = subprocess.run(  # the imports alone (torch, mmpretrain) cost hundreds of MB
+        [sys.executable, '-c', MEASURED, '--help'], cwd=repo_root, capture_output=True,
+        text=True, timeout=120, env=dict(os.environ, PYTHONPATH=repo_root))
+    baseline_mb = int(baseline.stdout.rsplit('PEAK_RSS_KB', 1)[1].split()[0]) / 1024
+    print(f'peak RSS: {peak_mb:.0f} MB, of which the imports {baseline_mb:.0f} MB')
+    assert peak_mb - baseline_mb < 100
