@@ -10,7 +10,7 @@ def test_off_a_terminal_it_writes_a_line_every_few_percent():
         for _ in range(1003):  # more than announced: the lines stop at 100%
             progress.update()
     lines = log.getvalue().splitlines()
-    assert [line.split(',')[0] for line in lines] == [
+    assert [line.split('), ')[0] + ')' for line in lines] == [
         f'verify data: {p}% ({p * 10:,}/1,000)' for p in range(10, 101, 10)]
     assert '\r' not in log.getvalue() and len(log.getvalue()) < 1000
 
