@@ -237,9 +237,12 @@ def read_header(data: bytes) -> Optional[ImageHeader]:
     return None
 
 
-# A marker: 0xFF (fill bytes may repeat it) then a code other than 0x00 (a stuffed 0xFF in
-# entropy-coded data) or D0-D7 (restart markers inside a scan, length-less).
-_MARKER = re.compile(rb'\xff+([^\x00\xd0-\xd7\xff])')
+# A marker: 0xFF then a code other than 0x00 (a stuffed 0xFF in entropy-coded data), D0-D7
+# (restart markers inside a scan, length-less) or 0xFF (a fill byte: the match starts at the
+# last one). A fixed two-byte pattern, so the regex engine searches it at memchr speed.
+_MARKER = re.compile(rb'\xff([^\x00\xd0-\xd7\xff])')
+# Sequential (not progressive) frames: Huffman baseline / extended, arithmetic extended.
+_SEQUENTIAL = frozenset({0xC0, 0xC1, 0xC9})
 
 
 def count_jpeg_scans(data: bytes) -> int:
@@ -253,6 +256,11 @@ def count_jpeg_scans(data: bytes) -> int:
     libjpeg-turbo's ``TJPARAM_SCANLIMIT`` / ``djpeg -maxscans`` idea, read before any decoder
     runs; OpenCV and Pillow expose no such limit.
 
+    A sequential frame whose first scan holds every component (an ordinary baseline JPEG) is
+    complete after that scan, and libjpeg decodes no later one (1,000 copies of it appended to
+    a 2000 x 2000 JPEG add no decode time): 1 is returned without reading the entropy-coded
+    data, so the count costs microseconds for most files (0.2 ms per 100 KB otherwise).
+
     Args:
         data: The file's bytes (a JPEG: starting with 0xFFD8).
 
@@ -260,6 +268,7 @@ def count_jpeg_scans(data: bytes) -> int:
         The scans counted; those before a truncation or a broken marker included.
     """
     pos, end, scans = 2, len(data), 0
+    frame, components = None, 0
     while pos < end:
         match = _MARKER.search(data, pos)  # the next marker, past any scan's entropy data
         if match is None:
@@ -272,9 +281,14 @@ def count_jpeg_scans(data: bytes) -> int:
         length = int.from_bytes(data[pos:pos + 2], 'big')
         if length < 2:
             break
-        pos += length
+        if marker in _SOF_MARKERS and frame is None and pos + 8 <= end:
+            frame, components = marker, data[pos + 7]
         if marker == 0xDA:
             scans += 1
+            if scans == 1 and frame in _SEQUENTIAL and pos + 2 < end \
+                    and data[pos + 2] == components:
+                return 1
+        pos += length
     return scans
 
 

@@ -127,3 +127,22 @@ def test_names_with_control_characters_are_one_record_each(tmp_path, monkeypatch
     assert [line.split('\t')[0] for line in lines] == [
         f'{tmp_path}/a\\nb.JPEG', f'{tmp_path}/tab\\tx.JPEG', f'{tmp_path}/\\x1b[2Jclear.JPEG']
     assert all(line.count('\t') == 1 and '\x1b' not in line for line in lines)
+
+
+def test_scans_after_a_complete_baseline_frame_cost_nothing_and_are_not_counted(tmp_path):
+    """libjpeg ends an ordinary baseline image with its first scan; the count, which skips the
+    entropy-coded data of every other JPEG, stops there too (microseconds a file)."""
+    from resnest_mm.datasets.transforms import LoadImageRobust
+    buf = io.BytesIO()
+    Image.fromarray(np.full((2000, 2000, 3), 128, np.uint8)).save(buf, format='JPEG')
+    plain = buf.getvalue()
+    scan = plain[plain.rfind(b'\xff\xda'):-2]
+    repeated = plain[:-2] + scan * 1000 + b'\xff\xd9'
+    assert count_jpeg_scans(repeated) == 1
+    times = []
+    for name, data in (('plain.JPEG', plain), ('repeated.JPEG', repeated)):
+        (tmp_path / name).write_bytes(data)
+        start = time.thread_time()
+        assert LoadImageRobust().load(str(tmp_path / name), {}).shape == (2000, 2000, 3)
+        times.append(time.thread_time() - start)
+    assert times[1] < 3 * times[0] + 0.05, times
