@@ -13,10 +13,14 @@ from resnest_mm.registry import DATASETS
 from tests.helpers.images import write_image_folder
 
 
+class DidNotEndError(Exception):
+    """Not an OSError (TimeoutError is one): the code under test catches those."""
+
+
 @contextlib.contextmanager
 def ends_within(seconds):
     def stop(*_):
-        raise TimeoutError(f'the walk did not end within {seconds} s')
+        raise DidNotEndError(f'the walk did not end within {seconds} s')
     previous = signal.signal(signal.SIGALRM, stop)
     signal.setitimer(signal.ITIMER_REAL, seconds)
     try:
@@ -98,3 +102,18 @@ def test_names_in_the_sentences_are_escaped(tmp_path):
         assert '\n' not in sentence and '\x1b' not in sentence
     assert f'{root}/a/notes\\n\\x1b[2J.txt' in scan.ignored_summary()
     assert f'{root}/a/bad\\nlink (a broken symbolic link' in scan.problems_sentence()
+
+
+def test_the_check_before_training_ends_on_a_link_dag(tmp_path):
+    """The issue: the DAG hung the training preflight as it hung verify."""
+    from mmengine.config import Config
+
+    from resnest_mm.engine.preflight import check_datasets
+    root = tmp_path / 'train'
+    write_image_folder(str(root), ['a', 'b'], per_class=1, size=16)
+    os.symlink(_link_dag(tmp_path / 'dag', levels=30), root / 'a' / 'dag')
+    cfg = Config(dict(train_dataloader=dict(dataset=dict(
+        type='CustomDataset', data_root=str(tmp_path), data_prefix='train'))))
+    with ends_within(10), pytest.raises(ValueError, match='more than max_depth=16 folder '
+                                                          'levels below the split'):
+        check_datasets(cfg)
