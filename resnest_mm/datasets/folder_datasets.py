@@ -17,8 +17,27 @@ from mmpretrain.datasets import CustomDataset as _CustomDataset
 from mmpretrain.datasets import ImageNet as _ImageNet
 
 from ..registry import DATASETS
-from ..utils.errors import ExplainedFileNotFoundError, ExplainedValueError
+from ..utils.errors import ExplainedFileNotFoundError, ExplainedRuntimeError, ExplainedValueError
+from ..utils.escape import escape_name
 from .image_files import scan_split
+from .transforms.load_image import write_unreadable_list
+
+
+class NoReadableSampleError(ExplainedRuntimeError):
+    """Every sample a training data set drew in a row was unreadable (``max_refetch + 1``).
+
+    Raised in a data-loader worker, it reaches the main process through torch's
+    ``ExceptionWrapper.reraise``, which builds a new instance from the worker's formatted
+    traceback (``Caught NoReadableSampleError in DataLoader worker process 0. Original
+    Traceback ...``): that text is cut back here to the sentence it ends with, so the tools
+    print one sentence, not a worker's traceback.
+    """
+
+    def __init__(self, message: str) -> None:
+        marker = f'{type(self).__name__}: '
+        if message.startswith('Caught ') and marker in message:
+            message = message.rsplit(marker, 1)[1].strip()
+        super().__init__(message)
 
 
 class _ScanByRule:
@@ -56,8 +75,31 @@ class _ScanByRule:
         self.folder_to_idx = {c: i for i, c in enumerate(scan.classes)}
         if scan.empty_classes:
             logger.warning(f'{name}: no image in the class folder(s) '
-                           f'{", ".join(scan.empty_classes)} of {self.img_prefix}')
+                           f'{escape_name(", ".join(scan.empty_classes))} of '
+                           f'{escape_name(self.img_prefix)}')
         return scan.samples
+
+    def __getitem__(self, idx: int) -> dict:
+        """mmengine's ``BaseDataset.__getitem__``, ending in a sentence and the written list
+        of unreadable files where mmengine raises ``Exception('Cannot find valid image after
+        1000! ...')`` with neither (a folder of unreadable files)."""
+        if self.test_mode:
+            return super().__getitem__(idx)
+        if not self._fully_initialized:
+            self.full_init()
+        for _ in range(self.max_refetch + 1):
+            data = self.prepare_data(idx)
+            if data is not None:  # None: a file the loader recorded as unreadable
+                return data
+            idx = self._rand_another()
+        listed = write_unreadable_list('train')
+        where = f'they are listed in {escape_name(listed)}' if listed else \
+            'they are logged above'
+        raise NoReadableSampleError(
+            f'{type(self).__name__}: {self.max_refetch + 1} samples drawn in a row from '
+            f'{escape_name(self.img_prefix or self.ann_file)} could not be read ({len(self)} '
+            f'samples in the data set); {where}. Check the data with '
+            'tools/misc/verify_dataset.py')
 
 
 @DATASETS.register_module()

@@ -115,3 +115,17 @@ def write_hostile_images(folder: str) -> Dict[str, bytes]:
         with open(os.path.join(folder, name), 'wb') as f:
             f.write(data)
     return files
+
+
+def progressive_jpeg(height: int, width: int, scans: int) -> bytes:
+    """A real progressive JPEG of a flat grey ``height x width`` image holding ``scans`` scans:
+    Pillow's 10, then its last scan (an AC refinement of Y, a few bytes however large the
+    image) repeated. libjpeg warns of the repeated progression and decodes it, one pass over
+    every block per scan: the issue's 2.1 MB file of 8000 x 8000 pixels and 20,006 scans."""
+    buf = io.BytesIO()
+    Image.fromarray(np.full((height, width, 3), 128, np.uint8)).save(
+        buf, format='JPEG', quality=80, progressive=True)
+    data = buf.getvalue()
+    last = data.rfind(b'\xff\xda')
+    assert scans >= 10 and data.count(b'\xff\xda') == 10, 'Pillow wrote another progression'
+    return data[:-2] + data[last:-2] * (scans - 10) + b'\xff\xd9'

@@ -217,3 +217,28 @@ def test_members_with_one_file_name_are_both_kept_and_reported(tmp_path):
     assert val == {'n01440764': 2} and len(notes) == 1
     assert sorted(os.listdir(tmp_path / 'out' / 'val' / 'n01440764')) == [
         'ILSVRC2012_val_00000001.JPEG', 'ILSVRC2012_val_00000001_2.JPEG']
+
+
+def test_the_devkit_is_read_through_a_decompression_bound(tmp_path, monkeypatch):
+    """Members each under the size limit still inflate without end: the stream is bounded."""
+    from resnest_mm.datasets import imagenet_prep
+    from resnest_mm.datasets.imagenet_prep import BadArchiveError
+    monkeypatch.setattr(imagenet_prep, 'MAX_DEVKIT_BYTES', 1 << 20)
+    devkit = tmp_path / 'ILSVRC2012_devkit_t12.tar.gz'
+    with tarfile.open(devkit, 'w:gz') as tar:
+        for i in range(4):
+            _add(tar, f'ILSVRC2012_devkit_t12/data/filler{i}.bin', bytes(400_000))
+    with pytest.raises(BadArchiveError, match=f'^{devkit} inflates to more than 1,048,576 bytes'):
+        read_val_labels(str(devkit))
+
+
+def test_oversize_and_sparse_members_are_refused(tmp_path, monkeypatch):
+    from resnest_mm.datasets import imagenet_prep
+    monkeypatch.setitem(imagenet_prep.MAX_MEMBER_BYTES, 'image', 1000)
+    with tarfile.open(tmp_path / 'val.tar', 'w') as tar:
+        _add(tar, 'ILSVRC2012_val_00000001.JPEG', bytes(1001))
+    with pytest.raises(UnsafeArchiveError, match=r"member 'ILSVRC2012_val_00000001.JPEG' "
+                                                 r'declares 1,001 bytes, more than any such file'):
+        extract_val(str(tmp_path / 'val.tar'), {'ILSVRC2012_val_00000001.JPEG': 'n01440764'},
+                    str(tmp_path / 'out'))
+    assert not (tmp_path / 'out').exists()

@@ -78,3 +78,52 @@ def test_its_own_errors_exit_2_with_a_sentence(case, tmp_path, repo_root):
                              f'{tmp_path}; a folder data set reads {tmp_path}/<class>/<image>'
                 }[case]
     assert expected in result.stderr.splitlines()[-1]
+
+
+@pytest.mark.slow
+def test_names_scans_empty_classes_and_links_to_the_root_are_reported(tmp_path, repo_root):
+    """One run over the issue's cases: 3 bad files with a newline, a tab and an ANSI escape in
+    their names are 3 lines (they were 6, the escape raw); a progressive JPEG of 20,006 scans
+    is listed in milliseconds (verify decoded it for minutes and called it fine); an empty class
+    folder is a problem (it passed, then training refused it); a class folder linked to / is
+    named (verify walked the file system and exited 2 naming /dev/fd/4)."""
+    from tests.helpers.hostile_images import progressive_jpeg
+    root = tmp_path / 'data'
+    write_image_folder(str(root / 'train'), ['a', 'b'], per_class=2, size=16)
+    for name in ('new\nline.JPEG', 'tab\there.JPEG', '\x1b[2Jclear.JPEG'):
+        (root / 'train' / 'a' / name).write_bytes(b'not an image')
+    (root / 'train' / 'b' / 'scans.JPEG').write_bytes(progressive_jpeg(8000, 8000, 20006))
+    (root / 'train' / 'empty').mkdir()
+    os.symlink('/', root / 'train' / 'slash')
+    result = _verify(repo_root, root)
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert '\x1b' not in result.stdout
+    lines = result.stdout.splitlines()
+    start = lines.index('5 of 9 files could not be read:')
+    listed = lines[start + 1:]
+    assert listed == sorted(listed) and len(listed) == 5
+    train = f'{root}/train'
+    for line, name in zip(listed, ('\\x1b[2Jclear.JPEG', 'new\\nline.JPEG', 'tab\\there.JPEG')):
+        assert line.startswith(f'  {train}/a/{name}: not a readable image (')
+    assert listed[3] == (f'  {train}/b/scans.JPEG: a JPEG of 20,006 scans, more than '
+                         'max_scans=100 (photos have about 10; each scan is a pass over the '
+                         'whole image); not decoded. If such images are real, raise max_scans '
+                         'on the loading transform')
+    assert listed[4] == (f'  {train}/slash: a link to /, a folder holding the data set itself; '
+                         'refusing to walk it')
+    assert (f'problem: 1 class folder(s) hold no image: {train}/empty. Training refuses an '
+            'empty class (it would still get an output and a label index); add its images or '
+            'remove the folder') in lines
+
+
+@pytest.mark.slow
+def test_progress_off_a_terminal_is_a_line_every_few_percent(tmp_path, repo_root):
+    """Redirected, mmengine's bar wrote about 80 bytes per file (100 MB for ImageNet)."""
+    write_image_folder(str(tmp_path / 'val'), [f'c{i}' for i in range(4)], per_class=100,
+                       size=8)
+    result = _verify(repo_root, tmp_path)
+    assert result.returncode == 0 and result.stdout.endswith('all 400 files read\n')
+    progress = result.stdout.splitlines()[:-1]
+    assert len(progress) == 20 and all(len(line) < 200 for line in progress), result.stdout
+    assert progress[0].startswith(f'verify {tmp_path}: 5% (20/400), 0:00:')
+    assert progress[-1].startswith(f'verify {tmp_path}: 100% (400/400), ')

@@ -8,13 +8,13 @@
 Kaggle's LOC_val_solution.csv. Re-running skips finished classes and images. Counts are checked
 against 1,281,167 / 50,000 / 1,000 and mismatches reported (exit status 1). An archive or label
 file that cannot be used (not a tar, cut short, a class that is not a WordNet id, a member
-escaping the output) is named in one sentence, exit status 2; two members with one file name
-are both kept, the second renamed, and listed.
+escaping the output, a sparse or oversize member, a duplicate class tar or ImageId, an input
+that is not a regular file, a devkit that inflates past its bound, a file that cannot be
+written) is named in one sentence, exit status 2; two members with one file name are both kept,
+the second renamed, and listed. Progress is a bar on a terminal and a line every 5% elsewhere.
 """
 import argparse
 import sys
-
-from mmengine.utils import ProgressBar
 
 from resnest_mm.datasets.imagenet_prep import (
     EXPECTED,
@@ -25,6 +25,7 @@ from resnest_mm.datasets.imagenet_prep import (
     read_val_labels,
     write_meta,
 )
+from resnest_mm.utils.task_progress import TaskProgress
 
 
 def main(argv=None) -> int:
@@ -44,21 +45,18 @@ def main(argv=None) -> int:
     try:
         labels = read_val_labels(args.val_labels) if args.val_tar else {}  # checked first
         if args.train_tar:
-            print(f'training classes from {args.train_tar}')
-            bar = ProgressBar(EXPECTED['classes'])
-            train = extract_train(args.train_tar, args.out_dir, lambda _: bar.update(), notes)
-            print()
+            with TaskProgress(EXPECTED['classes'], 'training classes') as bar:
+                train = extract_train(args.train_tar, args.out_dir, lambda _: bar.update(),
+                                      notes)
         if args.val_tar:
-            print(f'validation images from {args.val_tar}')
-            bar = ProgressBar(len(labels))
-            val = extract_val(args.val_tar, labels, args.out_dir, lambda _: bar.update(), notes)
-            print()
+            with TaskProgress(len(labels), 'validation images') as bar:
+                val = extract_val(args.val_tar, labels, args.out_dir, lambda _: bar.update(),
+                                  notes)
         if args.write_meta:
             for path in write_meta(args.out_dir):
                 print(f'wrote {path}')
     except (UnsafeArchiveError, ValueError, FileNotFoundError, OSError) as exc:
-        print(flush=True)  # end a progress bar's line
-        print(f'error: {exc}', file=sys.stderr)
+        print(f'error: {exc}', file=sys.stderr, flush=True)
         return 2
     finally:
         for note in notes:

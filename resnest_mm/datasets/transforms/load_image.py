@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import os
-from typing import Optional
+from typing import Dict, List, Optional
 
 import cv2
 import numpy as np
@@ -12,24 +12,76 @@ from mmengine.logging import print_log
 
 from ...registry import TRANSFORMS
 from ...utils.errors import ExplainedValueError
-from ..decode import UnreadableImageError, decode_image, read_image_bytes
+from ...utils.escape import escape_name
+from ...utils.fileio import atomic_write
+from ..decode import UnreadableImageError, decode_image
+from ..decode_limits import (
+    DEFAULT_MAX_DECODE_SECONDS,
+    DEFAULT_MAX_SCANS,
+    DecodeClock,
+    DecodeLimitError,
+    check_jpeg_scans,
+    read_image_file,
+)
 from ..image_header import DEFAULT_MAX_PIXELS
 from ..samplers.resumable_sampler import seed_sample
 
 # Set by UnreadableImageHook in the main process; data-loader workers inherit it and append one
 # ``path<TAB>reason`` line per failure to a file of their own there.
 UNREADABLE_DIR_ENV = 'RESNEST_MM_UNREADABLE_DIR'
+# Also set by the hook: the run's list (``<work_dir>/unreadable_images.txt``), written by a
+# worker itself when the data set gives up (no epoch end, so no hook, will write it).
+UNREADABLE_LIST_ENV = 'RESNEST_MM_UNREADABLE_LIST'
+
+
+def recorded_unreadable() -> List[str]:
+    """The ``path<TAB>reason`` entries recorded so far by every process of this rank, each once
+    (complete lines only)."""
+    folder = os.environ.get(UNREADABLE_DIR_ENV)
+    if not folder or not os.path.isdir(folder):
+        return []
+    entries: Dict[str, str] = {}
+    for name in sorted(os.listdir(folder)):
+        if name.endswith('.tsv'):
+            with open(os.path.join(folder, name), encoding='utf-8') as f:
+                text = f.read()
+            for line in text[:text.rfind('\n') + 1].split('\n')[:-1]:
+                entries.setdefault(line.split('\t', 1)[0], line)
+    return list(entries.values())
+
+
+def write_unreadable_list(mode: str) -> Optional[str]:
+    """Merge this rank's records into the run's list (``<mode><TAB>path<TAB>reason`` lines,
+    as UnreadableImageHook writes them) at once, atomically; return its path, or None when no
+    hook set one up."""
+    target = os.environ.get(UNREADABLE_LIST_ENV)
+    if not target:
+        return None
+    lines: List[str] = []
+    if os.path.isfile(target):
+        with open(target, encoding='utf-8') as f:
+            lines = f.read().split('\n')[:-1]
+    known = {line.split('\t')[1] for line in lines if line.count('\t') >= 2}
+    lines += [f'{mode}\t{entry}' for entry in recorded_unreadable()
+              if entry.split('\t', 1)[0] not in known]
+    text = ''.join(line + '\n' for line in lines).encode('utf-8')
+    atomic_write(target, lambda f: f.write(text), size=len(text))
+    return target
 
 
 def record_unreadable(path: str, reason: str) -> None:
-    """Note an unreadable file for UnreadableImageHook (or log it when no hook is listening)."""
+    """Note an unreadable file for UnreadableImageHook (or log it when no hook is listening).
+
+    The path and the reason are escaped (:func:`~resnest_mm.utils.escape.escape_name`): a name
+    holding a newline or a tab is one entry of the list, never two.
+    """
     folder = os.environ.get(UNREADABLE_DIR_ENV)
     if not folder:
-        print_log(f'unreadable image {reason}', logger='current', level=30)
+        print_log(f'unreadable image {escape_name(reason)}', logger='current', level=30)
         return
     os.makedirs(folder, exist_ok=True)
     with open(os.path.join(folder, f'{os.getpid()}.tsv'), 'a', encoding='utf-8') as f:
-        f.write(f'{path}\t{reason}\n')
+        f.write(f'{escape_name(path)}\t{escape_name(reason)}\n')
 
 
 def bgr_image(image: np.ndarray) -> np.ndarray:
@@ -62,9 +114,11 @@ class LoadImageRobust(BaseTransform):
     load as correct colour images (:func:`resnest_mm.datasets.decode.decode_image`). mmcv's
     ``LoadImageFromFile`` raises on the first bad file (or, with ``ignore_empty``, skips it
     silently). A file that cannot be read here -- empty, truncated, not an image, a header
-    that lies, or one declaring more than ``max_pixels`` (read from the header before
-    decoding, so a 700-byte file claiming 40000 x 40000 pixels costs nothing) -- is recorded
-    (``UnreadableImageHook`` counts, lists and limits them) and then:
+    that lies, one declaring more than ``max_pixels`` (read from the header before
+    decoding, so a 700-byte file claiming 40000 x 40000 pixels costs nothing), a JPEG of more
+    than ``max_scans`` scans, a decode that took more than ``max_decode_seconds``, a FIFO or a
+    device (:mod:`~resnest_mm.datasets.decode_limits`) -- is recorded (``UnreadableImageHook``
+    counts, lists and limits them) and then:
 
     * ``on_error='skip'`` (training): the transform returns None and mmengine's dataset draws
       another sample, so the batch still forms;
@@ -87,18 +141,35 @@ class LoadImageRobust(BaseTransform):
         max_pixels (int): Largest image decoded, in pixels as the file's header declares
             them; a local file over 8 bytes a pixel of it is not even read. Defaults to
             Pillow's decompression-bomb limit, 89,478,485 (a 9459 x 9459 image).
+        max_scans (int): Most scans a JPEG may hold (each is a pass over the image; photos
+            have about 10). Defaults to 100.
+        max_decode_seconds (float, optional): Most CPU seconds one decode may take; a file
+            over it is unreadable (and not decoded again by this loader). None for no limit.
+            Defaults to 10.
     """
 
     def __init__(self, on_error: str = 'skip', placeholder_size: int = 256,
                  to_float32: bool = False, backend_args: Optional[dict] = None,
-                 max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
+                 max_pixels: int = DEFAULT_MAX_PIXELS, max_scans: int = DEFAULT_MAX_SCANS,
+                 max_decode_seconds: Optional[float] = DEFAULT_MAX_DECODE_SECONDS) -> None:
         if on_error not in ('skip', 'placeholder'):
             raise ExplainedValueError(f"LoadImageRobust.on_error={on_error!r} must be 'skip' or "
                                       "'placeholder'")
         if not isinstance(max_pixels, int) or max_pixels < 1:
             raise ExplainedValueError(f'{type(self).__name__}.max_pixels={max_pixels!r} must be '
                                       'a positive number of pixels')
+        if not isinstance(max_scans, int) or max_scans < 1:
+            raise ExplainedValueError(f'{type(self).__name__}.max_scans={max_scans!r} must be '
+                                      'a positive number of scans')
+        if max_decode_seconds is not None and not (
+                isinstance(max_decode_seconds, (int, float)) and max_decode_seconds > 0):
+            raise ExplainedValueError(f'{type(self).__name__}.max_decode_seconds='
+                                      f'{max_decode_seconds!r} must be a positive number of '
+                                      'seconds, or None')
         self.max_pixels = max_pixels
+        self.max_scans = max_scans
+        self.max_decode_seconds = max_decode_seconds
+        self._over_time: Dict[str, str] = {}  # path -> reason: such a file is not decoded again
         self.on_error = on_error
         self.placeholder_size = placeholder_size
         self.placeholder_shape = (placeholder_size, placeholder_size)
@@ -119,7 +190,7 @@ class LoadImageRobust(BaseTransform):
             raise ExplainedValueError(f'{type(self).__name__}: the sample has neither img_path '
                                       'nor an img array; give a file path or a HxWx3 image')
         try:
-            image = self._decode(self._read(path), path, results)
+            image = self.load(path, results)
         except (UnreadableImageError, OSError) as exc:
             reason = str(exc) if isinstance(exc, UnreadableImageError) else f'{path}: {exc}'
             record_unreadable(path, reason)
@@ -133,9 +204,27 @@ class LoadImageRobust(BaseTransform):
         results.setdefault('ori_shape', image.shape[:2])
         return results
 
+    def load(self, path: str, results: dict) -> np.ndarray:
+        """Read, check and decode one file as this loader does (``tools/misc/verify_dataset``
+        calls it too, so a file it lists is one this loader refuses).
+
+        Raises:
+            UnreadableImageError: the reason, naming the file; OSError: it cannot be read.
+        """
+        if path in self._over_time:
+            raise DecodeLimitError(self._over_time[path])
+        data = self._read(path)
+        check_jpeg_scans(data, path, self.max_scans)
+        try:
+            with DecodeClock(path, self.max_decode_seconds):
+                return self._decode(data, path, results)
+        except DecodeLimitError as exc:
+            self._over_time[path] = str(exc)
+            raise
+
     def _read(self, path: str) -> bytes:
-        if self.backend_args is None and '://' not in path:  # a local file: size checked first
-            return read_image_bytes(path, self.max_pixels)
+        if self.backend_args is None and '://' not in path:  # a local file: checked first
+            return read_image_file(path, self.max_pixels)
         return fileio.get(path, backend_args=self.backend_args)
 
     def _decode(self, data: bytes, path: str, results: dict) -> np.ndarray:

@@ -9,7 +9,7 @@ from typing import Dict, List, Optional
 from mmengine.dist import all_gather_object, get_rank, is_main_process
 from mmengine.hooks import Hook
 
-from ...datasets.transforms import UNREADABLE_DIR_ENV
+from ...datasets.transforms import UNREADABLE_DIR_ENV, UNREADABLE_LIST_ENV
 from ...registry import HOOKS
 from ...utils.errors import ExplainedRuntimeError, ExplainedValueError
 
@@ -50,6 +50,9 @@ class UnreadableImageHook(Hook):
         shutil.rmtree(self._folder, ignore_errors=True)
         os.makedirs(self._folder, exist_ok=True)
         os.environ[UNREADABLE_DIR_ENV] = self._folder
+        if is_main_process():
+            os.environ[UNREADABLE_LIST_ENV] = os.path.join(runner.work_dir,
+                                                           'unreadable_images.txt')
 
     def _collect(self) -> List[str]:
         lines: List[str] = []
@@ -59,7 +62,7 @@ class UnreadableImageHook(Hook):
                 chunk = f.read()
             complete = chunk[:chunk.rfind('\n') + 1]  # a line still being written waits
             self._offsets[path] = self._offsets.get(path, 0) + len(complete.encode('utf-8'))
-            lines += complete.splitlines()
+            lines += complete.split('\n')[:-1]  # entries are escaped: one per line
         return lines
 
     def _report(self, runner, mode: str, dataset) -> None:

@@ -135,3 +135,42 @@ def test_decompression_bombs_are_listed_and_training_completes_in_little_memory(
     peak_kb = int(result.stdout.rsplit('PEAK_RSS_KB', 1)[1].split()[0])
     print(f'peak RSS of the training run: {peak_kb / 1024:.0f} MB')
     assert peak_kb < 3 * 1024 * 1024, f'peak RSS {peak_kb / 1024:.0f} MB'
+
+
+@pytest.mark.slow
+def test_a_folder_of_unreadable_files_ends_in_a_sentence_with_the_list_written(tmp_path,
+                                                                             repo_root):
+    """mmengine's dataset gives up after 1,001 unreadable draws in a row with a bare
+    ``Exception('Cannot find valid image after 1000! ...')`` in a worker's traceback, before
+    any epoch ends, so no list was written (the issue: 200,000 empty files)."""
+    import subprocess
+    import sys
+    data = tmp_path / 'data'
+    write_image_folder(str(data / 'val'), ['a', 'b'], per_class=1, size=32)
+    names = []
+    for cls in ('a', 'b'):
+        (data / 'train' / cls).mkdir(parents=True)
+        for i in range(30):
+            name = f'empty\n{i:02d}.JPEG'  # a name that would forge a line, too
+            (data / 'train' / cls / name).write_bytes(b'')
+            names.append(f'{data}/train/{cls}/empty\\n{i:02d}.JPEG')
+    work_dir = tmp_path / 'work'
+    options = ['train_cfg.max_epochs=1']
+    for loader in ('train_dataloader', 'val_dataloader'):
+        options += [f'{loader}.dataset.data_root={data}', f'{loader}.num_workers=2',
+                    f'{loader}.persistent_workers=False', f'{loader}.batch_size=4']
+    result = subprocess.run(
+        [sys.executable, 'tools/train.py', CONFIG, '--work-dir', str(work_dir),
+         '--cfg-options', *options], cwd=repo_root, capture_output=True, text=True,
+        timeout=300, env=dict(os.environ, PYTHONPATH=repo_root))
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert 'Traceback' not in result.stderr and 'Cannot find valid image' not in result.stderr
+    (line, ) = [line for line in result.stderr.splitlines() if ': error: ' in line]
+    assert line == (
+        f'tools/train.py: error: CustomDataset: 1001 samples drawn in a row from {data}/train '
+        f'could not be read (60 samples in the data set); they are listed in '
+        f'{work_dir}/unreadable_images.txt. Check the data with tools/misc/verify_dataset.py')
+    listed = (work_dir / 'unreadable_images.txt').read_text().split('\n')[:-1]
+    assert sorted(entry.split('\t')[1] for entry in listed) == sorted(names)
+    assert all(entry.startswith('train\t') and entry.endswith(': empty file')
+               for entry in listed)
