@@ -134,11 +134,12 @@ def open_regular_file(path: str, max_bytes: int, what: str = 'file') -> BinaryIO
         raise
 
 
-def read_regular_file(path: str, max_bytes: int, what: str = 'file',
-                      on_chunk: Optional[Callable[[memoryview], None]] = None,
-                      chunk_bytes: int = _CHUNK) -> bytes:
+def read_regular_bytearray(path: str, max_bytes: int, what: str = 'file',
+                           on_chunk: Optional[Callable[[memoryview], None]] = None,
+                           chunk_bytes: int = _CHUNK) -> bytearray:
     """The bytes of ``path``, a regular file of at most ``max_bytes`` (checked before opening,
-    and while reading: a file that grows past the limit is refused).
+    and while reading: a file that grows past its size is refused), read in chunks into one
+    buffer (no second copy of a large file).
 
     Args:
         path: The file (links are followed).
@@ -155,25 +156,30 @@ def read_regular_file(path: str, max_bytes: int, what: str = 'file',
     with open_regular_file(path, max_bytes, what) as f:
         size = os.fstat(f.fileno()).st_size
         data = bytearray(size)
-        view = memoryview(data)
         done = 0
-        try:
-            while done < size:
-                got = f.readinto(view[done:done + chunk_bytes])
-                if not got:  # shrank meanwhile
-                    break
-                if on_chunk is not None:
-                    on_chunk(view[done:done + got])
-                done += got
-            if done == size and f.read(1):
-                raise UnsafeFileError(f'{what} {path} grew while it was being read: it is not '
-                                      'used; try again once nothing writes it')
-        except OSError as exc:
-            if isinstance(exc, ExplainedError):
-                raise
-            raise UnsafeFileError(f'{what} {path} cannot be read ({exc.strerror or exc})'
-                                  ) from None
-        finally:
-            view.release()
+        with memoryview(data) as view:
+            try:
+                while done < size:
+                    got = f.readinto(view[done:done + chunk_bytes])
+                    if not got:  # shrank meanwhile
+                        break
+                    if on_chunk is not None:
+                        on_chunk(view[done:done + got])
+                    done += got
+                if done == size and f.read(1):
+                    raise UnsafeFileError(f'{what} {path} grew while it was being read: it is '
+                                          'not used; try again once nothing writes it')
+            except OSError as exc:
+                if isinstance(exc, ExplainedError):
+                    raise
+                raise UnsafeFileError(f'{what} {path} cannot be read ({exc.strerror or exc})'
+                                      ) from None
     del data[done:]
-    return bytes(data)
+    return data
+
+
+def read_regular_file(path: str, max_bytes: int, what: str = 'file',
+                      on_chunk: Optional[Callable[[memoryview], None]] = None,
+                      chunk_bytes: int = _CHUNK) -> bytes:
+    """:func:`read_regular_bytearray` as ``bytes`` (for small files: it copies them once)."""
+    return bytes(read_regular_bytearray(path, max_bytes, what, on_chunk, chunk_bytes))
