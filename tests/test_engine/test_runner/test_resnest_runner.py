@@ -449,3 +449,44 @@ def test_best_checkpoints_are_never_resumed_and_record_the_right_epoch(tiny_data
     assert resumed.newest_checkpoint() == str(tmp_path / 'epoch_1.pth')
     resumed.train()
     assert resumed.train_loop.iters_this_process == 6 and resumed.epoch == 2
+
+
+@pytest.mark.parametrize('field,value,expected', [
+    ('epochs_done', 10 ** 8, '100,000,000 epochs done, but this run has max_epochs=3'),
+    ('iters_done', 10 ** 9, '0 batches and 1,000,000,000 iterations done after 2 epochs of 4'),
+    ('random_states', [dict(python=(3, (1, 2), None))], 'random states that are not ('),
+])
+def test_an_implausible_run_state_is_refused_in_a_sentence(field, value, expected,
+                                                           trained_work_dir, tmp_path):
+    """An epochs_done of 1e8 in a changed world replayed 6e8 scheduler steps; random states
+    were restored as given. The run state is checked against this run's config first."""
+    import signal
+
+    from resnest_mm.utils import atomic_save
+    checkpoint = torch.load(os.path.join(trained_work_dir, 'epoch_2.pth'), weights_only=True)
+    state = checkpoint['meta']['run_state']
+    if field == 'random_states':
+        state['random_states'] = value
+    else:
+        state['position'][field] = value
+    state['position']['dataset_length'] += 1  # a changed world: the schedule is replayed
+    path = str(tmp_path / 'epoch_2.pth')
+    atomic_save(checkpoint, path, digest=True)
+    runner = make_runner(str(tmp_path / 'w'), default_hooks=dict(checkpoint=CHECKPOINT),
+                         train_cfg=dict(by_epoch=True, max_epochs=3), load_from=path,
+                         resume=True)
+
+    def _alarm(signum, frame):
+        raise TimeoutError('the resume is still running after 60 s')
+
+    previous = signal.signal(signal.SIGALRM, _alarm)
+    signal.alarm(60)
+    try:
+        with pytest.raises(ValueError) as info:
+            runner.train()
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    assert str(info.value).startswith(f"the checkpoint's run state says {expected}")
+    assert str(info.value).endswith('start from it with load_from (weights only), or resume '
+                                    'another checkpoint')
