@@ -18,6 +18,7 @@ from ..fileio import DIGEST_SUFFIX
 from ..safe_open import UnsafeFileError, open_regular_file, read_regular_file
 from .errors import CheckpointError
 from .limits import CheckpointLimits
+from .stop_during_load import stop_during_load
 
 _CHUNK = 16 << 20
 
@@ -91,10 +92,11 @@ def verify(path: str, limits: Optional[CheckpointLimits] = None) -> bool:
         CheckpointError: the bytes differ from the recorded digest, or either file is not a
             regular file within its size limit.
     """
-    expected = read_digest(path, limits)
-    if expected is None:
-        return False
-    found = file_sha256(path, limits)
+    with stop_during_load(path):  # hashing a large file takes a while
+        expected = read_digest(path, limits)
+        if expected is None:
+            return False
+        found = file_sha256(path, limits)
     if found != expected:
         raise damaged_digest_error(path, found, expected)
     return True

@@ -64,6 +64,10 @@ def _unreadable(path: str, detail: str) -> CheckpointError:
 
 
 def _refused(path: str, exc: RefusedError) -> CheckpointError:
+    if exc.code and not exc.unsafe_helps:
+        return CheckpointError(f'{path} is refused: {exc.reason}. Checkpoints are loaded as '
+                               'data only, and this file is not one (not even with '
+                               '--unsafe-load).')
     if exc.code:
         return CheckpointError(
             f'{path} is refused: {exc.reason}, which is not plain data, and unpickling it '

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import struct
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from typing import Callable, Dict, Optional
 
@@ -141,9 +142,33 @@ def inspect_container(data: Buffer, limits: CheckpointLimits,
             raise RefusedError(f'its pickle is {pickle_info.file_size:,} bytes, more than the '
                           f'{limits.pickle_bytes:,} a checkpoint needs', unsafe_helps=False)
         for info in infos:
-            _check_crc(archive, info, between_chunks)
+            if info.compress_type == zipfile.ZIP_STORED:
+                _check_stored_crc(data, info, between_chunks)
+            else:
+                _check_crc(archive, info, between_chunks)
         container.pickle = archive.read(pickle_info)
     return container
+
+
+def _check_stored_crc(data: Buffer, info: zipfile.ZipInfo,
+                      between_chunks: Optional[Callable[[], None]]) -> None:
+    """The CRC-32 of an uncompressed record, computed on the buffer itself (no copy)."""
+    view = memoryview(data)
+    header = bytes(view[info.header_offset:info.header_offset + 30])
+    if len(header) < 30 or header[:4] != b'PK\x03\x04':
+        raise DamagedError(f'its record {info.filename} has no local header')
+    name_length, extra_length = struct.unpack('<HH', header[26:30])
+    start = info.header_offset + 30 + name_length + extra_length
+    end = start + info.compress_size
+    if end > len(view):
+        raise DamagedError(f'its record {info.filename} ends after the end of the file')
+    crc = 0
+    for chunk_start in range(start, end, _CHUNK):
+        crc = zlib.crc32(view[chunk_start:min(end, chunk_start + _CHUNK)], crc)
+        if between_chunks is not None:
+            between_chunks()
+    if crc != info.CRC:
+        raise CrcMismatchError(info.filename)
 
 
 def _check_crc(archive: zipfile.ZipFile, info: zipfile.ZipInfo,
