@@ -16,7 +16,7 @@ from typing import Optional
 from ..errors import ExplainedFileNotFoundError
 from ..fileio import DIGEST_SUFFIX
 from ..safe_open import UnsafeFileError, open_regular_file, read_regular_file
-from .errors import CheckpointError
+from .errors import CheckpointError, CheckpointNotFoundError
 from .limits import CheckpointLimits
 from .stop_during_load import stop_during_load
 
@@ -54,7 +54,7 @@ def checkpoint_file_error(exc: Exception) -> CheckpointError:
     """A :class:`CheckpointError` with the sentence of a refused checkpoint file (a FIFO, a
     device, a folder, too large, unreadable) or a missing one."""
     if isinstance(exc, ExplainedFileNotFoundError):
-        return CheckpointError(f'{exc}: check the path given to load_from, --resume or the '
+        return CheckpointNotFoundError(f'{exc}: check the path given to load_from, --resume or the '
                                'checkpoint argument')
     return CheckpointError(str(exc))
 

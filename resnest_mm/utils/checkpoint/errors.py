@@ -3,11 +3,15 @@ from __future__ import annotations
 
 import signal
 
-from ..errors import ExplainedError
+from ..errors import ExplainedError, ExplainedFileNotFoundError
 
 
 class CheckpointError(ExplainedError, ValueError):
     """A checkpoint that must not be used: damaged, truncated, not a checkpoint, or code."""
+
+
+class CheckpointNotFoundError(ExplainedFileNotFoundError, CheckpointError):
+    """A checkpoint that is not there (a ``FileNotFoundError`` and a :class:`CheckpointError`)."""
 
 
 class CheckpointLoadInterruptedError(ExplainedError):

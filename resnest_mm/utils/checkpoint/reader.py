@@ -25,6 +25,7 @@ apply.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import pickle
@@ -184,6 +185,9 @@ def _load(path: str, map_location: Any, unsafe: bool, verified: bool,
     try:
         container = inspect_container(data, limits)
     except DamagedError as exc:
+        if not unsafe and data[:1] == b'\x80':  # a bare pickle: name what it would run
+            with MemoryFile(data) as f, contextlib.suppress(ValueError, EOFError):
+                scan_pickles(f, 1, DataRebuilder(limits, len(data)).allowed, limits)
         raise _unreadable(path, str(exc)) from None
     except CrcMismatchError as exc:
         raise CheckpointError(
