@@ -218,3 +218,25 @@ def test_a_stop_signal_during_a_load_ends_it_with_the_signal_status(tmp_path):
                                'before anything was loaded, trained or written; run the same '
                                'command again to continue')
     assert signal.getsignal(signal.SIGTERM) is previous  # the handlers are put back
+
+
+def test_the_pickle_instructions_and_nesting_are_bounded(tmp_path):
+    from resnest_mm.utils.checkpoint_io import CheckpointLimits
+    path = _checkpoint(tmp_path / 'x.pth', history=list(range(2000)))
+    with pytest.raises(CheckpointError, match=r'is refused: its pickle has more than 1,000 '
+                                              r'instructions\. No checkpoint needs that'):
+        load_checkpoint_file(path, limits=CheckpointLimits(pickle_ops=1000))
+    nested: list = []
+    for _ in range(150):
+        nested = [nested]
+    path = _checkpoint(tmp_path / 'n.pth', nested=nested)
+    assert 'is refused: its containers nest more than 100 deep' in _refusal(path)
+
+
+def test_a_torchscript_archive_is_refused_even_when_trusted(tmp_path):
+    path = str(tmp_path / 'scripted.pth')
+    torch.jit.save(torch.jit.script(torch.nn.Linear(2, 2)), path)
+    message = 'is refused: it is a TorchScript archive (code), not a checkpoint of data'
+    assert message in _refusal(path)
+    with pytest.raises(CheckpointError, match='not even with --unsafe-load'):
+        load_checkpoint_file(path, unsafe=True)
