@@ -23,11 +23,11 @@ def data(tiny_data):
 _options = data_options
 
 
-def _run(*cmd, env=None):
+def _run(*cmd, env=None, timeout=300):
     full = {k: v for k, v in os.environ.items() if k != 'INTERRUPT'}
     full.update(PYTHONPATH=ROOT, OMP_NUM_THREADS='1', **(env or {}))
     return subprocess.run([sys.executable, *cmd], cwd=ROOT, capture_output=True, text=True,
-                          timeout=300, env=full)
+                          timeout=timeout, env=full)
 
 
 def _refused(result) -> str:
@@ -234,7 +234,9 @@ def test_fifos_beside_or_instead_of_checkpoints_end_in_seconds(data, trained, tm
     shutil.copytree(trained[1], work)
     os.mkfifo(work / 'iter_99.pth')
     (work / 'iter_99.pth.sha256').write_text('0' * 64 + '  iter_99.pth\n')
-    result = _run('tools/train.py', TINY, '--work-dir', str(work), '--resume', *_options(data))
+    # (before: both blocked for ever in open(); the bound is the tools' start-up under load)
+    result = _run('tools/train.py', TINY, '--work-dir', str(work), '--resume', *_options(data),
+                  timeout=240)
     assert result.returncode == 0, result.stderr[-3000:]
     logs = result.stdout + result.stderr
     assert f'--resume skipped {work}/iter_99.pth (checkpoint {work}/iter_99.pth is a FIFO ' \
@@ -244,7 +246,7 @@ def test_fifos_beside_or_instead_of_checkpoints_end_in_seconds(data, trained, tm
     shutil.copy(trained[0] / 'epoch_2.pth', checkpoint)
     os.mkfifo(checkpoint + '.sha256')
     line = _refused(_run('tools/test.py', TINY, checkpoint, '--work-dir', str(tmp_path / 't'),
-                         *_options(data)))
+                         *_options(data), timeout=150))
     assert f'{checkpoint}.sha256 cannot be read as a digest (digest file {checkpoint}.sha256 ' \
            'is a FIFO (named pipe)' in line
 
