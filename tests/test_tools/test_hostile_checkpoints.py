@@ -5,6 +5,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 import zipfile
 
 import pytest
@@ -22,11 +23,11 @@ def data(tiny_data):
 _options = data_options
 
 
-def _run(*cmd, env=None):
+def _run(*cmd, env=None, timeout=300):
     full = {k: v for k, v in os.environ.items() if k != 'INTERRUPT'}
     full.update(PYTHONPATH=ROOT, OMP_NUM_THREADS='1', **(env or {}))
     return subprocess.run([sys.executable, *cmd], cwd=ROOT, capture_output=True, text=True,
-                          timeout=300, env=full)
+                          timeout=timeout, env=full)
 
 
 def _refused(result) -> str:
@@ -211,3 +212,86 @@ def test_a_full_disk_stops_the_run_keeping_the_last_good_checkpoint(data, tmp_pa
     assert not [name for name in listing if name.endswith('.part')], listing
     assert 'iter_4.pth' not in listing
     assert (tmp_path / 'pointer').read_text() == f'{work}/iter_2.pth'
+
+
+@pytest.mark.slow
+def test_a_copy_without_its_digest_with_flipped_bytes_is_not_evaluated(data, trained, tmp_path):
+    """The CRC-32 of every zip record travels with the file; the .sha256 may not."""
+    copy = str(tmp_path / 'copy.pth')
+    shutil.copy(trained[0] / 'epoch_2.pth', copy)
+    _flip_bytes_inside_a_tensor(copy)
+    line = _refused(_run('tools/test.py', TINY, copy, '--work-dir', str(tmp_path / 't'),
+                         *_options(data)))
+    assert f'{copy} is damaged: the CRC-32 of its record ' in line
+    assert not (tmp_path / 't' / 'summary.json').exists()
+
+
+@pytest.mark.slow
+def test_fifos_beside_or_instead_of_checkpoints_end_in_seconds(data, trained, tmp_path):
+    """A FIFO named iter_99.pth (with a digest) is skipped by --resume; a FIFO digest beside
+    the checkpoint given to tools/test.py is refused; neither blocks."""
+    work = tmp_path / 'work'
+    shutil.copytree(trained[1], work)
+    os.mkfifo(work / 'iter_99.pth')
+    (work / 'iter_99.pth.sha256').write_text('0' * 64 + '  iter_99.pth\n')
+    # (before: both blocked for ever in open(); the bound is the tools' start-up under load)
+    result = _run('tools/train.py', TINY, '--work-dir', str(work), '--resume', *_options(data),
+                  timeout=240)
+    assert result.returncode == 0, result.stderr[-3000:]
+    logs = result.stdout + result.stderr
+    assert f'--resume skipped {work}/iter_99.pth (checkpoint {work}/iter_99.pth is a FIFO ' \
+           '(named pipe), not a regular file' in logs
+    assert f'Resuming from {work}/iter_5.pth' in logs
+    checkpoint = str(tmp_path / 'x.pth')
+    shutil.copy(trained[0] / 'epoch_2.pth', checkpoint)
+    os.mkfifo(checkpoint + '.sha256')
+    line = _refused(_run('tools/test.py', TINY, checkpoint, '--work-dir', str(tmp_path / 't'),
+                         *_options(data), timeout=150))
+    assert f'{checkpoint}.sha256 cannot be read as a digest (digest file {checkpoint}.sha256 ' \
+           'is a FIFO (named pipe)' in line
+
+
+def _signal_when_open(process, path, signum):
+    """Send ``signum`` to ``process`` as soon as it has ``path`` open (the load under way)."""
+    target = os.path.realpath(path)
+    deadline = time.time() + 120
+    while time.time() < deadline and process.poll() is None:
+        try:
+            fds = os.listdir(f'/proc/{process.pid}/fd')
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                if os.readlink(f'/proc/{process.pid}/fd/{fd}') == target:
+                    process.send_signal(signum)
+                    return True
+            except OSError:
+                pass
+    return False
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('tool', ['test', 'resume'])
+def test_a_stop_signal_during_a_load_ends_the_tool_at_once(tool, data, trained, tmp_path):
+    """SIGTERM while a (large) checkpoint is read: the usual one sentence and status 143, not a
+    flag that waits for the load (and the first iteration) to end."""
+    import signal
+    checkpoint = torch.load(trained[1] / 'iter_5.pth', weights_only=True)
+    checkpoint['meta']['padding'] = torch.zeros(400 << 20, dtype=torch.uint8)
+    path = str(tmp_path / 'iter_5.pth')
+    torch.save(checkpoint, path)
+    del checkpoint
+    command = {
+        'test': ['tools/test.py', TINY, path, '--work-dir', str(tmp_path / 't')],
+        'resume': ['tools/train.py', TINY, '--work-dir', str(tmp_path / 'w'), '--resume', path],
+    }[tool]
+    env = {k: v for k, v in os.environ.items() if k != 'INTERRUPT'}
+    env.update(PYTHONPATH=ROOT, OMP_NUM_THREADS='1')
+    process = subprocess.Popen([sys.executable, *command, *_options(data)], cwd=ROOT, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert _signal_when_open(process, path, signal.SIGTERM), 'the checkpoint was never opened'
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 143, stderr[-3000:]
+    assert 'Traceback' not in stderr, stderr[-3000:]
+    assert f'SIGTERM received while reading the checkpoint {path}: stopped before anything ' \
+           'was loaded, trained or written' in stderr.strip().splitlines()[-1]

@@ -21,18 +21,19 @@ mmengine/torch extension point. The gaps, in mmengine 0.10.7 and torch 2.14:
   which mmengine would refuse with an assertion.
 * :meth:`load_checkpoint` / :meth:`resume` / :meth:`load_or_resume` - every load (``load_from``,
   ``--resume``, testing) goes through :func:`resnest_mm.utils.checkpoint_io.load_checkpoint_file`
-  (weights-only with an allow-list, digest verified, one sentence for a damaged or refused file;
-  ``unsafe_load=True`` in the config is the explicit opt-in; a model name or URL, e.g.
-  ``load_from='resnest50'``, is first downloaded once and verified by
-  :func:`resnest_mm.hub.weights_file`); the weights must fit the model
+  (data only, bounded, interruptible, digest and CRC-32 verified, one sentence for a damaged or
+  refused file; ``unsafe_load=True`` in the config is the explicit opt-in; a model name or URL,
+  e.g. ``load_from='resnest50'``, is first downloaded once and verified by
+  :func:`resnest_mm.hub.weights_file`); the run state must fit the config (:mod:`~.run_state`);
+  the weights must fit the model
   (keys and shapes) or the run stops naming them, instead of mmengine's partial load with a
   warning; resuming without a path takes the newest checkpoint of the work dir whose digest
   verifies, saying which ones it skipped; the run state is planned and applied
   (:mod:`~.run_state`).
 * :meth:`save_checkpoint` / :meth:`call_hook` - checkpoints of local work dirs are written
   through :class:`~resnest_mm.utils.atomic_local_backend.AtomicLocalBackend` (atomic, SHA-256),
-  and the message hub's ``HistoryBuffer`` objects go in as plain lists (mmengine pickles their
-  methods, which weights-only loading refuses).
+  and the message hub's ``HistoryBuffer`` objects go in as tensors (mmengine pickles their
+  methods, which torch's weights-only loading refuses).
 * :meth:`train` - one training run per work dir (:class:`~.work_dir_lock.WorkDirLock`); SIGTERM,
   SIGUSR1 and SIGINT save a checkpoint at the iteration all ranks agree on and stop with one
   sentence (:class:`~.stop_signals.StopSignals`, :meth:`stop_if_requested`).

@@ -163,6 +163,13 @@ class RunState:
             raise ExplainedValueError(
                 f'the checkpoint\'s run state is malformed ({type(exc).__name__}: {exc}); it '
                 'can start a run with load_from (weights only), not be resumed') from None
+        implausible = _implausible(saved, getattr(runner.train_loop, 'max_epochs', None),
+                                   random_states)
+        if implausible:
+            raise ExplainedValueError(
+                f'the checkpoint\'s run state says {implausible}: it is not resumed (a damaged '
+                'or foreign checkpoint); start from it with load_from (weights only), or resume '
+                'another checkpoint')
         if saved['batches_done'] >= saved['epoch_length']:  # stopped at an epoch's last batch
             saved.update(epochs_done=saved['epochs_done'] + 1, batches_done=0)
         now = _shape(runner)
@@ -195,6 +202,35 @@ class RunState:
                 plan.random_state = random_states[rank]
                 plan.augment_states = augment_states[rank]
         return plan
+
+
+def _implausible(saved: Dict[str, int], max_epochs: Any, random_states: list) -> str:
+    """What in a checkpoint's run state no run of this config can have written ('' if
+    nothing): a position beyond the configured epochs replays that many scheduler steps (an
+    ``epochs_done`` of 1e8 meant 6e8 steps), and random states are restored as given."""
+    if min(saved.values()) < 0 or min(saved['world_size'], saved['batch_size'],
+                                      saved['epoch_length']) < 1:
+        return f'a position with negative or zero counts ({saved})'
+    if isinstance(max_epochs, int) and saved['epochs_done'] > max_epochs:
+        return (f'{saved["epochs_done"]:,} epochs done, but this run has max_epochs='
+                f'{max_epochs}')
+    if saved['batches_done'] > saved['epoch_length'] or saved['iters_done'] > (
+            saved['epochs_done'] + 1) * saved['epoch_length']:
+        return (f'{saved["batches_done"]:,} batches and {saved["iters_done"]:,} iterations '
+                f'done after {saved["epochs_done"]:,} epochs of {saved["epoch_length"]:,}')
+    if len(random_states) > saved['world_size']:
+        return f'{len(random_states)} random states for {saved["world_size"]} processes'
+    for state in random_states:
+        try:  # checked by the libraries themselves, on generators of their own
+            random.Random().setstate(state['python'])
+            numpy_state = dict(state['numpy'])
+            numpy_state['state'] = dict(numpy_state['state'], key=np.asarray(
+                numpy_state['state']['key'], dtype=np.uint32))
+            np.random.RandomState().set_state(numpy_state)
+            torch.Generator().set_state(state['torch'].cpu())
+        except Exception as exc:  # TypeError, ValueError, KeyError, RuntimeError
+            return f'random states that are not ({type(exc).__name__}: {exc})'
+    return ''
 
 
 @dataclass

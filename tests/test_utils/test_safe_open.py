@@ -1,0 +1,82 @@
+"""safe_open: only regular files of a bounded size are opened; FIFOs, devices and folders are
+refused in one sentence before anything blocks."""
+import os
+import signal
+from contextlib import contextmanager
+
+import pytest
+
+from resnest_mm.utils.errors import ExplainedFileNotFoundError
+from resnest_mm.utils.safe_open import (
+    UnsafeFileError,
+    check_regular_file,
+    open_regular_file,
+    read_regular_file,
+)
+
+
+@contextmanager
+def _within(seconds):
+    """Fail (instead of hanging the suite) when the body blocks longer than ``seconds``."""
+    def _alarm(signum, frame):
+        raise TimeoutError(f'blocked for more than {seconds} s')
+
+    previous = signal.signal(signal.SIGALRM, _alarm)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+@pytest.mark.parametrize('read', [check_regular_file, open_regular_file, read_regular_file])
+def test_a_fifo_is_refused_without_blocking(read, tmp_path):
+    fifo = str(tmp_path / 'iter_99.pth')
+    os.mkfifo(fifo)
+    with _within(5), pytest.raises(UnsafeFileError) as info:
+        read(fifo, 1 << 20, 'checkpoint')
+    assert str(info.value) == (
+        f'checkpoint {fifo} is a FIFO (named pipe), not a regular file: it is not read '
+        '(reading it could block or never end); put the real file there')
+
+
+def test_a_link_to_dev_zero_is_refused_naming_its_target(tmp_path):
+    link = str(tmp_path / 'epoch_1.pth')
+    os.symlink('/dev/zero', link)
+    with _within(5), pytest.raises(UnsafeFileError,
+                                   match=r'^checkpoint .*epoch_1.pth \(a link to /dev/zero\) '
+                                         r'is a character device, not a regular file'):
+        read_regular_file(link, 1 << 20, 'checkpoint')
+
+
+def test_a_folder_is_refused(tmp_path):
+    with pytest.raises(UnsafeFileError, match=r'^digest file .* is a folder, not a regular file'):
+        read_regular_file(str(tmp_path), 1 << 20, 'digest file')
+
+
+def test_a_file_over_the_limit_is_refused_before_it_is_read(tmp_path):
+    path = tmp_path / 'big.pth'
+    path.write_bytes(b'x' * 2000)
+    with pytest.raises(UnsafeFileError, match=r'is 2,000 bytes, more than the 1,000 bytes a '
+                                              r'checkpoint may have'):
+        read_regular_file(str(path), 1000, 'checkpoint')
+
+
+def test_a_missing_file_and_a_dangling_link_are_named(tmp_path):
+    os.symlink(str(tmp_path / 'gone'), str(tmp_path / 'link'))
+    for name in ('nothing', 'link'):
+        with pytest.raises(ExplainedFileNotFoundError, match=f'^file .*{name}.* does not exist'):
+            check_regular_file(str(tmp_path / name), 10)
+
+
+def test_a_regular_file_is_read_whole_in_chunks(tmp_path):
+    path = tmp_path / 'data.bin'
+    payload = os.urandom(100_000)
+    path.write_bytes(payload)
+    chunks = []
+    assert read_regular_file(str(path), 1 << 20, on_chunk=lambda c: chunks.append(len(c)),
+                             chunk_bytes=30_000) == payload
+    assert chunks == [30_000, 30_000, 30_000, 10_000]
+    with open_regular_file(str(path), 1 << 20) as f:  # an ordinary blocking file object
+        assert f.read(3) == payload[:3]
