@@ -84,13 +84,6 @@ def check_file_size(path: str, size: int, max_pixels: int = DEFAULT_MAX_PIXELS) 
             'images are real, raise max_pixels on the loading transform')
 
 
-def read_image_bytes(path: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> bytes:
-    """A local file's bytes, after :func:`check_file_size` on its size (one ``fstat``)."""
-    with open(path, 'rb') as f:
-        check_file_size(path, os.fstat(f.fileno()).st_size, max_pixels)
-        return f.read()
-
-
 def _decode_pillow(data: bytes, path: str, max_pixels: int) -> np.ndarray:
     from PIL import Image, ImageOps
     with warnings.catch_warnings():

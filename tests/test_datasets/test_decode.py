@@ -122,7 +122,7 @@ def test_lying_headers_are_unreadable_with_the_reason_before_any_decoding():
 
 def test_max_pixels_is_the_limit_and_the_file_size_is_checked_before_reading(tmp_path):
     from resnest_mm.datasets import ImageTooLargeError
-    from resnest_mm.datasets.decode import read_image_bytes
+    from resnest_mm.datasets.decode_limits import read_image_file
     data = _exif_jpeg(1, 'II')  # 30 x 50
     assert decode_image(data, max_pixels=1500).shape == (30, 50, 3)
     with pytest.raises(ImageTooLargeError, match='50 x 30 = 1,500 pixels, more than '
@@ -130,10 +130,10 @@ def test_max_pixels_is_the_limit_and_the_file_size_is_checked_before_reading(tmp
         decode_image(data, 'x.JPEG', max_pixels=1499)
     path = tmp_path / 'x.JPEG'
     path.write_bytes(data + bytes(2000))  # trailing zeros: still a complete JPEG
-    assert read_image_bytes(str(path), max_pixels=1500)
+    assert read_image_file(str(path), max_pixels=1500)
     with pytest.raises(ImageTooLargeError, match=r'the file is [\d,]+ bytes, more than an image '
                                                  r'of max_pixels=100 needs'):
-        read_image_bytes(str(path), max_pixels=100)
+        read_image_file(str(path), max_pixels=100)
 
 
 def test_a_decoder_assertion_becomes_an_unreadable_image():
