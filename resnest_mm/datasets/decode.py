@@ -23,7 +23,6 @@ pixel. Every decoder failure (``cv2.error``, Pillow's many types) becomes
 from __future__ import annotations
 
 import io
-import os
 import warnings
 from typing import Optional, Tuple
 
