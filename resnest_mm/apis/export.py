@@ -16,8 +16,9 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
-from mmengine.utils import ProgressBar, digit_version
+from mmengine.utils import ProgressBar
 
+from .. import compat
 from ..utils.errors import ExplainedRuntimeError, ExplainedValueError
 from ..utils.fileio import atomic_save, atomic_write
 
@@ -122,9 +123,7 @@ def _export_torchscript(wrapper: torch.nn.Module, example: torch.Tensor, out: st
 
 def _export_onnx(wrapper: torch.nn.Module, example: torch.Tensor, out: str,
                  dynamic_batch: bool, opset: Optional[int]) -> Callable:
-    if digit_version(torch.__version__) < digit_version('2.6.0'):
-        raise ExplainedRuntimeError(f'ONNX export here uses torch.export (torch >= 2.6); this is '
-                                    f'torch {torch.__version__}')
+    compat.require_torch((2, 6), 'ONNX export (it goes through torch.export)')
     try:
         import onnxscript  # noqa: F401  (torch.onnx's exporter is built on it)
     except ImportError:

@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from mmengine.logging import HistoryBuffer
 
+from .. import compat
 from .errors import ExplainedError, ExplainedFileNotFoundError, ExplainedValueError
 from .fileio import DIGEST_SUFFIX
 
@@ -40,11 +41,11 @@ _PLAIN_BUFFER_KEY = '__history_buffer__'
 
 def _numpy_safe_globals() -> List[Any]:
     """numpy's array and scalar reconstruction, as numpy values in checkpoints need them."""
-    core = getattr(np, '_core', None) or np.core
+    multiarray = compat.numpy_multiarray()
     dtype_classes = [type(np.dtype(t)) for t in
                      (np.float64, np.float32, np.float16, np.int64, np.int32, np.uint32,
                       np.uint8, np.bool_)]
-    return [core.multiarray._reconstruct, core.multiarray.scalar, np.ndarray, np.dtype,
+    return [multiarray._reconstruct, multiarray.scalar, np.ndarray, np.dtype,
             *dtype_classes]
 
 
@@ -123,8 +124,10 @@ def _refused_global(exc: BaseException, path: str) -> Optional[str]:
     if match:
         return match.group(1)
     try:
-        unsafe = torch.serialization.get_unsafe_globals_in_checkpoint(path)
+        unsafe = compat.unsafe_globals_in_checkpoint(path)
     except Exception:  # not a zip checkpoint: a bare pickle
+        unsafe = None
+    if unsafe is None:  # a bare pickle, or a torch that cannot list them (< 2.5)
         unsafe = _pickle_globals(path)
     allowed = {f'{g.__module__}.{g.__qualname__}' for g in SAFE_GLOBALS}
     unsafe = [g for g in unsafe if g not in allowed]
@@ -181,7 +184,7 @@ def load_checkpoint_file(path: str, map_location: Any = 'cpu', unsafe: bool = Fa
         if unsafe:
             obj = torch.load(path, map_location=map_location, weights_only=False)
         else:
-            with torch.serialization.safe_globals(SAFE_GLOBALS):
+            with compat.safe_globals(SAFE_GLOBALS):
                 obj = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # torch raises UnpicklingError / RuntimeError / EOFError here
         refused = _refused_global(exc, path)
