@@ -1,8 +1,11 @@
 """The device policy: the device is mmengine's answer; backend, AMP dtype and SGD are ours."""
+import pytest
 import torch
 from mmengine import device as mm_device
 
 from resnest_mm import compat, device
+
+pytestmark = pytest.mark.compat  # must hold on every supported torch
 
 
 def test_detects_this_machine():

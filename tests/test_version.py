@@ -23,6 +23,8 @@ def version(name):
 
 metadata.version = version
 import resnest_mm
+
+pytestmark = pytest.mark.compat  # must hold on every supported torch
 '''
 
 

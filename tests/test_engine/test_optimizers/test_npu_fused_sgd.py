@@ -12,6 +12,8 @@ from resnest_mm import compat
 from resnest_mm.engine.optimizers import FusedSGD
 from resnest_mm.registry import MODELS, OPTIMIZERS
 
+pytestmark = pytest.mark.compat  # must hold on every supported torch
+
 HYPER = dict(lr=0.1, momentum=0.9, dampening=0.1, weight_decay=1e-3)
 
 

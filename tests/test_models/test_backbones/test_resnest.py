@@ -7,6 +7,8 @@ from torch import nn
 from resnest_mm.models import ResNeSt
 from resnest_mm.registry import MODELS
 
+pytestmark = pytest.mark.compat  # must hold on every supported torch
+
 
 def _classifier(depth: int = 50, **backbone):
     cfg = Config.fromfile(f'configs/_base_/models/resnest{depth}.py')
