@@ -7,12 +7,14 @@ import subprocess
 import sys
 import zipfile
 
+import pytest
 import yaml
 
 SHIPPED = ['setup.py', 'README.md', 'model-index.yml', 'requirements', 'resnest_mm', 'configs',
            'tools']
 
 
+@pytest.mark.slow
 def test_wheel_carries_configs_tools_and_model_index(repo_root, tmp_path):
     src = tmp_path / 'src'
     src.mkdir()

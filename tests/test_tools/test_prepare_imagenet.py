@@ -7,6 +7,10 @@ import subprocess
 import sys
 import tarfile
 
+import pytest
+
+pytestmark = pytest.mark.slow  # subprocesses or whole runs
+
 TOOL = 'tools/dataset_converters/prepare_imagenet.py'
 
 

@@ -1,6 +1,10 @@
 """The evaluation progress bar, seen in the output of a real run."""
 import re
 
+import pytest
+
+pytestmark = pytest.mark.slow  # subprocesses or whole runs
+
 
 def test_validation_draws_a_bar_that_ends_before_the_logger_prints(tiny_run):
     out = tiny_run['stdout']

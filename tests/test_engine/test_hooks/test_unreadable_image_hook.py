@@ -72,6 +72,7 @@ def test_too_many_unreadable_files_stop_the_run(messy, tmp_path):
         runner.train()
 
 
+@pytest.mark.slow
 def test_verify_dataset_lists_unreadable_files(messy, tmp_path, repo_root):
     import subprocess
     import sys
@@ -101,6 +102,7 @@ print('PEAK_RSS_KB', max(usage(resource.RUSAGE_SELF).ru_maxrss,
 '''
 
 
+@pytest.mark.slow
 def test_decompression_bombs_are_listed_and_training_completes_in_little_memory(tmp_path,
                                                                               repo_root):
     """The issue's acceptance: two ~700-byte JPEGs declaring 40000 x 40000 and 30000 x 30000
