@@ -20,6 +20,7 @@ from mmengine.utils import ProgressBar
 
 from .. import compat
 from ..utils.errors import ExplainedRuntimeError, ExplainedValueError
+from ..utils.extras import require
 from ..utils.fileio import atomic_save, atomic_write
 
 FORMATS = ('state_dict', 'torchscript', 'onnx')
@@ -124,11 +125,8 @@ def _export_torchscript(wrapper: torch.nn.Module, example: torch.Tensor, out: st
 def _export_onnx(wrapper: torch.nn.Module, example: torch.Tensor, out: str,
                  dynamic_batch: bool, opset: Optional[int]) -> Callable:
     compat.require_torch((2, 6), 'ONNX export (it goes through torch.export)')
-    try:
-        import onnxscript  # noqa: F401  (torch.onnx's exporter is built on it)
-    except ImportError:
-        raise ExplainedRuntimeError('ONNX export needs the onnx and onnxscript packages: '
-                                    'pip install -r requirements/optional.txt') from None
+    require('onnx', 'ONNX export')
+    require('onnxscript', 'ONNX export')  # torch.onnx's exporter is built on it
     kwargs = dict(input_names=['input'], output_names=['logits'], dynamo=True,
                   external_data=False)
     if opset is not None:
@@ -139,12 +137,7 @@ def _export_onnx(wrapper: torch.nn.Module, example: torch.Tensor, out: str,
         program = torch.onnx.export(wrapper, (example, ), None, **kwargs)
     data = program.model_proto.SerializeToString()
     atomic_write(out, lambda f: f.write(data))
-    try:
-        import onnxruntime
-    except ImportError:
-        raise ExplainedRuntimeError(f'{out} was written, but onnxruntime is not installed to '
-                                    'check it: pip install onnxruntime (or pass --no-check)'
-                                    ) from None
+    onnxruntime = require('onnxruntime', f'{out} was written; checking it (--no-check skips that)')
     session = onnxruntime.InferenceSession(out, providers=['CPUExecutionProvider'])
     name = session.get_inputs()[0].name
 
