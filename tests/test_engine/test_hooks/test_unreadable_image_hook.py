@@ -49,6 +49,7 @@ def _runner(root, work_dir, max_fraction, workers=2):
     return Runner.from_cfg(cfg)
 
 
+@pytest.mark.slow  # a real ResNeSt-50 Runner run
 def test_mixed_folder_trains_validates_and_lists_unreadable_files(messy, tmp_path):
     runner = _runner(messy, tmp_path, max_fraction=0.5)
     runner.train()
@@ -65,6 +66,7 @@ def test_mixed_folder_trains_validates_and_lists_unreadable_files(messy, tmp_pat
     assert 'unreadable image(s) in this train epoch' in log and 'truncated.JPEG' in log
 
 
+@pytest.mark.slow  # a real ResNeSt-50 Runner run
 def test_too_many_unreadable_files_stop_the_run(messy, tmp_path):
     runner = _runner(messy, tmp_path, max_fraction=0.01, workers=0)
     with pytest.raises(RuntimeError, match=r'could not be read, more than '
