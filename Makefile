@@ -31,9 +31,9 @@ test-fast: $(STAMP)
 
 # The oldest and the newest supported torch, each in a venv of its own (.venv-torch2.1,
 # .venv-torch2.15: built once and reused, a few GB of downloads). The user's stack goes in first
-# (requirements/constraints-torch<V>.txt; PIP_CONSTRAINT also replaces any constraint file a pip
-# config sets), then `pip install .` without constraints must add resnest_mm and change nothing
-# else; then the tests marked `compat` run there.
+# (requirements/constraints-torch<V>.txt), then `pip install .` with no constraints at all must
+# add resnest_mm and change nothing else; then the tests marked `compat` run there. PIP_CONSTRAINT
+# replaces any constraint file a pip config sets (/dev/null: none; an empty value does not).
 TORCH_VENV_DEPS := setup.py requirements/runtime.txt requirements/tests.txt
 
 .venv-torch%/.installed: requirements/constraints-torch%.txt $(TORCH_VENV_DEPS)
@@ -44,7 +44,7 @@ TORCH_VENV_DEPS := setup.py requirements/runtime.txt requirements/tests.txt
 		-r requirements/tests.txt mmcv-lite
 	$(@D)/bin/python -m pip uninstall -qq -y resnest_mm 2>/dev/null || true
 	$(@D)/bin/python -m pip freeze --exclude resnest_mm > $(@D)/before.txt
-	PIP_CONSTRAINT= $(@D)/bin/python -m pip install -qq --disable-pip-version-check \
+	PIP_CONSTRAINT=/dev/null $(@D)/bin/python -m pip install -qq --disable-pip-version-check \
 		--no-build-isolation .
 	$(@D)/bin/python -m pip freeze --exclude resnest_mm > $(@D)/after.txt
 	@diff $(@D)/before.txt $(@D)/after.txt || \
