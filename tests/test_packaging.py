@@ -112,12 +112,20 @@ def ast_strings(node) -> list:
     return [n.value for n in ast.walk(node) if isinstance(n, ast.Constant)]
 
 
+def _hide(monkeypatch, package: str) -> None:
+    """As if ``package`` were not installed: importing it or a submodule raises ImportError
+    (also where an earlier test imported them)."""
+    for name in [n for n in sys.modules if n == package or n.startswith(package + '.')]:
+        monkeypatch.setitem(sys.modules, name, None)
+    monkeypatch.setitem(sys.modules, package, None)
+
+
 @pytest.mark.parametrize('module', ['sklearn', 'onnx', 'onnxscript', 'onnxruntime',
                                     'tensorboard'])
 def test_a_missing_optional_package_names_its_extra(monkeypatch, module):
     from resnest_mm.utils.errors import ExplainedImportError
     from resnest_mm.utils.extras import EXTRAS, require
-    monkeypatch.setitem(sys.modules, module, None)  # as if not installed: import raises
+    _hide(monkeypatch, module)
     extra, distribution = EXTRAS[module]
     with pytest.raises(ExplainedImportError) as info:
         require(module, 'the feature')
@@ -128,7 +136,7 @@ def test_a_missing_optional_package_names_its_extra(monkeypatch, module):
 
 def test_make_digits_without_scikit_learn_names_the_extra(monkeypatch, tmp_path, capsys):
     import runpy
-    monkeypatch.setitem(sys.modules, 'sklearn', None)
+    _hide(monkeypatch, 'sklearn')
     monkeypatch.setattr(sys, 'argv', ['make_digits.py', str(tmp_path / 'digits')])
     with pytest.raises(SystemExit) as info:
         runpy.run_path('tools/dataset_converters/make_digits.py', run_name='__main__')

@@ -424,6 +424,7 @@ def test_a_digest_that_is_not_a_file_is_a_sentence(trained_work_dir, tmp_path):
         load_checkpoint_file(str(tmp_path / 'x.pth'))
 
 
+@pytest.mark.slow  # two whole Runner runs with validation
 def test_best_checkpoints_are_never_resumed_and_record_the_right_epoch(tiny_data, tmp_path):
     """With save_best, mmengine saves the epoch checkpoint again during validation (when the
     runner's epoch has moved on): its recorded position must still be its own epoch; and

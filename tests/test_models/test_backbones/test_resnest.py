@@ -75,6 +75,7 @@ def test_syncbn_norm_cfg_builds():
     assert any(isinstance(m, nn.SyncBatchNorm) for m in model.modules())
 
 
+@pytest.mark.slow  # ResNeSt-50 forward and backward twice
 def test_with_cp_matches_and_backpropagates():
     torch.manual_seed(0)
     plain = ResNeSt(50).train()
