@@ -10,7 +10,7 @@ REQUIREMENTS := setup.py requirements/runtime.txt requirements/tests.txt require
 PIP := $(BIN)/python -m pip install -qq --disable-pip-version-check -c requirements/constraints.txt
 PYTEST_ARGS ?=
 
-.PHONY: venv test test-fast lint demo clean jpeg-roi
+.PHONY: venv test test-fast test-torch2.1 test-torch2.15 lint demo clean jpeg-roi
 
 venv: $(STAMP) jpeg-roi
 
@@ -29,7 +29,7 @@ $(STAMP): $(REQUIREMENTS)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@echo "installing the pinned stack into $(VENV) (first time: a few minutes)"
 	$(PIP) 'setuptools<82' wheel
-	$(PIP) -r requirements/runtime.txt -r requirements/tests.txt
+	$(PIP) -r requirements/runtime.txt -r requirements/tests.txt mmcv-lite
 	$(PIP) --no-deps --no-build-isolation -e .
 	@touch $@
 
@@ -39,6 +39,32 @@ test: $(STAMP) jpeg-roi
 # The inner loop: everything not marked slow (a few minutes on 2 cores).
 test-fast: $(STAMP) jpeg-roi
 	$(BIN)/python -m pytest -m 'not slow' $(PYTEST_ARGS)
+
+# The oldest and the newest supported torch, each in a venv of its own (.venv-torch2.1,
+# .venv-torch2.15: built once and reused, a few GB of downloads). The user's stack goes in first
+# (requirements/constraints-torch<V>.txt), then `pip install .` with no constraints at all must
+# add resnest_mm and change nothing else; then the tests marked `compat` run there. PIP_CONSTRAINT
+# replaces any constraint file a pip config sets (/dev/null: none; an empty value does not).
+TORCH_VENV_DEPS := setup.py requirements/runtime.txt requirements/tests.txt
+
+.venv-torch%/.installed: requirements/constraints-torch%.txt $(TORCH_VENV_DEPS)
+	@test -x $(@D)/bin/python || $(PYTHON) -m venv $(@D)
+	@echo "installing torch $* and the stack into $(@D) (first time: a few minutes)"
+	PIP_CONSTRAINT=$< $(@D)/bin/python -m pip install -qq --disable-pip-version-check \
+		torch torchvision 'setuptools<82' wheel -r requirements/runtime.txt \
+		-r requirements/tests.txt mmcv-lite
+	$(@D)/bin/python -m pip uninstall -qq -y resnest_mm 2>/dev/null || true
+	$(@D)/bin/python -m pip freeze --exclude resnest_mm > $(@D)/before.txt
+	PIP_CONSTRAINT=/dev/null $(@D)/bin/python -m pip install -qq --disable-pip-version-check \
+		--no-build-isolation .
+	$(@D)/bin/python -m pip freeze --exclude resnest_mm > $(@D)/after.txt
+	@diff $(@D)/before.txt $(@D)/after.txt || \
+		{ echo "pip install . changed the installed stack (above)"; exit 1; }
+	@touch $@
+
+test-torch2.1 test-torch2.15: test-torch%: .venv-torch%/.installed
+	.venv-torch$*/bin/python -c 'import torch; print("torch", torch.__version__)'
+	.venv-torch$*/bin/python -m pytest -m compat -p no:cacheprovider $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -57,6 +57,14 @@ setup(
     extras_require={
         'tests': read_requirements('tests.txt'),
         'optional': read_requirements('optional.txt'),
+        # One per tool that needs more than training does (resnest_mm/utils/extras.py names
+        # them in its refusals): the demo data, ONNX export, TensorBoard.
+        'digits': ['scikit-learn'],
+        'export': ['onnx', 'onnxscript', 'onnxruntime'],
+        'tensorboard': ['tensorboard'],
+        # mmcv is not required (a full mmcv and mmcv-lite both install `mmcv/`, so requiring one
+        # would install a second copy beside the other); a fresh environment takes this one.
+        'mmcv-lite': ['mmcv-lite>=2.0,<2.4'],
         # Never installed by default: torch_npu without the CANN toolkit breaks `import torch`.
         'npu': read_requirements('npu.txt'),
     },

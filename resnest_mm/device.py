@@ -26,12 +26,12 @@ from typing import Optional
 import torch
 from mmengine import device as mm_device
 
+from . import compat
 from .utils.errors import ExplainedRuntimeError
 
 # Process-group backend per device; devices mmengine knows but resnest_mm has no policy for
 # (mlu, mps, musa) get gloo, which runs anywhere.
 _BACKENDS = {'npu': 'hccl', 'cuda': 'nccl', 'cpu': 'gloo'}
-_TORCH_VERSION = tuple(int(v) for v in torch.__version__.split('+')[0].split('.')[:2])
 
 
 def _import_optional(name: str) -> Optional[ModuleType]:
@@ -264,7 +264,7 @@ def sgd_implementation(apex_amp: bool = False) -> str:
 
     ``'apex'`` (``apex.optimizers.NpuFusedSGD``: NPU with apex AMP active; it refuses to step
     without it), ``'torch_npu'`` (``torch_npu.optim.NpuFusedSGD``), ``'torch_fused'``
-    (``torch.optim.SGD(fused=True)``: CUDA, and CPU since torch 2.4) or ``'torch_foreach'``.
+    (``torch.optim.SGD(fused=True)``: CUDA since torch 2.3, CPU since 2.4) or ``'torch_foreach'``.
     """
     kind = device_type()
     if kind == 'npu':
@@ -272,7 +272,7 @@ def sgd_implementation(apex_amp: bool = False) -> str:
         if optimizers is not None and hasattr(optimizers, 'NpuFusedSGD'):
             return 'apex'
         return 'torch_npu'
-    if kind == 'cuda' or (kind == 'cpu' and _TORCH_VERSION >= (2, 4)):
+    if compat.fused_sgd(kind):
         return 'torch_fused'
     return 'torch_foreach'
 

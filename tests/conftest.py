@@ -1,4 +1,8 @@
-"""Shared test set-up: the package on sys.path, compat applied, quiet mmengine logs."""
+"""Shared test set-up: the package on sys.path, its registries loaded, quiet mmengine logs.
+
+Markers (pytest.ini): ``slow`` (subprocesses, whole runs, big models: ``make test-fast`` leaves
+them out) and ``compat`` (what ``make test-torch2.1`` / ``test-torch2.15`` run on the oldest and
+the newest supported torch)."""
 import logging
 import os
 import sys
@@ -9,7 +13,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-import resnest_mm.registry  # noqa: E402,F401  (applies resnest_mm.compat)
+import resnest_mm.registry  # noqa: E402,F401  (resnest_mm's and mmpretrain's types registered)
 
 # standin_apex / simulated_npu fixtures for the contract tests
 pytest_plugins = ['tests.helpers.standins']

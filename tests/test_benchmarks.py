@@ -4,7 +4,10 @@ import re
 import subprocess
 import sys
 
+import pytest
 
+
+@pytest.mark.slow
 def test_data_pipeline_benchmark_prints_ratios(repo_root):
     result = subprocess.run([sys.executable, 'benchmarks/data_pipeline.py', '--images', '4',
                              '--repeats', '1'], cwd=repo_root, capture_output=True, text=True,
@@ -21,6 +24,7 @@ def _run(repo_root, *cmd):
     return result.stdout
 
 
+@pytest.mark.slow
 def test_model_step_benchmark_prints_ratios(repo_root):
     out = _run(repo_root, 'benchmarks/model_step.py', '--batch', '2', '--size', '32',
                '--repeats', '1', '--models', 'ours', 'original')
@@ -31,6 +35,7 @@ def test_model_step_benchmark_prints_ratios(repo_root):
     assert 'ratio ours channels_last / ours nchw:' in out
 
 
+@pytest.mark.slow
 def test_runner_overhead_benchmark_prints_the_ratio(repo_root):
     out = _run(repo_root, 'benchmarks/runner_overhead.py', '--iters', '4', '--warmup', '1',
                '--batch', '2', '--size', '32', '--repeats', '1')
@@ -38,6 +43,7 @@ def test_runner_overhead_benchmark_prints_the_ratio(repo_root):
     assert re.search(r'paired per repeat: median [\d.]+, range [\d.]+-[\d.]+', out)
 
 
+@pytest.mark.slow
 def test_benchmark_tool_says_what_bounds_this_machine(repo_root, tmp_path):
     from tests.helpers.images import write_image_folder
     for split in ('train', 'val'):
@@ -56,6 +62,7 @@ def test_benchmark_tool_says_what_bounds_this_machine(repo_root, tmp_path):
     assert 'synthetic data on the device' in synthetic and 'dataloader' not in synthetic
 
 
+@pytest.mark.slow
 def test_benchmark_amp_is_trainings_amp(repo_root):
     """The ImageNet recipe's ApexAmpHook (native fallback here) and --amp: the benchmark's
     train step runs under the autocast dtype training would use, seen inside the step."""
@@ -71,6 +78,7 @@ def test_benchmark_amp_is_trainings_amp(repo_root):
     assert 'autocast seen in the train step: float32 (no autocast)' in off
 
 
+@pytest.mark.slow
 def test_timm_peer_config_runs_in_the_same_tool(repo_root):
     out = _run(repo_root, 'tools/benchmark.py', 'configs/benchmarks/timm-resnest50d_8xb128_in1k.py',
                '--synthetic', '--channels-last', '--iters', '1', '--warmup', '0',
@@ -87,6 +95,7 @@ def _gpu_check_module(repo_root):
     return module
 
 
+@pytest.mark.slow
 def test_gpu_check_dry_run_on_cpu_keeps_its_budget(repo_root, tmp_path):
     """benchmarks/gpu_check.sh with tiny settings on this CPU: versions, one parity test, the
     bf16 benchmark pairs until the budget no longer fits one (the rest named as skipped), one

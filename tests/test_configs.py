@@ -60,6 +60,7 @@ def test_every_config_carries_the_safety_hooks(path):
     assert cfg.runner_type == 'ResNeStRunner'
 
 
+@pytest.mark.slow  # a real ResNeSt-50 Runner run
 @pytest.mark.parametrize('path', CONFIGS, ids=os.path.basename)
 def test_config_trains_one_iteration(path, data, tmp_path):
     cfg = Config.fromfile(path)

@@ -1,8 +1,11 @@
 """The device policy: the device is mmengine's answer; backend, AMP dtype and SGD are ours."""
+import pytest
 import torch
 from mmengine import device as mm_device
 
-from resnest_mm import device
+from resnest_mm import compat, device
+
+pytestmark = pytest.mark.compat  # must hold on every supported torch
 
 
 def test_detects_this_machine():
@@ -50,7 +53,8 @@ def test_contract_apex_flavour_only_when_installed_and_asked(standin_apex):
 def test_no_apex_here():
     assert device.apex() is None and device.torch_npu() is None
     assert device.amp_flavour(apex_requested=True) in ('bf16', 'fp16')
-    assert device.sgd_implementation() == 'torch_fused'
+    fused = compat.fused_sgd(device.device_type())
+    assert device.sgd_implementation() == ('torch_fused' if fused else 'torch_foreach')
 
 
 def test_backend_for_a_configured_one(monkeypatch):

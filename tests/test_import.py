@@ -2,7 +2,10 @@
 import subprocess
 import sys
 
+import pytest
 
+
+@pytest.mark.slow
 def test_import_has_no_npu_or_apex_and_no_torch(repo_root):
     code = ('import sys, resnest_mm; '
             'assert "torch" not in sys.modules, "import resnest_mm pulled in torch"; '

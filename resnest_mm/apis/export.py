@@ -16,9 +16,11 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
-from mmengine.utils import ProgressBar, digit_version
+from mmengine.utils import ProgressBar
 
+from .. import compat
 from ..utils.errors import ExplainedRuntimeError, ExplainedValueError
+from ..utils.extras import require
 from ..utils.fileio import atomic_save, atomic_write
 
 FORMATS = ('state_dict', 'torchscript', 'onnx')
@@ -122,14 +124,9 @@ def _export_torchscript(wrapper: torch.nn.Module, example: torch.Tensor, out: st
 
 def _export_onnx(wrapper: torch.nn.Module, example: torch.Tensor, out: str,
                  dynamic_batch: bool, opset: Optional[int]) -> Callable:
-    if digit_version(torch.__version__) < digit_version('2.6.0'):
-        raise ExplainedRuntimeError(f'ONNX export here uses torch.export (torch >= 2.6); this is '
-                                    f'torch {torch.__version__}')
-    try:
-        import onnxscript  # noqa: F401  (torch.onnx's exporter is built on it)
-    except ImportError:
-        raise ExplainedRuntimeError('ONNX export needs the onnx and onnxscript packages: '
-                                    'pip install -r requirements/optional.txt') from None
+    compat.require_torch((2, 6), 'ONNX export (it goes through torch.export)')
+    require('onnx', 'ONNX export')
+    require('onnxscript', 'ONNX export')  # torch.onnx's exporter is built on it
     kwargs = dict(input_names=['input'], output_names=['logits'], dynamo=True,
                   external_data=False)
     if opset is not None:
@@ -140,12 +137,7 @@ def _export_onnx(wrapper: torch.nn.Module, example: torch.Tensor, out: str,
         program = torch.onnx.export(wrapper, (example, ), None, **kwargs)
     data = program.model_proto.SerializeToString()
     atomic_write(out, lambda f: f.write(data))
-    try:
-        import onnxruntime
-    except ImportError:
-        raise ExplainedRuntimeError(f'{out} was written, but onnxruntime is not installed to '
-                                    'check it: pip install onnxruntime (or pass --no-check)'
-                                    ) from None
+    onnxruntime = require('onnxruntime', f'{out} was written; checking it (--no-check skips that)')
     session = onnxruntime.InferenceSession(out, providers=['CPUExecutionProvider'])
     name = session.get_inputs()[0].name
 

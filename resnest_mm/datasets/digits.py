@@ -17,8 +17,11 @@ def write_digits(out_dir: str, size: int = 32, val_fraction: float = 0.2) -> Dic
     Existing files are overwritten, so re-running gives the same folder.
     """
     from PIL import Image
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
+
+    from ..utils.extras import require
+    feature = 'the digits demo data (tools/dataset_converters/make_digits.py)'
+    load_digits = require('sklearn.datasets', feature).load_digits
+    train_test_split = require('sklearn.model_selection', feature).train_test_split
 
     if not 0 < val_fraction < 1:
         raise ValueError(f'--val-fraction must be between 0 and 1, got {val_fraction}')

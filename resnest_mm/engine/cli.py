@@ -21,6 +21,7 @@ from .. import device
 from ..datasets.device_decode import apply_decode_on_device
 from ..utils.cfg_options import CfgOptionsAction
 from ..utils.errors import ExplainedError, ExplainedValueError
+from ..utils.extras import require
 from . import preflight
 from .config_loader import load_config
 from .runner.process_group import leave_process_group
@@ -216,11 +217,7 @@ def enable_tensorboard(cfg: Config) -> None:
     The same as ``--cfg-options "visualizer.vis_backends=[dict(type='LocalVisBackend'),
     dict(type='TensorboardVisBackend')]"``.
     """
-    try:
-        import tensorboard  # noqa: F401  (torch.utils.tensorboard needs it)
-    except ImportError:
-        raise ExplainedValueError('--tensorboard needs the tensorboard package: pip install '
-                                  'tensorboard (it is in requirements/optional.txt)') from None
+    require('tensorboard', '--tensorboard')  # torch.utils.tensorboard needs it
     visualizer = cfg.setdefault('visualizer', dict(type='UniversalVisualizer'))
     backends = list(visualizer.get('vis_backends') or [dict(type='LocalVisBackend')])
     if not any(b.get('type') == 'TensorboardVisBackend' for b in backends):

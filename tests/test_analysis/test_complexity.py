@@ -1,5 +1,9 @@
 """FLOPs and parameters of the configs' classifiers."""
+import pytest
+
 from resnest_mm.analysis.complexity import model_complexity
+
+pytestmark = pytest.mark.slow  # ResNeSt-50 traced at 224 pixels (a minute or more on 2 cores)
 
 
 def test_resnest50_imagenet_matches_the_paper():

@@ -8,6 +8,8 @@ import pytest
 from resnest_mm.analysis.log_curves import load_scalars, plot_curves, train_time
 from resnest_mm.utils.errors import ExplainedKeyError, ExplainedValueError
 
+pytestmark = pytest.mark.slow  # subprocesses or whole runs
+
 
 def test_train_and_validation_share_the_iteration_axis(tiny_run):
     series = load_scalars(tiny_run['log_json'])

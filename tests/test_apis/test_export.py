@@ -11,6 +11,8 @@ from resnest_mm.apis.export import LogitsModel, export_model
 from resnest_mm.utils.errors import ExplainedValueError
 from tests.helpers.tiny_run import CONFIG, DIGIT_NAMES
 
+pytestmark = pytest.mark.slow  # subprocesses or whole runs
+
 
 @pytest.fixture(scope='module')
 def model(tiny_run):

@@ -10,6 +10,8 @@ from resnest_mm.apis.inference import _inference_pipeline
 from resnest_mm.utils.errors import ExplainedFileNotFoundError, ExplainedValueError
 from tests.helpers.tiny_run import CONFIG, DIGIT_NAMES
 
+pytestmark = pytest.mark.slow  # subprocesses or whole runs
+
 
 @pytest.fixture(scope='module')
 def model(tiny_run):

@@ -185,6 +185,7 @@ print('GROWN_KB', grown, 'SECONDS', time.perf_counter() - start)
 '''
 
 
+@pytest.mark.slow
 def test_hostile_files_cost_every_loading_transform_no_memory(tmp_path, repo_root):
     """In a fresh process, so the peak is that of these files: every loading transform on every
     hostile file grows the peak RSS by under 64 MB (the corrupt PNG chunk cost 2 GB, the

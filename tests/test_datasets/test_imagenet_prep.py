@@ -110,6 +110,7 @@ def test_refuses_members_that_escape_or_link(evil, tmp_path):
     assert not (tmp_path / 'escape.JPEG').exists() and not (tmp_path / 'out').exists()
 
 
+@pytest.mark.slow
 def test_cli(official, tmp_path, repo_root):
     out = tmp_path / 'data'
     cmd = [sys.executable, 'tools/dataset_converters/prepare_imagenet.py', str(out),

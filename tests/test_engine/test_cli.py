@@ -1,6 +1,7 @@
 """Command-line flags to config: what tools/train.py and tools/test.py change."""
 import os
 
+import pytest
 from mmengine.config import Config
 
 from resnest_mm import device
@@ -133,6 +134,7 @@ def test_tensorboard_switch_adds_the_backend_once():
     assert [b['type'] for b in merge_train_args(cfg, args).visualizer.vis_backends] == types
 
 
+@pytest.mark.slow
 def test_tensorboard_event_files_appear_in_a_real_run(tiny_run):
     """The tiny run trains with --tensorboard: its events hold the logged scalars."""
     import glob

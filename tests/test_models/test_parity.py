@@ -23,6 +23,8 @@ from torch import nn
 from resnest_mm.models.utils import convert_checkpoint
 from resnest_mm.registry import MODELS
 
+pytestmark = pytest.mark.slow  # compares every depth against two reference implementations
+
 DEVICE = os.environ.get('RESNEST_MM_TEST_DEVICE', 'cpu')
 if DEVICE == 'cuda':
     torch.backends.cudnn.allow_tf32 = False

@@ -9,6 +9,8 @@ import torch
 
 from tests.helpers.images import write_image_folder
 
+pytestmark = pytest.mark.slow  # subprocesses or whole runs
+
 CONFIG = 'configs/resnest50_1xb32_digits.py'
 
 

@@ -7,6 +7,8 @@ import pytest
 
 from tests.helpers.tiny_run import CONFIG, DIGIT_NAMES
 
+pytestmark = pytest.mark.slow  # subprocesses or whole runs
+
 
 def _run(repo_root, *args):
     proc = subprocess.run([sys.executable, *args], cwd=repo_root, capture_output=True,

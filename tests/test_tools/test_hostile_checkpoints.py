@@ -14,6 +14,8 @@ import torch
 from tests.helpers.tiny_config import TINY, data_options
 from tests.helpers.toy_runner import ROOT
 
+pytestmark = pytest.mark.slow  # subprocesses or whole runs
+
 
 @pytest.fixture(scope='module')
 def data(tiny_data):

@@ -9,6 +9,8 @@ import tarfile
 
 import pytest
 
+pytestmark = pytest.mark.slow  # subprocesses or whole runs
+
 TOOL = 'tools/dataset_converters/prepare_imagenet.py'
 
 

@@ -2,8 +2,11 @@
 import subprocess
 import sys
 
+import pytest
 import timm
 import torch
+
+pytestmark = pytest.mark.slow  # subprocesses or whole runs
 
 
 def _run(repo_root, *args):

@@ -13,6 +13,8 @@ from tests.helpers.images import write_image_folder
 from tests.helpers.tiny_config import TINY, free_port
 from tests.helpers.toy_runner import ROOT
 
+pytestmark = pytest.mark.slow  # subprocesses or whole runs
+
 # srun: --ntasks=N tasks of the command, each with the variables of a one-node step; or, with
 # FAKE_SRUN_STATUS set, only record the call and exit with that status.
 SRUN = r'''#!/usr/bin/env python3

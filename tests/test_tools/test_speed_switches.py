@@ -4,7 +4,11 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from tests.helpers.images import write_image_folder
+
+pytestmark = pytest.mark.slow  # subprocesses or whole runs
 
 
 def test_channels_last_and_profiler_run(repo_root, tmp_path):

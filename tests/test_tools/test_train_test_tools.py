@@ -14,6 +14,8 @@ import pytest
 
 from tests.helpers.images import write_image_folder
 
+pytestmark = pytest.mark.slow  # subprocesses or whole runs
+
 CONFIG = 'configs/resnest50_1xb32_digits.py'
 
 

@@ -10,6 +10,8 @@ import pytest
 from tests.helpers.hostile_images import jpeg_declaring
 from tests.helpers.images import write_image_folder
 
+pytestmark = pytest.mark.slow  # subprocesses or whole runs
+
 TOOL = 'tools/misc/verify_dataset.py'
 
 

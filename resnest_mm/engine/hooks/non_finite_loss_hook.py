@@ -9,6 +9,7 @@ import torch
 from mmengine.dist import all_reduce, get_rank, is_distributed
 from mmengine.hooks import Hook
 
+from ... import compat
 from ...registry import HOOKS
 from ...utils.errors import ExplainedFloatingPointError
 
@@ -48,7 +49,7 @@ class NonFiniteLossHook(Hook):
     @staticmethod
     def _scaler(runner):
         scaler = getattr(runner.optim_wrapper, 'loss_scaler', None)
-        if isinstance(scaler, torch.amp.GradScaler) and scaler.is_enabled():
+        if compat.is_grad_scaler(scaler) and scaler.is_enabled():
             return scaler
         return None
 

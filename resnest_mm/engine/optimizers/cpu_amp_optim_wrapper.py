@@ -10,7 +10,7 @@ from mmengine.logging import print_log
 from mmengine.optim import AmpOptimWrapper, OptimWrapper
 from torch.overrides import TorchFunctionMode
 
-from ... import device
+from ... import compat, device
 from ...registry import OPTIM_WRAPPERS
 from ...utils.errors import ExplainedValueError
 
@@ -82,7 +82,7 @@ class CpuAmpOptimWrapper(AmpOptimWrapper):
         # AmpOptimWrapper.__init__ asserts an accelerator: set up its state here instead.
         OptimWrapper.__init__(self, **kwargs)
         self._scale_update_param = None
-        self.loss_scaler = torch.amp.GradScaler('cpu', enabled=False)
+        self.loss_scaler = compat.grad_scaler('cpu', enabled=False)
         self.cast_dtype = torch.bfloat16
         self.use_fsdp = False
         self.emulate_bf16_conv = (not device.cpu_native_bf16() if emulate_bf16_conv is None

@@ -6,6 +6,7 @@ from typing import Any, Callable, Iterable, List, Optional, Tuple
 import torch
 from torch.optim.sgd import sgd as functional_sgd
 
+from ... import compat
 from ...registry import OPTIMIZERS
 
 
@@ -23,6 +24,22 @@ def _take_grads(group: dict, state: dict) -> Tuple[list, list, list, bool]:
         if with_momentum:  # state.get: a defaultdict, and a skipped step leaves no entries
             buffers.append(state.get(param, {}).get('momentum_buffer'))
     return params, grads, buffers, sparse
+
+
+def _listed(params: Iterable[Any]) -> Tuple[List[Any], List[torch.Tensor]]:
+    """Parameters or parameter groups as lists (generators read once), and all their tensors."""
+    listed: List[Any] = []
+    tensors: List[torch.Tensor] = []
+    for item in params:
+        if isinstance(item, dict):
+            group = item['params']
+            group = [group] if isinstance(group, torch.Tensor) else list(group)
+            listed.append(dict(item, params=group))
+            tensors.extend(group)
+        else:
+            listed.append(item)
+            tensors.append(item)
+    return listed, tensors
 
 
 @OPTIMIZERS.register_module()
@@ -71,6 +88,9 @@ class FusedSGD(torch.optim.SGD):
                  nesterov: bool = False,
                  *,
                  maximize: bool = False) -> None:
+        params, tensors = _listed(params)
+        for kind in sorted({t.device.type for t in tensors}):
+            compat.require_fused_sgd(kind)  # one sentence, not SGD's TypeError on an old torch
         super().__init__(params, lr=lr, momentum=momentum, dampening=dampening,
                          weight_decay=weight_decay, nesterov=nesterov, maximize=maximize,
                          fused=True)

@@ -44,8 +44,9 @@ def build_npu_fused_sgd(params: Iterable[Any],
     * NPU: ``torch_npu.optim.NpuFusedSGD``; ``apex.optimizers.NpuFusedSGD`` when apex AMP drives
       training (``ApexAmpHook`` rebuilds the optimizer as apex's, which refuses to step without
       ``amp.initialize``);
-    * CUDA, and CPU on torch>=2.4: :class:`FusedSGD` (``torch.optim.SGD(fused=True)`` with plain
-      SGD's momentum when a first step is skipped or a parameter starts late);
+    * CUDA on torch>=2.3, and CPU on torch>=2.4: :class:`FusedSGD`
+      (``torch.optim.SGD(fused=True)`` with plain SGD's momentum when a first step is skipped or
+      a parameter starts late);
     * otherwise ``torch.optim.SGD(foreach=True)``.
 
     All take ``lr, momentum, dampening, weight_decay, nesterov`` with torch's SGD semantics (the

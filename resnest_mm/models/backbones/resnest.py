@@ -12,7 +12,7 @@ has the options mmpretrain backbones have (``out_indices``, ``frozen_stages``, `
 from __future__ import annotations
 
 import copy
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import torch
 import torch.utils.checkpoint as cp
@@ -142,7 +142,9 @@ class ResNeSt(BaseModule):
             initialisation: Kaiming-normal (fan-out) convs, unit norm weights.
     """
 
-    arch_settings: Dict[int, Tuple[int, int, int, int]] = {
+    # depth -> blocks per stage. Not annotated: torch 2.1's TorchScript reads class annotations
+    # and fails on the string ones ``from __future__ import annotations`` makes.
+    arch_settings = {
         50: (3, 4, 6, 3),
         101: (3, 4, 23, 3),
         200: (3, 24, 36, 3),

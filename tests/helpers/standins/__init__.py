@@ -100,8 +100,14 @@ def _mmengine_as_on_an_npu(mp: pytest.MonkeyPatch, torch_npu) -> None:
 
 @contextlib.contextmanager
 def npu_simulation(soc_version: int = 104) -> Iterator[types.ModuleType]:
-    """This process believes it runs on an Ascend NPU inside the block; yields ``torch_npu``."""
-    from resnest_mm import device
+    """This process believes it runs on an Ascend NPU inside the block; yields ``torch_npu``.
+
+    Skips the test on torch < 2.3: the stand-in models today's torch_npu, whose GradScaler is
+    ``torch.amp.GradScaler`` (torch 2.3 and later)."""
+    from resnest_mm import compat, device
+    if not compat.torch_at_least((2, 3)):
+        pytest.skip(f'the torch_npu stand-in needs torch.amp.GradScaler (torch 2.3+), not '
+                    f'torch {torch.__version__}')
     _forget('torch_npu')
     try:
         with pytest.MonkeyPatch.context() as mp:

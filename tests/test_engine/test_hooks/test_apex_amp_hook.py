@@ -92,6 +92,7 @@ def test_contract_numbers_static_scale_is_plain_sgd_and_an_overflow_skips_one_st
     assert all(torch.isfinite(w).all() for w in dynamic[-1])
 
 
+@pytest.mark.slow
 def test_contract_native_fp16_fallback_numbers_in_a_simulated_npu_process(tmp_path):
     """Contract test (torch_npu stand-in registered for good in a subprocess, as real torch_npu
     registers itself): without apex the hook falls back to mmengine's AmpOptimWrapper, which on

@@ -49,6 +49,7 @@ def _runner(root, work_dir, max_fraction, workers=2):
     return Runner.from_cfg(cfg)
 
 
+@pytest.mark.slow  # a real ResNeSt-50 Runner run
 def test_mixed_folder_trains_validates_and_lists_unreadable_files(messy, tmp_path):
     runner = _runner(messy, tmp_path, max_fraction=0.5)
     runner.train()
@@ -65,6 +66,7 @@ def test_mixed_folder_trains_validates_and_lists_unreadable_files(messy, tmp_pat
     assert 'unreadable image(s) in this train epoch' in log and 'truncated.JPEG' in log
 
 
+@pytest.mark.slow  # a real ResNeSt-50 Runner run
 def test_too_many_unreadable_files_stop_the_run(messy, tmp_path):
     runner = _runner(messy, tmp_path, max_fraction=0.01, workers=0)
     with pytest.raises(RuntimeError, match=r'could not be read, more than '
@@ -72,6 +74,7 @@ def test_too_many_unreadable_files_stop_the_run(messy, tmp_path):
         runner.train()
 
 
+@pytest.mark.slow
 def test_verify_dataset_lists_unreadable_files(messy, tmp_path, repo_root):
     import subprocess
     import sys
@@ -101,6 +104,7 @@ print('PEAK_RSS_KB', max(usage(resource.RUSAGE_SELF).ru_maxrss,
 '''
 
 
+@pytest.mark.slow
 def test_decompression_bombs_are_listed_and_training_completes_in_little_memory(tmp_path,
                                                                               repo_root):
     """The issue's acceptance: two ~700-byte JPEGs declaring 40000 x 40000 and 30000 x 30000

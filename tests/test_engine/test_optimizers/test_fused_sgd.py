@@ -6,13 +6,19 @@ import torch
 from mmengine.registry import DefaultScope
 from torch import nn
 
+from resnest_mm import compat
 from resnest_mm.engine.optimizers import FusedSGD
 from resnest_mm.registry import OPTIMIZERS
 
+pytestmark = pytest.mark.compat  # must hold on every supported torch
+
 HYPER = dict(lr=0.1, momentum=0.9, dampening=0.1, weight_decay=1e-3)
 NESTEROV = dict(lr=0.1, momentum=0.9, nesterov=True, weight_decay=1e-3)
-DEVICES = ['cpu', pytest.param('cuda', marks=pytest.mark.skipif(
-    not torch.cuda.is_available(), reason='the CUDA kernel needs a GPU'))]
+DEVICES = [pytest.param('cpu', marks=pytest.mark.skipif(
+    not compat.fused_sgd('cpu'), reason=f'torch {torch.__version__} has no fused CPU SGD')),
+    pytest.param('cuda', marks=pytest.mark.skipif(
+        not (torch.cuda.is_available() and compat.fused_sgd('cuda')),
+        reason='the CUDA kernel needs a GPU (and torch 2.3+)'))]
 
 
 def _npu_fused_sgd(params, **hyper):

@@ -8,8 +8,11 @@ from mmengine.registry import DefaultScope
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from resnest_mm import compat
 from resnest_mm.engine.optimizers import FusedSGD
 from resnest_mm.registry import MODELS, OPTIMIZERS
+
+pytestmark = pytest.mark.compat  # must hold on every supported torch
 
 HYPER = dict(lr=0.1, momentum=0.9, dampening=0.1, weight_decay=1e-3)
 
@@ -19,6 +22,8 @@ def _build(params, **kwargs):
         return OPTIMIZERS.build(dict(type='NpuFusedSGD', params=params, **kwargs))
 
 
+@pytest.mark.skipif(not compat.fused_sgd('cpu'),
+                    reason=f'torch {torch.__version__} has no fused CPU SGD (see test_compat)')
 @pytest.mark.parametrize('nesterov', [False, True])
 def test_cpu_uses_fused_torch_sgd_with_the_same_updates(nesterov):
     torch.manual_seed(0)

@@ -106,6 +106,7 @@ def _no_process_mentions(text: str) -> bool:
     return True
 
 
+@pytest.mark.slow
 def test_sigterm_mid_epoch_saves_and_the_resume_is_bit_identical(data, uninterrupted,
                                                                   tmp_path):
     """SIGTERM after iteration 5 of 12 (epoch 1, 2 data-loader workers): the iteration finishes,
@@ -128,6 +129,7 @@ def test_sigterm_mid_epoch_saves_and_the_resume_is_bit_identical(data, uninterru
     _same_weights(_weights(tmp_path), _weights(uninterrupted))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('sig,status', [('INT', 130), ('USR1', 138)])
 def test_sigint_and_sigusr1_stop_the_same_way(data, tmp_path, sig, status):
     stopped = _train(data, tmp_path, env=_env(INTERRUPT=f'3:0:{sig}'))
@@ -138,6 +140,7 @@ def test_sigint_and_sigusr1_stop_the_same_way(data, tmp_path, sig, status):
     assert os.path.isfile(tmp_path / 'iter_3.pth')
 
 
+@pytest.mark.slow
 def test_a_killed_rank_restarts_the_group_which_resumes_by_itself(data, uninterrupted_two,
                                                                   tmp_path):
     """2 ranks; rank 1 SIGKILLed after iteration 5 (the last checkpoint is iter_4); with
@@ -155,6 +158,7 @@ def test_a_killed_rank_restarts_the_group_which_resumes_by_itself(data, uninterr
     _same_weights(_weights(tmp_path), _weights(uninterrupted_two))
 
 
+@pytest.mark.slow
 def test_nan_on_one_rank_stops_both_with_the_sentence(data, tmp_path):
     start = time.monotonic()
     result = _finish(_dist(data, tmp_path, 2, _env(PORT=str(free_port()), INTERRUPT='3:1:NAN')))
@@ -166,6 +170,7 @@ def test_nan_on_one_rank_stops_both_with_the_sentence(data, tmp_path):
     assert elapsed < 120, elapsed  # both stopped at once, not after a collective timeout
 
 
+@pytest.mark.slow
 def test_two_agents_meet_through_c10d_and_train_as_one_agent_with_two(data, uninterrupted_two,
                                                                       tmp_path):
     """Multi-node on one machine: NNODES=2 with the c10d rendezvous, one process per agent,
@@ -201,6 +206,7 @@ def _checkpoints(work_dir):
     return sorted(os.path.basename(p) for p in glob.glob(os.path.join(work_dir, '*.pth')))
 
 
+@pytest.mark.slow
 def test_a_second_run_in_the_same_work_dir_is_refused(tmp_path):
     holder = subprocess.Popen(
         [sys.executable, '-c', 'import sys, time; from resnest_mm.engine.runner.work_dir_lock '
@@ -257,6 +263,7 @@ def test_lock_is_reentrant_free_and_released(tmp_path):
     other.release()
 
 
+@pytest.mark.slow
 def test_a_signal_to_one_rank_stops_both_at_the_same_iteration(data, uninterrupted_two,
                                                                tmp_path):
     """SIGTERM reaches rank 1 only: both ranks agree, stop after the same iteration with its

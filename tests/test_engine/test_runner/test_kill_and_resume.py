@@ -10,6 +10,8 @@ import torch
 
 from tests.helpers.images import write_image_folder
 
+pytestmark = pytest.mark.slow  # subprocesses or whole runs
+
 SCRIPT = 'tests/helpers/resume_run.py'
 
 

@@ -73,6 +73,7 @@ print('TYPE', type(runner).__name__)
 '''
 
 
+@pytest.mark.slow
 def test_importing_and_building_leaves_mmengine_and_torch_as_released(repo_root):
     result = subprocess.run([sys.executable, '-c', UNTOUCHED], cwd=repo_root,
                             capture_output=True, text=True, timeout=300,
@@ -271,6 +272,7 @@ def _mpi_env(rank):
                 OMPI_COMM_WORLD_LOCAL_RANK=str(rank))
 
 
+@pytest.mark.slow
 def test_two_process_gloo_training_with_torchrun(tmp_path):
     cmd = [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2',
            f'--master_port={_free_port()}', *_toy(tmp_path)]
@@ -279,16 +281,19 @@ def test_two_process_gloo_training_with_torchrun(tmp_path):
     _two_ranks_ok([result])
 
 
+@pytest.mark.slow
 def test_slurm_launcher_initialises_gloo_on_cpu(tmp_path):
     """tools/slurm_train.sh's path: --launcher slurm with the SLURM_* variables of a 2-task step
     (set by hand: there is no Slurm here), 2 processes."""
     _two_ranks_ok(_by_hand(tmp_path, 'slurm', _slurm_env))
 
 
+@pytest.mark.slow
 def test_mpi_launcher_initialises_gloo_on_cpu(tmp_path):
     _two_ranks_ok(_by_hand(tmp_path, 'mpi', _mpi_env))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('launcher,env', [('slurm', _slurm_env), ('pytorch', None)])
 def test_released_runner_fails_on_cpu(tmp_path, launcher, env):
     if env is None:
@@ -422,6 +427,7 @@ def test_a_digest_that_is_not_a_file_is_a_sentence(trained_work_dir, tmp_path):
         load_checkpoint_file(str(tmp_path / 'x.pth'))
 
 
+@pytest.mark.slow  # two whole Runner runs with validation
 def test_best_checkpoints_are_never_resumed_and_record_the_right_epoch(tiny_data, tmp_path):
     """With save_best, mmengine saves the epoch checkpoint again during validation (when the
     runner's epoch has moved on): its recorded position must still be its own epoch; and

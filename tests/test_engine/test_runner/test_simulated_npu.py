@@ -161,6 +161,7 @@ def _assert_resumed_exactly(full, full_record, saved, resumed, resumed_record):
         'the resumed run ended with other weights than the uninterrupted one'
 
 
+@pytest.mark.slow
 def test_contract_torch_npu_fused_sgd_run_resumes_mid_epoch_exactly(one_npu_process,
                                                                     tmp_path):
     """Contract test (torch_npu stand-in): NpuFusedSGD from the config is torch_npu's on an
@@ -178,6 +179,7 @@ def test_contract_torch_npu_fused_sgd_run_resumes_mid_epoch_exactly(one_npu_proc
     _assert_resumed_exactly(full, full_record, saved, resumed, resumed_record)
 
 
+@pytest.mark.slow
 def test_contract_apex_amp_run_resumes_its_loss_scaler_and_the_npu_rng(one_npu_process,
                                                                         standin_apex, tmp_path):
     """Contract test (torch_npu and apex stand-ins): with ApexAmpHook, the config's NpuFusedSGD

@@ -7,6 +7,8 @@ from torch import nn
 from resnest_mm.models import ResNeSt
 from resnest_mm.registry import MODELS
 
+pytestmark = pytest.mark.compat  # must hold on every supported torch
+
 
 def _classifier(depth: int = 50, **backbone):
     cfg = Config.fromfile(f'configs/_base_/models/resnest{depth}.py')
@@ -73,6 +75,7 @@ def test_syncbn_norm_cfg_builds():
     assert any(isinstance(m, nn.SyncBatchNorm) for m in model.modules())
 
 
+@pytest.mark.slow  # ResNeSt-50 forward and backward twice
 def test_with_cp_matches_and_backpropagates():
     torch.manual_seed(0)
     plain = ResNeSt(50).train()

@@ -15,6 +15,8 @@ from resnest_mm.models.utils import (
 )
 from resnest_mm.registry import MODELS
 
+pytestmark = pytest.mark.compat  # must hold on every supported torch
+
 
 @pytest.fixture(scope='module')
 def official_state_dict():

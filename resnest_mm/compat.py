@@ -1,0 +1,167 @@
+"""What differs between the torch, numpy and mmengine versions resnest_mm supports.
+
+resnest_mm runs on torch 2.1 through 2.15 (every torch_npu line, and the newest torch), numpy
+1.x and 2.x, and mmengine 0.10.x (:mod:`resnest_mm.version` refuses others on import). Every
+version test of the package lives here; the rest of resnest_mm asks this module instead of
+reading ``torch.__version__``. A feature an older torch cannot give is refused in one sentence
+when it is used (:func:`require_torch`), never at import.
+
+The differences, oldest torch first:
+
+* ``torch.amp.GradScaler`` arrived in torch 2.3 (before it: ``torch.cuda.amp.GradScaler``, CUDA
+  only): :func:`grad_scaler`, :func:`is_grad_scaler`.
+* ``torch.optim.SGD(fused=True)`` runs on CPU since torch 2.4 (CUDA before):
+  :func:`fused_sgd_on_cpu`.
+* ``torch.serialization.add_safe_globals`` arrived in torch 2.4, the ``safe_globals`` context
+  and ``get_unsafe_globals_in_checkpoint`` in 2.5; ``torch.load`` reads weights-only by default
+  since 2.6. :func:`safe_globals`, :func:`unsafe_globals_in_checkpoint`; every load of
+  resnest_mm passes ``weights_only`` explicitly, so the default never matters.
+* ONNX export through ``torch.export`` (``torch.onnx.export(dynamo=True)``) needs torch 2.6:
+  :func:`require_torch`.
+* numpy 2 moved ``numpy.core`` to ``numpy._core`` (numpy 1.26 answers both; torch 2.1 and 2.2
+  were built against numpy 1.x): :func:`numpy_multiarray`.
+"""
+from __future__ import annotations
+
+import contextlib
+import importlib
+from types import ModuleType
+from typing import Any, Iterator, List, Optional, Sequence, Tuple
+
+import torch
+
+from .utils.errors import ExplainedRuntimeError
+from .version import SUPPORTED, _dotted, _parse, requirement
+
+Version = Tuple[int, ...]
+
+#: The running torch as a tuple, e.g. ``(2, 1, 2)`` for ``'2.1.2+cu121'``.
+TORCH_VERSION: Version = _parse(torch.__version__)
+
+
+def torch_at_least(minimum: Version) -> bool:
+    """Whether the running torch is ``minimum`` or newer (``(2, 4)``: 2.4.0 and later)."""
+    return TORCH_VERSION >= tuple(minimum)
+
+
+def require_torch(minimum: Version, feature: str) -> None:
+    """Refuse a feature the running torch is too old for, in one sentence.
+
+    Args:
+        minimum: The first torch version that has it, e.g. ``(2, 6)``.
+        feature: What the user asked for, as they would name it (``'ONNX export'``).
+
+    Raises:
+        ExplainedRuntimeError: naming the feature, the torch needed and the torch installed.
+    """
+    if torch_at_least(minimum):
+        return
+    high = SUPPORTED[('torch', )][1]
+    raise ExplainedRuntimeError(
+        f'{feature} needs torch >= {_dotted(tuple(minimum))}, but torch {torch.__version__} is '
+        'installed: leave it out, or install a newer torch with its torchvision '
+        f"(pip install '{requirement('torch', tuple(minimum), high)}' torchvision).")
+
+
+# --- mixed precision ---------------------------------------------------------------------------
+
+def grad_scaler(device_type: str, enabled: bool = True, **kwargs: Any) -> Any:
+    """A gradient scaler for ``device_type``: ``torch.amp.GradScaler(device_type)`` (torch >= 2.3),
+    ``torch.cuda.amp.GradScaler`` before it.
+
+    Args:
+        device_type: ``'cuda'``, ``'cpu'``, ``'npu'`` ...
+        enabled: As ``GradScaler``'s. A disabled scaler (the CPU's bf16 AMP, which needs no
+            scaling) exists on every torch. Defaults to True.
+        **kwargs: Passed on (``init_scale``, ``growth_interval`` ...).
+
+    Raises:
+        ExplainedRuntimeError: an enabled scaler on a device other than CUDA before torch 2.3.
+    """
+    if torch_at_least((2, 3)):
+        return torch.amp.GradScaler(device_type, enabled=enabled, **kwargs)
+    if enabled and device_type != 'cuda':
+        require_torch((2, 3), f'loss scaling on {device_type}')
+    return torch.cuda.amp.GradScaler(enabled=enabled, **kwargs)
+
+
+def is_grad_scaler(obj: Any) -> bool:
+    """Whether ``obj`` is torch's gradient scaler (``torch.amp``'s or the older
+    ``torch.cuda.amp``'s, which subclasses it since torch 2.3)."""
+    types = tuple(t for t in (getattr(torch.amp, 'GradScaler', None),
+                              torch.cuda.amp.GradScaler) if t is not None)
+    return isinstance(obj, types)
+
+
+# --- optimizers --------------------------------------------------------------------------------
+
+# The first torch whose ``torch.optim.SGD(fused=True)`` runs on a device's tensors (torch 2.1 and
+# 2.2 have no ``fused`` argument at all).
+_FUSED_SGD_SINCE = {'cuda': (2, 3), 'cpu': (2, 4)}
+
+
+def fused_sgd(device_type: str) -> bool:
+    """Whether ``torch.optim.SGD(fused=True)`` runs on ``device_type`` tensors here: CUDA since
+    torch 2.3, CPU since 2.4, no other device."""
+    since = _FUSED_SGD_SINCE.get(device_type)
+    return since is not None and torch_at_least(since)
+
+
+def require_fused_sgd(device_type: str) -> None:
+    """Refuse ``torch.optim.SGD(fused=True)`` where this torch has no kernel for ``device_type``.
+
+    Raises:
+        ExplainedRuntimeError: naming the device and the torch needed (or that none has it).
+    """
+    since = _FUSED_SGD_SINCE.get(device_type)
+    if since is None:
+        raise ExplainedRuntimeError(
+            f"torch's fused SGD has no {device_type} kernel: use type='NpuFusedSGD', which picks "
+            'the fused SGD of the device, or plain SGD.')
+    require_torch(since, f'fused SGD on {device_type}')
+
+
+# --- loading checkpoints as data ---------------------------------------------------------------
+
+@contextlib.contextmanager
+def safe_globals(types: Sequence[Any]) -> Iterator[None]:
+    """Allow ``types`` in ``torch.load(weights_only=True)`` for the ``with`` block.
+
+    torch >= 2.5: ``torch.serialization.safe_globals``, for this block only. torch 2.4:
+    ``add_safe_globals``, which registers them for the process (there is nothing narrower;
+    the types are data types). torch < 2.4 has no allow-list: its weights-only reader takes
+    tensors and Python builtins only, which is what resnest_mm's own checkpoints hold; a file
+    with anything else is refused there as code.
+    """
+    serialization = torch.serialization
+    if hasattr(serialization, 'safe_globals'):
+        with serialization.safe_globals(list(types)):
+            yield
+        return
+    if hasattr(serialization, 'add_safe_globals'):
+        serialization.add_safe_globals(list(types))
+    yield
+
+
+def unsafe_globals_in_checkpoint(path: str) -> Optional[List[str]]:
+    """The globals a zip checkpoint names that the weights-only reader would refuse
+    (``torch.serialization.get_unsafe_globals_in_checkpoint``, torch >= 2.5); None where this
+    torch cannot tell.
+
+    Raises:
+        Exception: what torch raises for a file that is not a zip checkpoint.
+    """
+    find = getattr(torch.serialization, 'get_unsafe_globals_in_checkpoint', None)
+    return None if find is None else find(path)
+
+
+# --- numpy -------------------------------------------------------------------------------------
+
+def numpy_multiarray() -> ModuleType:
+    """numpy's ``multiarray`` module, whose ``_reconstruct`` and ``scalar`` rebuild pickled arrays
+    and scalars: ``numpy._core.multiarray`` (numpy 2; numpy 1.26 forwards it to
+    ``numpy.core.multiarray``)."""
+    try:
+        return importlib.import_module('numpy._core.multiarray')
+    except ImportError:  # numpy < 1.26
+        return importlib.import_module('numpy.core.multiarray')
