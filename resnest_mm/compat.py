@@ -11,22 +11,19 @@ The differences, oldest torch first:
 * ``torch.amp.GradScaler`` arrived in torch 2.3 (before it: ``torch.cuda.amp.GradScaler``, CUDA
   only): :func:`grad_scaler`, :func:`is_grad_scaler`.
 * ``torch.optim.SGD(fused=True)`` runs on CPU since torch 2.4 (CUDA before):
-  :func:`fused_sgd_on_cpu`.
-* ``torch.serialization.add_safe_globals`` arrived in torch 2.4, the ``safe_globals`` context
-  and ``get_unsafe_globals_in_checkpoint`` in 2.5; ``torch.load`` reads weights-only by default
-  since 2.6. :func:`safe_globals`, :func:`unsafe_globals_in_checkpoint`; every load of
-  resnest_mm passes ``weights_only`` explicitly, so the default never matters.
+  :func:`fused_sgd`.
+* ``torch.load`` reads weights-only by default since 2.6, and its allow-list API
+  (``add_safe_globals``, ``safe_globals``) arrived in 2.4 and 2.5. resnest_mm needs neither: its
+  checkpoint reader (:mod:`resnest_mm.utils.checkpoint`) is a restricted pickle module that
+  ``torch.load`` takes on every supported torch, with ``weights_only=False`` passed explicitly.
 * ONNX export through ``torch.export`` (``torch.onnx.export(dynamo=True)``) needs torch 2.6:
   :func:`require_torch`.
-* numpy 2 moved ``numpy.core`` to ``numpy._core`` (numpy 1.26 answers both; torch 2.1 and 2.2
-  were built against numpy 1.x): :func:`numpy_multiarray`.
+* numpy 2 moved ``numpy.core`` to ``numpy._core`` (torch 2.1 and 2.2 were built against numpy
+  1.x): the checkpoint reader accepts both names for numpy's array and scalar rebuilders.
 """
 from __future__ import annotations
 
-import contextlib
-import importlib
-from types import ModuleType
-from typing import Any, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Tuple
 
 import torch
 
@@ -119,49 +116,3 @@ def require_fused_sgd(device_type: str) -> None:
             f"torch's fused SGD has no {device_type} kernel: use type='NpuFusedSGD', which picks "
             'the fused SGD of the device, or plain SGD.')
     require_torch(since, f'fused SGD on {device_type}')
-
-
-# --- loading checkpoints as data ---------------------------------------------------------------
-
-@contextlib.contextmanager
-def safe_globals(types: Sequence[Any]) -> Iterator[None]:
-    """Allow ``types`` in ``torch.load(weights_only=True)`` for the ``with`` block.
-
-    torch >= 2.5: ``torch.serialization.safe_globals``, for this block only. torch 2.4:
-    ``add_safe_globals``, which registers them for the process (there is nothing narrower;
-    the types are data types). torch < 2.4 has no allow-list: its weights-only reader takes
-    tensors and Python builtins only, which is what resnest_mm's own checkpoints hold; a file
-    with anything else is refused there as code.
-    """
-    serialization = torch.serialization
-    if hasattr(serialization, 'safe_globals'):
-        with serialization.safe_globals(list(types)):
-            yield
-        return
-    if hasattr(serialization, 'add_safe_globals'):
-        serialization.add_safe_globals(list(types))
-    yield
-
-
-def unsafe_globals_in_checkpoint(path: str) -> Optional[List[str]]:
-    """The globals a zip checkpoint names that the weights-only reader would refuse
-    (``torch.serialization.get_unsafe_globals_in_checkpoint``, torch >= 2.5); None where this
-    torch cannot tell.
-
-    Raises:
-        Exception: what torch raises for a file that is not a zip checkpoint.
-    """
-    find = getattr(torch.serialization, 'get_unsafe_globals_in_checkpoint', None)
-    return None if find is None else find(path)
-
-
-# --- numpy -------------------------------------------------------------------------------------
-
-def numpy_multiarray() -> ModuleType:
-    """numpy's ``multiarray`` module, whose ``_reconstruct`` and ``scalar`` rebuild pickled arrays
-    and scalars: ``numpy._core.multiarray`` (numpy 2; numpy 1.26 forwards it to
-    ``numpy.core.multiarray``)."""
-    try:
-        return importlib.import_module('numpy._core.multiarray')
-    except ImportError:  # numpy < 1.26
-        return importlib.import_module('numpy.core.multiarray')

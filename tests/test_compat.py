@@ -5,7 +5,6 @@ marked ``compat`` (this file and a few others) on the oldest and the newest supp
 import json
 import os
 
-import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -72,32 +71,6 @@ def test_grad_scaler_on_every_torch():
     else:
         with pytest.raises(ExplainedRuntimeError, match=r'^loss scaling on cpu needs torch'):
             compat.grad_scaler('cpu')
-
-
-class _Data:  # a stand-in for a type a checkpoint may hold, allowed only inside the block
-    def __init__(self, value=0):
-        self.value = value
-
-
-def test_safe_globals_allows_the_types_inside_the_block(tmp_path):
-    path = str(tmp_path / 'data.pth')
-    torch.save({'w': torch.ones(2), 'n': 3}, path)
-    with compat.safe_globals([_Data]):  # plain data loads weights-only on every torch
-        assert torch.load(path, weights_only=True)['n'] == 3
-    if not compat.torch_at_least((2, 5)):
-        return  # no narrower allow-list there; the global one is tested by checkpoint_io
-    torch.save({'d': _Data(5)}, path)
-    with compat.safe_globals([_Data]):
-        assert torch.load(path, weights_only=True)['d'].value == 5
-    with pytest.raises(Exception, match='_Data'):  # gone after the block
-        torch.load(path, weights_only=True)
-    assert any('_Data' in name for name in compat.unsafe_globals_in_checkpoint(path))
-
-
-def test_numpy_multiarray_rebuilds_arrays():
-    multiarray = compat.numpy_multiarray()  # what pickles of numpy values name
-    assert np.arange(3.0).__reduce__()[0] is multiarray._reconstruct
-    assert np.float64(1.5).__reduce__()[0] is multiarray.scalar
 
 
 def _round_trip(tmp_path, config, classes, batch):
