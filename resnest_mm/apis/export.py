@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from mmengine.utils import ProgressBar, digit_version
 
+from ..registry import bare_type
 from ..utils.errors import ExplainedRuntimeError, ExplainedValueError
 from ..utils.fileio import atomic_save, atomic_write
 
@@ -40,7 +41,7 @@ def input_size(cfg) -> Tuple[int, int]:
     """``(height, width)`` the config's test pipeline feeds the network."""
     size = None
     for step in cfg.test_dataloader.dataset.pipeline:
-        kind = step['type']
+        kind = bare_type(step['type'])
         if kind == 'DecodeCenterCrop':
             size = step.get('crop_size', 224)
         elif kind in ('CenterCrop', 'EfficientNetCenterCrop'):

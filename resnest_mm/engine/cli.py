@@ -18,6 +18,7 @@ from mmengine.logging import print_log
 from mmengine.runner import Runner
 
 from .. import device
+from ..registry import bare_type, scoped
 from ..utils.cfg_options import CfgOptionsAction
 from ..utils.errors import ExplainedError, ExplainedValueError
 from . import preflight
@@ -86,7 +87,7 @@ def test_parser() -> argparse.ArgumentParser:
 
 
 def _common_merge(cfg: Config, args: argparse.Namespace) -> Config:
-    cfg.setdefault('runner_type', 'ResNeStRunner')
+    cfg.setdefault('runner_type', scoped('ResNeStRunner'))
     if args.unsafe_load:
         cfg.unsafe_load = True
     if args.cfg_options:
@@ -129,8 +130,8 @@ def merge_train_args(cfg: Config, args: argparse.Namespace) -> Config:
                 'tensors (torch_npu takes only the contiguous format); drop the flag there')
         cfg.channels_last = True  # the runner converts the model (any backbone)
         backbone = cfg.model.get('backbone', {})
-        if backbone.get('type') == 'ResNeSt':  # and ours switches to its NHWC formulation
-            backbone.channels_last = True
+        if bare_type(backbone.get('type')) == 'ResNeSt':
+            backbone.channels_last = True  # and ours switches to its NHWC formulation
     if args.compile:
         cfg.compile = True
     if args.prof is not None:
@@ -235,7 +236,7 @@ def build_runner(cfg: Config) -> Runner:
     """The config's runner (``ResNeStRunner`` unless ``runner_type`` names another), built in
     scope resnest_mm."""
     from ..registry import RUNNERS
-    cfg.setdefault('runner_type', 'ResNeStRunner')
+    cfg.setdefault('runner_type', scoped('ResNeStRunner'))
     return RUNNERS.build(cfg)
 
 

@@ -1,6 +1,6 @@
 """``ResNeStRunner``: mmengine's Runner as released, extended where it falls short for us.
 
-Every resnest_mm config selects it (``runner_type = 'ResNeStRunner'`` in
+Every resnest_mm config selects it (``runner_type = 'resnest_mm.ResNeStRunner'`` in
 ``configs/_base_/default_runtime.py``). Nothing of mmengine or torch is modified: each gap is
 filled by overriding one Runner method, by a component registered in our scope, or through an
 mmengine/torch extension point. The gaps, in mmengine 0.10.7 and torch 2.14:
@@ -55,7 +55,7 @@ from mmengine.runner.checkpoint import find_latest_checkpoint, load_state_dict
 from torch.optim import Optimizer
 
 from ... import device
-from ...registry import MODEL_WRAPPERS, OPTIM_WRAPPER_CONSTRUCTORS, RUNNERS
+from ...registry import MODEL_WRAPPERS, OPTIM_WRAPPER_CONSTRUCTORS, RUNNERS, bare_type, scoped
 from ...utils import atomic_local_backend
 from ...utils.checkpoint_io import (
     CheckpointError,
@@ -72,11 +72,12 @@ from .run_state import RunState
 from .stop_signals import StopSignals, exit_status
 from .work_dir_lock import WorkDirLock
 
-# Hooks every run of ours has unless a config sets their key to None.
+# Hooks every run of ours has unless a config sets their key to None (scoped names: they are
+# built in the config's default scope, which may be mmpretrain's).
 SAFETY_HOOKS: Dict[str, dict] = dict(
-    non_finite_loss=dict(type='NonFiniteLossHook'),
-    unreadable_images=dict(type='UnreadableImageHook'),
-    progress_bar=dict(type='ProgressBarHook'),
+    non_finite_loss=dict(type=scoped('NonFiniteLossHook')),
+    unreadable_images=dict(type=scoped('UnreadableImageHook')),
+    progress_bar=dict(type=scoped('ProgressBarHook')),
 )
 # mmengine's own default hook keys: a None there is mmengine's to handle.
 _MMENGINE_DEFAULT_HOOKS = ('runtime_info', 'timer', 'sampler_seed', 'logger', 'param_scheduler',
@@ -114,11 +115,12 @@ class StoppedBySignalError(ExplainedError):
 
 
 def _hook_types(hooks) -> List[str]:
-    """The type names of hook configs or built hooks."""
+    """The type names of hook configs or built hooks (without our scope prefix)."""
     types = []
     for hook in hooks or []:
         kind = hook.get('type') if isinstance(hook, dict) else type(hook)
-        types.append(kind if isinstance(kind, str) else getattr(kind, '__name__', str(kind)))
+        types.append(bare_type(kind) if isinstance(kind, str)
+                     else getattr(kind, '__name__', str(kind)))
     return types
 
 
@@ -215,7 +217,7 @@ class ResNeStRunner(Runner):
             if merged.get(name) is None:
                 self.logger.warning(f'default_hooks.{name}=None: the {default["type"]} safety '
                                     'net is off for this run')
-            elif default['type'] in custom and merged[name] == default:
+            elif bare_type(default['type']) in custom and merged[name] == default:
                 merged[name] = None  # the config lists it in custom_hooks: register it once
         super().register_hooks(
             {k: v for k, v in merged.items() if v is not None or k in _MMENGINE_DEFAULT_HOOKS},
