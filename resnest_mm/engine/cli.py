@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import copy
 import os
 import os.path as osp
 from types import SimpleNamespace
 from typing import Iterator, List, Optional
 
 import torch
-from mmengine.config import Config
+from mmengine.config import Config, ConfigDict
 from mmengine.logging import print_log
 from mmengine.runner import Runner
 
@@ -82,6 +83,10 @@ def test_parser() -> argparse.ArgumentParser:
     parser.add_argument('config', help='config file')
     parser.add_argument('checkpoint', help='checkpoint to evaluate')
     parser.add_argument('--out', help='dump every prediction to this pickle file')
+    parser.add_argument('--tta', action='store_true',
+                        help="test-time augmentation as in mmpretrain's tools/test.py: the "
+                        "config's tta_model and tta_pipeline, by default the mean score of "
+                        'each image and its horizontal flip (AverageClsScoreTTA)')
     _common_args(parser)
     return parser
 
@@ -224,12 +229,36 @@ def merge_test_args(cfg: Config, args: argparse.Namespace) -> Config:
     cfg = _common_merge(cfg, args)
     cfg.load_from = args.checkpoint
     cfg.resume = False
+    if args.tta:
+        enable_tta(cfg)
     if args.out:
         evaluators = cfg.test_evaluator
         if not isinstance(evaluators, list):
             evaluators = [evaluators]
         cfg.test_evaluator = evaluators + [dict(type='DumpResults', out_file_path=args.out)]
     return cfg
+
+
+def enable_tta(cfg: Config) -> None:
+    """``--tta``: mmpretrain's ``tools/test.py --tta``, after ``--cfg-options`` (which so keep
+    their ``model.head...`` paths).
+
+    The config's ``tta_model`` wraps ``model`` (default: mmpretrain's ``AverageClsScoreTTA``,
+    the mean of the scores) and its ``tta_pipeline`` replaces the test pipeline (default: the
+    test pipeline whose last step becomes a ``TestTimeAug`` of the image and its horizontal
+    flip). Checkpoints load into the wrapped network as they are.
+    """
+    if 'tta_model' not in cfg:
+        cfg.tta_model = dict(type='mmpretrain.AverageClsScoreTTA')
+    if 'tta_pipeline' not in cfg:
+        test_pipeline = cfg.test_dataloader.dataset.pipeline
+        cfg.tta_pipeline = copy.deepcopy(test_pipeline)
+        cfg.tta_pipeline[-1] = dict(
+            type='TestTimeAug',
+            transforms=[[dict(type='RandomFlip', prob=1.), dict(type='RandomFlip', prob=0.)],
+                        [test_pipeline[-1]]])
+    cfg.model = ConfigDict(**cfg.tta_model, module=cfg.model)
+    cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
 
 
 def build_runner(cfg: Config) -> Runner:

@@ -66,6 +66,7 @@ from ...utils.checkpoint_io import (
     verify,
 )
 from ...utils.errors import ExplainedError, ExplainedValueError
+from ..hooks.checkpoint_adapter_hook import bare_model
 from .process_group import init_process_group
 from .resumable_train_loop import ResumableEpochBasedTrainLoop
 from .run_state import RunState
@@ -248,7 +249,7 @@ class ResNeStRunner(Runner):
             _check_resumable(checkpoint, filename)
             self._resume_plan = RunState.plan(self, checkpoint)
         self.call_hook('after_load_checkpoint', checkpoint=checkpoint)
-        model = self.model.module if is_model_wrapper(self.model) else self.model
+        model = bare_model(self.model)  # (no DDP, no --tta wrapper)
         state_dict = checkpoint.get('state_dict', checkpoint)
         state_dict = {k: v for k, v in state_dict.items() if k != '_metadata'}
         for pattern, replacement in revise_keys:

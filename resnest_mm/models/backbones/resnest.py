@@ -255,6 +255,7 @@ class ResNeSt(BaseModule):
             stages.append(stage)
             in_ch = planes * ResNeStBottleneck.expansion
         self.feat_dim = in_ch
+        self.register_load_state_dict_pre_hook(_whole_or_nothing)
         self._freeze_stages()
         if channels_last:  # in-place initialisation and checkpoint loading keep the layout
             self.to(memory_format=torch.channels_last)
@@ -339,6 +340,32 @@ class ResNeSt(BaseModule):
                 if isinstance(module, _BatchNorm):
                     module.eval()
         return self
+
+
+def _whole_or_nothing(module: ResNeSt, state_dict: dict, prefix: str, *_) -> None:
+    """Refuse weights that would load only part of the backbone (``load_state_dict`` pre-hook).
+
+    What torch and mmengine lack: a non-strict load (mmengine's ``load_checkpoint``, so
+    mmpretrain's ``get_model``/``init_model``/inferencer) fills what matches and leaves the rest
+    random, with a warning among many; mmpretrain's ResNeSt weights (``stem.*``) load 453 of
+    476 tensors of ours that way. Weights that name none of the backbone's tensors are left to
+    the loader (a checkpoint of another part of the model).
+    """
+    if not any(key.startswith(prefix) for key in state_dict):
+        return
+    needed = [prefix + key for key in module.state_dict(keep_vars=True)
+              if not key.endswith('num_batches_tracked')]  # (torch fills those in)
+    missing = [key for key in needed if key not in state_dict]
+    if not missing:
+        return
+    hint = ('they are mmpretrain\'s ResNeSt layout: convert them with '
+            'tools/model_converters/resnest_to_mm.py, or load them through a resnest_mm tool '
+            '(load_from converts them)') if prefix + 'stem.0.conv.weight' in state_dict \
+        else 'check that the checkpoint is of this network (depth, widths, radix)'
+    raise ExplainedValueError(
+        f'the weights hold {len(needed) - len(missing)} of the {len(needed)} tensors of '
+        f'resnest_mm\'s ResNeSt{f" ({prefix[:-1]})" if prefix else ""} (missing e.g. '
+        f'{missing[0]}); a backbone is loaded whole or not at all: {hint}.')
 
 
 class _ScriptableResNeSt(ResNeSt):
