@@ -15,9 +15,11 @@ default_hooks = dict(checkpoint_adapter=dict(head_mismatch='reinit'))  # a new c
 
 data_root = 'data/custom'
 train_dataloader = dict(
-    dataset=dict(_delete_=True, type='CustomDataset', data_root=data_root, data_prefix='train',
+    dataset=dict(_delete_=True, type='resnest_mm.CustomDataset', data_root=data_root,
+                 data_prefix='train',
                  pipeline={{_base_.train_pipeline}}))
 val_dataloader = dict(
-    dataset=dict(_delete_=True, type='CustomDataset', data_root=data_root, data_prefix='val',
+    dataset=dict(_delete_=True, type='resnest_mm.CustomDataset', data_root=data_root,
+                 data_prefix='val',
                  pipeline={{_base_.test_pipeline}}))
 test_dataloader = val_dataloader

@@ -16,13 +16,14 @@ data_preprocessor = dict(
 
 data_root = 'data/digits'
 train_pipeline = [
-    dict(type='LoadImageRobust'),  # CMYK, PNG-as-JPEG, EXIF; bad files skipped and reported
+    # CMYK, PNG-as-JPEG, EXIF; bad files skipped and reported
+    dict(type='resnest_mm.LoadImageRobust'),
     # no flips: digits are not mirror-symmetric
     dict(type='RandomResizedCrop', scale=32, crop_ratio_range=(0.6, 1.0)),
     dict(type='PackInputs'),
 ]
 test_pipeline = [
-    dict(type='LoadImageRobust', on_error='placeholder'),  # evaluation covers every file
+    dict(type='resnest_mm.LoadImageRobust', on_error='placeholder'),  # evaluation covers every file
     dict(type='Resize', scale=(32, 32)),
     dict(type='PackInputs'),
 ]
@@ -30,15 +31,15 @@ train_dataloader = dict(
     batch_size=32,
     num_workers=2,
     persistent_workers=True,
-    dataset=dict(type='CustomDataset', data_root=data_root, data_prefix='train',
+    dataset=dict(type='resnest_mm.CustomDataset', data_root=data_root, data_prefix='train',
                  pipeline=train_pipeline),
-    sampler=dict(type='ResumableSampler', shuffle=True),
+    sampler=dict(type='resnest_mm.ResumableSampler', shuffle=True),
 )
 val_dataloader = dict(
     batch_size=64,
     num_workers=2,
     persistent_workers=True,
-    dataset=dict(type='CustomDataset', data_root=data_root, data_prefix='val',
+    dataset=dict(type='resnest_mm.CustomDataset', data_root=data_root, data_prefix='val',
                  pipeline=test_pipeline),
     sampler=dict(type='DefaultSampler', shuffle=False),
 )
@@ -47,14 +48,15 @@ test_dataloader = val_dataloader
 test_evaluator = val_evaluator
 
 epochs = 10
-optim_wrapper = dict(optimizer=dict(type='NpuFusedSGD', lr=0.05, momentum=0.9, weight_decay=1e-4))
+optim_wrapper = dict(
+    optimizer=dict(type='resnest_mm.NpuFusedSGD', lr=0.05, momentum=0.9, weight_decay=1e-4))
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.1, by_epoch=True, begin=0, end=1,
          convert_to_iter_based=True),
     dict(type='CosineAnnealingLR', T_max=epochs - 1, eta_min=0., by_epoch=True, begin=1,
          end=epochs, convert_to_iter_based=True),
 ]
-train_cfg = dict(type='ResumableEpochBasedTrainLoop', max_epochs=epochs, val_interval=1)
+train_cfg = dict(type='resnest_mm.ResumableEpochBasedTrainLoop', max_epochs=epochs, val_interval=1)
 val_cfg = dict()
 test_cfg = dict()
 auto_scale_lr = dict(base_batch_size=32, enable=True)

@@ -11,5 +11,6 @@ _base_ = [
 # falls back to the device's native AMP (fp16 + dynamic loss scaling / bf16 autocast). A switch:
 # `--cfg-options default_hooks.apex_amp=None` trains in fp32.
 default_hooks = dict(
-    apex_amp=dict(type='ApexAmpHook', opt_level='O1', loss_scale='dynamic', combine_grad=True,
+    apex_amp=dict(type='resnest_mm.ApexAmpHook', opt_level='O1', loss_scale='dynamic',
+                  combine_grad=True,
                   float_functions=[('torch', 'sigmoid'), ('torch', 'softmax')]))

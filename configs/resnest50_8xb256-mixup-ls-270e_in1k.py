@@ -15,12 +15,13 @@ model = dict(
 )
 
 train_pipeline = [
-    dict(type='DecodeRandomResizedCrop', scale=224, crop_ratio_range=(0.1, 1.0)),
+    dict(type='resnest_mm.DecodeRandomResizedCrop', scale=224, crop_ratio_range=(0.1, 1.0)),
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
     dict(type='AutoAugment', policies='imagenet',
          hparams=dict(pad_val=[104, 116, 124])),  # the BGR mean pixel
-    dict(type='FastColorJitter', brightness=0.4, contrast=0.4, saturation=0.4),
-    dict(type='FastLighting', eigval={{_base_.EIGVAL}}, eigvec={{_base_.EIGVEC}}, alphastd=0.1),
+    dict(type='resnest_mm.FastColorJitter', brightness=0.4, contrast=0.4, saturation=0.4),
+    dict(type='resnest_mm.FastLighting', eigval={{_base_.EIGVAL}}, eigvec={{_base_.EIGVEC}},
+         alphastd=0.1),
     dict(type='PackInputs'),
 ]
 train_dataloader = dict(batch_size=256, dataset=dict(pipeline=train_pipeline))

@@ -148,7 +148,7 @@ def profiler_hook(iters: int, out_dir: str) -> dict:
     """
     kind = device_type()
     if kind == 'npu':
-        return dict(type='TorchNpuProfilerHook', iters=iters,
+        return dict(type='resnest_mm.TorchNpuProfilerHook', iters=iters,
                     out_dir=os.path.join(out_dir, 'npu_profiling'))
     sort_by = 'self_cuda_time_total' if kind == 'cuda' else 'self_cpu_time_total'
     return dict(type='ProfilerHook', by_epoch=False, profile_times=iters,

@@ -9,6 +9,14 @@ lists mmpretrain's modules after ours; that is what makes ``ImageClassifier``, `
 Importing this module changes nothing of mmengine, mmpretrain or torch: where the stack falls
 short, resnest_mm registers its own components here (``ResNeStRunner``, ``CpuAmpOptimWrapper``,
 ...), selected by the configs.
+
+Our configs and code name our types with the scope, ``'resnest_mm.ResNeSt'``
+(:func:`scoped`): mmengine resolves ``scope.Name`` from any registry of the tree, so they build
+the same classes under ``default_scope='mmpretrain'`` (mmpretrain's tools, ``get_model``, the
+inferencer), where a bare ``'ResNeSt'`` or ``'CustomDataset'`` would be mmpretrain's class of
+that name. ``RUNNERS`` hangs from mmengine's root, not from mmpretrain's node (which holds no
+runner): mmpretrain's ``tools/test.py`` builds ``runner_type`` from the root, and the root finds
+``resnest_mm.ResNeStRunner`` only among its direct children.
 """
 import warnings
 from typing import Any
@@ -19,9 +27,23 @@ from mmengine.registry import DefaultScope, Registry
 # (UserWarning), though nothing here uses deformable attention: keep tool output to our sentences.
 warnings.filterwarnings('ignore', message='Fail to import ``MultiScaleDeformableAttention``',
                         category=UserWarning)
+from mmengine import registry as mmengine_registry  # noqa: E402
 from mmpretrain import registry as mmpretrain_registry  # noqa: E402
 
 SCOPE = 'resnest_mm'
+
+
+def scoped(name: str) -> str:
+    """``'resnest_mm.<name>'``: a type name that means ours under any default scope."""
+    return name if name.startswith(SCOPE + '.') else f'{SCOPE}.{name}'
+
+
+def bare_type(name: Any) -> Any:
+    """A type name without our scope (``'resnest_mm.ResNeSt'`` -> ``'ResNeSt'``); other values
+    as they are."""
+    if isinstance(name, str) and name.startswith(SCOPE + '.'):
+        return name[len(SCOPE) + 1:]
+    return name
 
 _PRE_MODELS = 'mmpretrain.models'
 _PRE_DATASETS = 'mmpretrain.datasets'
@@ -51,8 +73,8 @@ _DATASETS = 'resnest_mm.datasets'
 
 # Runners set up their own default scope (the config's default_scope) for their whole life;
 # building one inside a temporary scope would drop it when the build returns.
-RUNNERS = Registry(mmpretrain_registry.RUNNERS.name, parent=mmpretrain_registry.RUNNERS,
-                   scope=SCOPE, locations=[_ENGINE, _PRE_ENGINE])
+RUNNERS = Registry(mmengine_registry.RUNNERS.name, parent=mmengine_registry.RUNNERS,
+                   scope=SCOPE, locations=[_ENGINE])
 RUNNER_CONSTRUCTORS = _child(mmpretrain_registry.RUNNER_CONSTRUCTORS, [], [_PRE_ENGINE])
 LOOPS = _child(mmpretrain_registry.LOOPS, [_ENGINE], [_PRE_ENGINE])
 HOOKS = _child(mmpretrain_registry.HOOKS, [_ENGINE], [_PRE_ENGINE])
@@ -76,7 +98,8 @@ VISUALIZERS = _child(mmpretrain_registry.VISUALIZERS, [], [_PRE_VIS])
 VISBACKENDS = _child(mmpretrain_registry.VISBACKENDS, [], [_PRE_VIS])
 
 __all__ = [
-    'SCOPE', 'RUNNERS', 'RUNNER_CONSTRUCTORS', 'LOOPS', 'HOOKS', 'LOG_PROCESSORS', 'OPTIMIZERS',
+    'SCOPE', 'scoped', 'bare_type', 'RUNNERS', 'RUNNER_CONSTRUCTORS', 'LOOPS', 'HOOKS',
+    'LOG_PROCESSORS', 'OPTIMIZERS',
     'OPTIM_WRAPPERS', 'OPTIM_WRAPPER_CONSTRUCTORS', 'PARAM_SCHEDULERS', 'DATASETS',
     'DATA_SAMPLERS', 'TRANSFORMS', 'MODELS', 'MODEL_WRAPPERS', 'WEIGHT_INITIALIZERS',
     'TASK_UTILS', 'METRICS', 'EVALUATORS', 'VISUALIZERS', 'VISBACKENDS', 'register_all_modules'

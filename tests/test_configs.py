@@ -13,6 +13,7 @@ import torch
 from mmengine.config import Config
 
 from resnest_mm.engine.cli import build_runner
+from resnest_mm.registry import bare_type
 from tests.helpers.images import write_image_folder
 
 CONFIGS = sorted(p for p in glob.glob('configs/*.py'))
@@ -55,9 +56,9 @@ def test_every_config_carries_the_safety_hooks(path):
     """As loaded: the three safety hooks under default_hooks keys (whatever the config adds),
     and the runner that keeps them even when a config re-lists custom_hooks."""
     cfg = Config.fromfile(path)
-    types = {h['type'] for h in cfg.default_hooks.values() if h}
+    types = {bare_type(h['type']) for h in cfg.default_hooks.values() if h}
     assert SAFETY_HOOKS <= types, SAFETY_HOOKS - types
-    assert cfg.runner_type == 'ResNeStRunner'
+    assert cfg.runner_type == 'resnest_mm.ResNeStRunner'
 
 
 @pytest.mark.slow  # a real ResNeSt-50 Runner run
@@ -66,7 +67,7 @@ def test_config_trains_one_iteration(path, data, tmp_path):
     cfg = Config.fromfile(path)
     assert cfg.default_scope == 'resnest_mm'
     assert cfg.auto_scale_lr.base_batch_size > 0
-    in1k = cfg.train_dataloader.dataset.type == 'ImageNet'
+    in1k = bare_type(cfg.train_dataloader.dataset.type) == 'ImageNet'
     root = str(data / ('imagenet' if in1k else 'small'))
     _shrink(cfg.train_dataloader, root)
     validates = cfg.get('val_dataloader') is not None

@@ -8,7 +8,7 @@ _base_ = ['../resnest50_8xb128_in1k.py']
 
 model = dict(backbone=dict(depth=101))
 test_pipeline = [
-    dict(type='DecodeCenterCrop', crop_size=256, crop_padding=32),
+    dict(type='resnest_mm.DecodeCenterCrop', crop_size=256, crop_padding=32),
     dict(type='PackInputs'),
 ]
 val_dataloader = dict(dataset=dict(pipeline=test_pipeline))

@@ -19,6 +19,7 @@ import torch
 from mmengine.utils import ProgressBar
 
 from .. import compat
+from ..registry import bare_type
 from ..utils.errors import ExplainedRuntimeError, ExplainedValueError
 from ..utils.extras import require
 from ..utils.fileio import atomic_save, atomic_write
@@ -42,7 +43,7 @@ def input_size(cfg) -> Tuple[int, int]:
     """``(height, width)`` the config's test pipeline feeds the network."""
     size = None
     for step in cfg.test_dataloader.dataset.pipeline:
-        kind = step['type']
+        kind = bare_type(step['type'])
         if kind == 'DecodeCenterCrop':
             size = step.get('crop_size', 224)
         elif kind in ('CenterCrop', 'EfficientNetCenterCrop'):

@@ -179,7 +179,7 @@ def _inference_pipeline(cfg: Config) -> Compose:
     """The config's test pipeline, loading files strictly (a bad file is an error here)."""
     from ..registry import SCOPE, TRANSFORMS
 
-    steps = [dict(type='LoadImageRobust') if step['type'] in _MMCV_LOADERS else step
+    steps = [dict(type='resnest_mm.LoadImageRobust') if step['type'] in _MMCV_LOADERS else step
              for step in cfg.test_dataloader.dataset.pipeline]
     with DefaultScope.overwrite_default_scope(SCOPE):
         transforms = [TRANSFORMS.build(step) for step in steps]

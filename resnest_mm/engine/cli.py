@@ -7,18 +7,20 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import copy
 import os
 import os.path as osp
 from types import SimpleNamespace
 from typing import Iterator, List, Optional
 
 import torch
-from mmengine.config import Config
+from mmengine.config import Config, ConfigDict
 from mmengine.logging import print_log
 from mmengine.runner import Runner
 
 from .. import device
 from ..datasets.device_decode import apply_decode_on_device
+from ..registry import bare_type, scoped
 from ..utils.cfg_options import CfgOptionsAction
 from ..utils.errors import ExplainedError, ExplainedValueError
 from ..utils.extras import require
@@ -88,12 +90,16 @@ def test_parser() -> argparse.ArgumentParser:
     parser.add_argument('checkpoint', help='checkpoint to evaluate: a file, a model name '
                         '(resnest50) or a URL (docs/models.md)')
     parser.add_argument('--out', help='dump every prediction to this pickle file')
+    parser.add_argument('--tta', action='store_true',
+                        help="test-time augmentation as in mmpretrain's tools/test.py: the "
+                        "config's tta_model and tta_pipeline, by default the mean score of "
+                        'each image and its horizontal flip (AverageClsScoreTTA)')
     _common_args(parser)
     return parser
 
 
 def _common_merge(cfg: Config, args: argparse.Namespace) -> Config:
-    cfg.setdefault('runner_type', 'ResNeStRunner')
+    cfg.setdefault('runner_type', scoped('ResNeStRunner'))
     if args.unsafe_load:
         cfg.unsafe_load = True
     if args.cfg_options:
@@ -136,8 +142,8 @@ def merge_train_args(cfg: Config, args: argparse.Namespace) -> Config:
                 'tensors (torch_npu takes only the contiguous format); drop the flag there')
         cfg.channels_last = True  # the runner converts the model (any backbone)
         backbone = cfg.model.get('backbone', {})
-        if backbone.get('type') == 'ResNeSt':  # and ours switches to its NHWC formulation
-            backbone.channels_last = True
+        if bare_type(backbone.get('type')) == 'ResNeSt':
+            backbone.channels_last = True  # and ours switches to its NHWC formulation
     if args.compile:
         cfg.compile = True
     if getattr(args, 'decode_on_device', False):
@@ -230,6 +236,8 @@ def merge_test_args(cfg: Config, args: argparse.Namespace) -> Config:
     cfg = _common_merge(cfg, args)
     cfg.load_from = args.checkpoint
     cfg.resume = False
+    if args.tta:
+        enable_tta(cfg)
     if args.out:
         evaluators = cfg.test_evaluator
         if not isinstance(evaluators, list):
@@ -238,11 +246,33 @@ def merge_test_args(cfg: Config, args: argparse.Namespace) -> Config:
     return cfg
 
 
+def enable_tta(cfg: Config) -> None:
+    """``--tta``: mmpretrain's ``tools/test.py --tta``, after ``--cfg-options`` (which so keep
+    their ``model.head...`` paths).
+
+    The config's ``tta_model`` wraps ``model`` (default: mmpretrain's ``AverageClsScoreTTA``,
+    the mean of the scores) and its ``tta_pipeline`` replaces the test pipeline (default: the
+    test pipeline whose last step becomes a ``TestTimeAug`` of the image and its horizontal
+    flip). Checkpoints load into the wrapped network as they are.
+    """
+    if 'tta_model' not in cfg:
+        cfg.tta_model = dict(type='mmpretrain.AverageClsScoreTTA')
+    if 'tta_pipeline' not in cfg:
+        test_pipeline = cfg.test_dataloader.dataset.pipeline
+        cfg.tta_pipeline = copy.deepcopy(test_pipeline)
+        cfg.tta_pipeline[-1] = dict(
+            type='TestTimeAug',
+            transforms=[[dict(type='RandomFlip', prob=1.), dict(type='RandomFlip', prob=0.)],
+                        [test_pipeline[-1]]])
+    cfg.model = ConfigDict(**cfg.tta_model, module=cfg.model)
+    cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
+
+
 def build_runner(cfg: Config) -> Runner:
     """The config's runner (``ResNeStRunner`` unless ``runner_type`` names another), built in
     scope resnest_mm."""
     from ..registry import RUNNERS
-    cfg.setdefault('runner_type', 'ResNeStRunner')
+    cfg.setdefault('runner_type', scoped('ResNeStRunner'))
     return RUNNERS.build(cfg)
 
 

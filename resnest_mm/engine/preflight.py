@@ -22,6 +22,7 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 from mmengine.config import Config, ConfigDict
 
 from ..datasets.image_files import IMAGE_EXTENSIONS, scan_split
+from ..registry import bare_type
 from ..utils.errors import ExplainedFileNotFoundError, ExplainedKeyError, ExplainedValueError
 from .config_loader import config_chain
 
@@ -143,12 +144,13 @@ def check_cfg_options(cfg: Config, options: Optional[Dict[str, Any]]) -> None:
 
 def _split_folder(dataset: Dict[str, Any]) -> Optional[str]:
     """The image folder a folder dataset config reads, or None when it reads a list file."""
-    if dataset.get('type') not in FOLDER_DATASETS or dataset.get('ann_file'):
+    kind = bare_type(dataset.get('type'))
+    if kind not in FOLDER_DATASETS or dataset.get('ann_file'):
         return None
     prefix = dataset.get('data_prefix', '')
     if isinstance(prefix, dict):
         prefix = prefix.get('img_path', '')
-    if not prefix and dataset.get('type') == 'ImageNet':
+    if not prefix and kind == 'ImageNet':
         prefix = dataset.get('split', '')
     return osp.join(dataset.get('data_root', '') or '', prefix or '')
 

@@ -63,7 +63,7 @@ def test_amp_flag_picks_the_device_flavour():
 
 def test_amp_flag_leaves_apex_hook_configs_to_the_hook():
     cfg = _train('--amp')  # the seed's recipe has ApexAmpHook
-    assert cfg.default_hooks.apex_amp.type == 'ApexAmpHook'
+    assert cfg.default_hooks.apex_amp.type == 'resnest_mm.ApexAmpHook'
     assert cfg.optim_wrapper.get('type', 'OptimWrapper') == 'OptimWrapper'
 
 
@@ -87,7 +87,7 @@ def test_npu_profiler_on_ascend(simulated_npu):
     """Contract: on an NPU, --prof asks for torch_npu's current profiler (our hook), not
     mmengine's NPUProfilerHook, whose torch_npu.npu.profile is gone since 2.1.0-6.0.rc1."""
     hook = _train('--prof', '2', '--work-dir', 'w').custom_hooks[-1]
-    assert hook == dict(type='TorchNpuProfilerHook', iters=2, out_dir='w/npu_profiling')
+    assert hook == dict(type='resnest_mm.TorchNpuProfilerHook', iters=2, out_dir='w/npu_profiling')
 
 
 def test_channels_last_is_refused_on_an_npu(simulated_npu):
@@ -154,6 +154,7 @@ def test_decode_on_device_flag_and_config_key_rewrite_the_train_pipeline():
     for cfg in (_train('--decode-on-device'),
                 _train('--cfg-options', 'decode_on_device=True')):
         assert [t['type'] for t in cfg.train_dataloader.dataset.pipeline] == [
-            'ReadForDeviceDecode', 'PackInputs']
-        assert cfg.data_preprocessor.type == 'DecodeOnDevicePreprocessor'
-    assert _train().train_dataloader.dataset.pipeline[0]['type'] != 'ReadForDeviceDecode'
+            'resnest_mm.ReadForDeviceDecode', 'PackInputs']
+        assert cfg.data_preprocessor.type == 'resnest_mm.DecodeOnDevicePreprocessor'
+    assert _train().train_dataloader.dataset.pipeline[0]['type'] != \
+        'resnest_mm.ReadForDeviceDecode'

@@ -19,17 +19,17 @@ train_pipeline = [
     # Load + the seed's RandomResizedCrop (area 0.1-1, ratio 3/4-4/3, centre-crop fallback,
     # antialiased bilinear) in one step: the JPEG is decoded at reduced size when the crop allows.
     # CMYK, PNG-as-JPEG, EXIF handled; unreadable files skipped and reported.
-    dict(type='DecodeRandomResizedCrop', scale=224, crop_ratio_range=(0.1, 1.0)),
+    dict(type='resnest_mm.DecodeRandomResizedCrop', scale=224, crop_ratio_range=(0.1, 1.0)),
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
     # the seed's ColorJitter and PCA lighting; uint8 / float32 versions of mmpretrain's
-    dict(type='FastColorJitter', brightness=0.4, contrast=0.4, saturation=0.4),
-    dict(type='FastLighting', eigval=EIGVAL, eigvec=EIGVEC, alphastd=0.1),
+    dict(type='resnest_mm.FastColorJitter', brightness=0.4, contrast=0.4, saturation=0.4),
+    dict(type='resnest_mm.FastLighting', eigval=EIGVAL, eigvec=EIGVEC, alphastd=0.1),
     dict(type='PackInputs'),
 ]
 test_pipeline = [
     # the seed's evaluation crop: the centre square of 224/256 of the short side, resized to
     # 224 (antialiased bilinear); unreadable files scored as black images, and reported
-    dict(type='DecodeCenterCrop', crop_size=224, crop_padding=32),
+    dict(type='resnest_mm.DecodeCenterCrop', crop_size=224, crop_padding=32),
     dict(type='PackInputs'),
 ]
 
@@ -40,7 +40,7 @@ train_dataloader = dict(
     pin_memory=True,
     dataset=dict(type=dataset_type, data_root=data_root, split='train', pipeline=train_pipeline),
     # DefaultSampler that can start mid-epoch; seeds each sample's augmentation
-    sampler=dict(type='ResumableSampler', shuffle=True),
+    sampler=dict(type='resnest_mm.ResumableSampler', shuffle=True),
 )
 val_dataloader = dict(
     batch_size=256,  # the seed's test batch

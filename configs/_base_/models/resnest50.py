@@ -1,7 +1,7 @@
 # ResNeSt-50 classifier (27,483,240 parameters with the 1000-class head).
 model = dict(
     type='ImageClassifier',
-    backbone=dict(type='ResNeSt', depth=50, out_indices=(3, )),
+    backbone=dict(type='resnest_mm.ResNeSt', depth=50, out_indices=(3, )),
     neck=dict(type='GlobalAveragePooling'),
     head=dict(
         type='LinearClsHead',

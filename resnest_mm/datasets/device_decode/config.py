@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from mmengine.config import Config, ConfigDict
 
+from ...registry import bare_type, scoped
 from ...utils.errors import ExplainedValueError
 from .read_for_device_decode import DEVICE_META_KEYS
 
@@ -31,8 +32,9 @@ def apply_decode_on_device(cfg: Config) -> Config:
         ExplainedValueError: the train pipeline has a step the device path does not do.
     """
     pipeline = list(cfg.train_dataloader.dataset.pipeline)
-    steps = [dict(step) for step in pipeline]
-    read = dict(type='ReadForDeviceDecode')
+    # type names compared without our scope (configs name ours 'resnest_mm.X'), written with it
+    steps = [dict(step, type=bare_type(step['type'])) for step in pipeline]
+    read = dict(type=scoped('ReadForDeviceDecode'))
     first = steps.pop(0) if steps else {'type': 'nothing'}
     if first['type'] == 'DecodeRandomResizedCrop':
         read.update((k, v) for k, v in first.items() if k in _CROP_KEYS + _LOAD_KEYS)
@@ -67,7 +69,7 @@ def apply_decode_on_device(cfg: Config) -> Config:
     for owner in (cfg, cfg.model):
         preprocessor = owner.get('data_preprocessor')
         if isinstance(preprocessor, (dict, ConfigDict)):
-            preprocessor['type'] = 'DecodeOnDevicePreprocessor'
+            preprocessor['type'] = scoped('DecodeOnDevicePreprocessor')
     if cfg.get('data_preprocessor') is None and cfg.model.get('data_preprocessor') is None:
-        cfg.model.data_preprocessor = dict(type='DecodeOnDevicePreprocessor')
+        cfg.model.data_preprocessor = dict(type=scoped('DecodeOnDevicePreprocessor'))
     return cfg

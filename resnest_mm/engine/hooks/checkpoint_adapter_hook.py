@@ -2,13 +2,26 @@
 from __future__ import annotations
 
 from mmengine.hooks import Hook
-from mmengine.model import is_model_wrapper
+from mmengine.model import BaseTTAModel, is_model_wrapper
+from torch import nn
 
 from ...models.utils import convert_state_dict, detect_format
 from ...registry import HOOKS
 from ...utils.errors import ExplainedValueError
 
 HEAD_MODES = ('error', 'reinit')
+
+
+def bare_model(model: nn.Module) -> nn.Module:
+    """The network whose keys a checkpoint holds: ``model`` without a distributed wrapper and
+    without a test-time-augmentation wrapper (``AverageClsScoreTTA``, ``--tta``), whose keys
+    gain a ``module.`` prefix that no checkpoint has (mmengine's ``load_state_dict`` unwraps
+    both the same way)."""
+    if is_model_wrapper(model):
+        model = model.module
+    if isinstance(model, BaseTTAModel):
+        model = model.module
+    return model
 
 
 @HOOKS.register_module()
@@ -43,7 +56,7 @@ class CheckpointAdapterHook(Hook):
         source = runner.cfg.get('load_from') or 'the checkpoint'
         nested = isinstance(checkpoint.get('state_dict'), dict)
         state_dict = checkpoint['state_dict'] if nested else checkpoint
-        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        model = bare_model(runner.model)
         own = model.state_dict()
         if all(k in own and getattr(v, 'shape', None) == own[k].shape
                for k, v in state_dict.items() if k != '_metadata'):

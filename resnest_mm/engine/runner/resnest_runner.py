@@ -1,6 +1,6 @@
 """``ResNeStRunner``: mmengine's Runner as released, extended where it falls short for us.
 
-Every resnest_mm config selects it (``runner_type = 'ResNeStRunner'`` in
+Every resnest_mm config selects it (``runner_type = 'resnest_mm.ResNeStRunner'`` in
 ``configs/_base_/default_runtime.py``). Nothing of mmengine or torch is modified: each gap is
 filled by overriding one Runner method, by a component registered in our scope, or through an
 mmengine/torch extension point. The gaps, in mmengine 0.10.7 and torch 2.14:
@@ -59,7 +59,7 @@ from torch.optim import Optimizer
 
 from ... import device
 from ...hub import weights_file
-from ...registry import MODEL_WRAPPERS, OPTIM_WRAPPER_CONSTRUCTORS, RUNNERS
+from ...registry import MODEL_WRAPPERS, OPTIM_WRAPPER_CONSTRUCTORS, RUNNERS, bare_type, scoped
 from ...utils import atomic_local_backend
 from ...utils.checkpoint_io import (
     CheckpointError,
@@ -70,17 +70,19 @@ from ...utils.checkpoint_io import (
     verify,
 )
 from ...utils.errors import ExplainedError, ExplainedValueError
+from ..hooks.checkpoint_adapter_hook import bare_model
 from .process_group import init_process_group
 from .resumable_train_loop import ResumableEpochBasedTrainLoop
 from .run_state import RunState
 from .stop_signals import StopSignals, exit_status
 from .work_dir_lock import WorkDirLock
 
-# Hooks every run of ours has unless a config sets their key to None.
+# Hooks every run of ours has unless a config sets their key to None (scoped names: they are
+# built in the config's default scope, which may be mmpretrain's).
 SAFETY_HOOKS: Dict[str, dict] = dict(
-    non_finite_loss=dict(type='NonFiniteLossHook'),
-    unreadable_images=dict(type='UnreadableImageHook'),
-    progress_bar=dict(type='ProgressBarHook'),
+    non_finite_loss=dict(type=scoped('NonFiniteLossHook')),
+    unreadable_images=dict(type=scoped('UnreadableImageHook')),
+    progress_bar=dict(type=scoped('ProgressBarHook')),
 )
 # mmengine's own default hook keys: a None there is mmengine's to handle.
 _MMENGINE_DEFAULT_HOOKS = ('runtime_info', 'timer', 'sampler_seed', 'logger', 'param_scheduler',
@@ -118,11 +120,12 @@ class StoppedBySignalError(ExplainedError):
 
 
 def _hook_types(hooks) -> List[str]:
-    """The type names of hook configs or built hooks."""
+    """The type names of hook configs or built hooks (without our scope prefix)."""
     types = []
     for hook in hooks or []:
         kind = hook.get('type') if isinstance(hook, dict) else type(hook)
-        types.append(kind if isinstance(kind, str) else getattr(kind, '__name__', str(kind)))
+        types.append(bare_type(kind) if isinstance(kind, str)
+                     else getattr(kind, '__name__', str(kind)))
     return types
 
 
@@ -219,7 +222,7 @@ class ResNeStRunner(Runner):
             if merged.get(name) is None:
                 self.logger.warning(f'default_hooks.{name}=None: the {default["type"]} safety '
                                     'net is off for this run')
-            elif default['type'] in custom and merged[name] == default:
+            elif bare_type(default['type']) in custom and merged[name] == default:
                 merged[name] = None  # the config lists it in custom_hooks: register it once
         super().register_hooks(
             {k: v for k, v in merged.items() if v is not None or k in _MMENGINE_DEFAULT_HOOKS},
@@ -251,7 +254,7 @@ class ResNeStRunner(Runner):
             _check_resumable(checkpoint, filename)
             self._resume_plan = RunState.plan(self, checkpoint)
         self.call_hook('after_load_checkpoint', checkpoint=checkpoint)
-        model = self.model.module if is_model_wrapper(self.model) else self.model
+        model = bare_model(self.model)  # (no DDP, no --tta wrapper)
         state_dict = checkpoint.get('state_dict', checkpoint)
         state_dict = {k: v for k, v in state_dict.items() if k != '_metadata'}
         for pattern, replacement in revise_keys:

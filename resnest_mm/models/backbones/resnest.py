@@ -7,7 +7,9 @@ Module names follow the original and timm (``conv1``, ``bn1``, ``layer1`` ..., `
 so official and timm weights load with only a ``backbone.`` prefix; see
 :mod:`resnest_mm.models.utils.weight_conversion`. Unlike the original it is TorchScript-able and
 has the options mmpretrain backbones have (``out_indices``, ``frozen_stages``, ``norm_eval``,
-``norm_cfg``, ``zero_init_residual``, ``with_cp``).
+``norm_cfg``, ``zero_init_residual``, ``with_cp``, ``drop_path_rate``), and it reads mmpretrain's
+ResNeSt arguments (``stem_channels``, ``avg_down_stride`` ...) as the same network mmpretrain
+builds, or refuses them: :mod:`resnest_mm.models.backbones.mmpretrain_args`.
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from typing import List, Optional, Sequence, Tuple
 import torch
 import torch.utils.checkpoint as cp
 from mmcv.cnn import build_norm_layer
+from mmcv.cnn.bricks import DropPath
 from mmengine.model import BaseModule
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
@@ -24,6 +27,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from ...registry import MODELS
 from ...utils.errors import ExplainedKeyError, ExplainedValueError
 from ..layers.split_attention import SplitAttentionConv2d
+from .mmpretrain_args import from_mmpretrain_args
 
 
 class ResNeStBottleneck(nn.Module):
@@ -47,6 +51,8 @@ class ResNeStBottleneck(nn.Module):
         norm_cfg (dict, optional): Norm layer config. Defaults to ``dict(type='BN')``.
         with_cp (bool): Trade compute for memory with activation checkpointing.
             Defaults to False.
+        drop_path_rate (float): Stochastic depth: the probability of dropping the residual
+            branch per sample while training. Defaults to 0.
     """
 
     expansion = 4
@@ -64,7 +70,8 @@ class ResNeStBottleneck(nn.Module):
                  is_first: bool = False,
                  reduction_factor: int = 4,
                  norm_cfg: Optional[dict] = None,
-                 with_cp: bool = False) -> None:
+                 with_cp: bool = False,
+                 drop_path_rate: float = 0.) -> None:
         super().__init__()
         norm_cfg = norm_cfg or dict(type='BN')
         group_width = int(planes * (base_width / 64.)) * groups
@@ -84,11 +91,13 @@ class ResNeStBottleneck(nn.Module):
         self.bn3 = build_norm_layer(norm_cfg, planes * self.expansion)[1]
         self.relu = nn.ReLU(inplace=True)
         self.downsample = downsample if downsample is not None else nn.Identity()
+        # (no parameters: the state dict is the same with or without it)
+        self.drop_path = DropPath(drop_path_rate) if drop_path_rate > 0 else nn.Identity()
 
     def _inner_forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.relu(self.bn1(self.conv1(x)))
         out = self.avd_last(self.conv2(self.avd_first(out)))
-        out = self.bn3(self.conv3(out))
+        out = self.drop_path(self.bn3(self.conv3(out)))
         return out + self.downsample(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -105,7 +114,7 @@ class ResNeStBottleneck(nn.Module):
 
 @MODELS.register_module()
 class ResNeSt(BaseModule):
-    """ResNeSt backbone (depths 50, 101, 200, 269).
+    """ResNeSt backbone (depths 50, 101, 152, 200, 269).
 
     The defaults build the paper's ``ResNeSt-{depth}`` (radix 2, cardinality 1, width 64,
     ``avd`` after the split-attention conv). ``radix``, ``groups``, ``base_width`` and
@@ -113,7 +122,8 @@ class ResNeSt(BaseModule):
     ``resnest50_fast_4s2x40d`` is ``radix=4, groups=2, base_width=40, avd_first=True``.
 
     Args:
-        depth (int): 50, 101, 200 or 269.
+        depth (int): 50, 101, 152, 200 or 269 (152 has no released weights; mmpretrain
+            builds it).
         in_channels (int): Input image channels. Defaults to 3.
         stem_width (int, optional): Width of the first two stem convs (the third has twice as
             many). Defaults to 32 for depth 50 and 64 otherwise, as in the original.
@@ -132,14 +142,20 @@ class ResNeSt(BaseModule):
             Defaults to ``dict(type='BN', requires_grad=True)``.
         norm_eval (bool): Keep norm layers in eval mode while training (frozen statistics).
             Defaults to False.
-        zero_init_residual (bool): Zero the last BN of every block (the original's
-            ``last_gamma``). Defaults to False.
+        zero_init_residual (bool, optional): Zero the last BN of every block (the original's
+            ``last_gamma``). Defaults to False, or to True (mmpretrain's default) when
+            mmpretrain arguments are given.
         with_cp (bool): Activation checkpointing in every block. Defaults to False.
+        drop_path_rate (float): Stochastic depth, rising linearly from 0 at the first block to
+            this rate at the last, as in mmpretrain's ResNet. Defaults to 0.
         channels_last (bool): Keep weights and activations in channels_last (NHWC) memory
             format: the layout fast tensor-core and oneDNN kernels prefer; the split attention
             switches to its NHWC formulation. Same results. Defaults to False.
         init_cfg (dict | list[dict], optional): mmengine init config. Defaults to the original's
             initialisation: Kaiming-normal (fan-out) convs, unit norm weights.
+        **mmpretrain_args: mmpretrain's ResNeSt arguments (``stem_channels``, ``num_stages``,
+            ``style``, ``avg_down_stride``, ``width_per_group`` ...), mapped to the above or
+            refused: see :mod:`resnest_mm.models.backbones.mmpretrain_args`.
     """
 
     # depth -> blocks per stage. Not annotated: torch 2.1's TorchScript reads class annotations
@@ -147,6 +163,7 @@ class ResNeSt(BaseModule):
     arch_settings = {
         50: (3, 4, 6, 3),
         101: (3, 4, 23, 3),
+        152: (3, 8, 36, 3),
         200: (3, 24, 36, 3),
         269: (3, 30, 48, 8),
     }
@@ -167,10 +184,20 @@ class ResNeSt(BaseModule):
                  frozen_stages: int = -1,
                  norm_cfg: Optional[dict] = None,
                  norm_eval: bool = False,
-                 zero_init_residual: bool = False,
+                 zero_init_residual: Optional[bool] = None,
                  with_cp: bool = False,
+                 drop_path_rate: float = 0.,
                  channels_last: bool = False,
-                 init_cfg: Optional[dict] = None) -> None:
+                 init_cfg: Optional[dict] = None,
+                 **mmpretrain_args) -> None:
+        if mmpretrain_args:
+            mapped = from_mmpretrain_args(mmpretrain_args, dict(
+                stem_width=stem_width, avd=avd, groups=groups, base_width=base_width))
+            stem_width = mapped.get('stem_width', stem_width)
+            avd = mapped.get('avd', avd)
+            base_width = mapped.get('base_width', base_width)
+        if zero_init_residual is None:
+            zero_init_residual = bool(mmpretrain_args)  # mmpretrain's ResNet default: True
         if init_cfg is None:
             init_cfg = [
                 dict(type='Kaiming', layer='Conv2d', mode='fan_out', nonlinearity='relu',
@@ -215,23 +242,30 @@ class ResNeSt(BaseModule):
         block_args = dict(radix=radix, groups=groups, base_width=base_width, avd=avd,
                           avd_first=avd_first, reduction_factor=reduction_factor,
                           norm_cfg=norm_cfg, with_cp=with_cp)
+        blocks_per_stage = self.arch_settings[depth]
+        # stochastic depth grows linearly over the blocks, as in mmpretrain's ResNet
+        rates = torch.linspace(0, drop_path_rate, sum(blocks_per_stage)).tolist()
         in_ch = stem_width * 2
         stages = []
-        for i, num_blocks in enumerate(self.arch_settings[depth]):
+        for i, num_blocks in enumerate(blocks_per_stage):
             planes = 64 * 2**i
             stage = self._make_stage(in_ch, planes, num_blocks, stride=1 if i == 0 else 2,
-                                     is_first=i > 0, norm_cfg=norm_cfg, block_args=block_args)
+                                     is_first=i > 0, norm_cfg=norm_cfg, block_args=block_args,
+                                     drop_path_rates=rates[:num_blocks])
+            rates = rates[num_blocks:]
             self.add_module(f'layer{i + 1}', stage)
             stages.append(stage)
             in_ch = planes * ResNeStBottleneck.expansion
         self.feat_dim = in_ch
+        self.register_load_state_dict_pre_hook(_whole_or_nothing)
         self._freeze_stages()
         if channels_last:  # in-place initialisation and checkpoint loading keep the layout
             self.to(memory_format=torch.channels_last)
 
     @staticmethod
     def _make_stage(in_ch: int, planes: int, num_blocks: int, stride: int, is_first: bool,
-                    norm_cfg: dict, block_args: dict) -> nn.Sequential:
+                    norm_cfg: dict, block_args: dict,
+                    drop_path_rates: Sequence[float]) -> nn.Sequential:
         out_ch = planes * ResNeStBottleneck.expansion
         downsample = None
         if stride != 1 or in_ch != out_ch:
@@ -243,8 +277,9 @@ class ResNeSt(BaseModule):
             downsample = nn.Sequential(pool, nn.Conv2d(in_ch, out_ch, 1, bias=False),
                                        build_norm_layer(norm_cfg, out_ch)[1])
         blocks = [ResNeStBottleneck(in_ch, planes, stride, downsample, is_first=is_first,
-                                    **block_args)]
-        blocks += [ResNeStBottleneck(out_ch, planes, **block_args) for _ in range(1, num_blocks)]
+                                    drop_path_rate=drop_path_rates[0], **block_args)]
+        blocks += [ResNeStBottleneck(out_ch, planes, drop_path_rate=drop_path_rates[b],
+                                     **block_args) for b in range(1, num_blocks)]
         return nn.Sequential(*blocks)
 
     def _stages(self) -> List[nn.Module]:
@@ -307,6 +342,32 @@ class ResNeSt(BaseModule):
                 if isinstance(module, _BatchNorm):
                     module.eval()
         return self
+
+
+def _whole_or_nothing(module: ResNeSt, state_dict: dict, prefix: str, *_) -> None:
+    """Refuse weights that would load only part of the backbone (``load_state_dict`` pre-hook).
+
+    What torch and mmengine lack: a non-strict load (mmengine's ``load_checkpoint``, so
+    mmpretrain's ``get_model``/``init_model``/inferencer) fills what matches and leaves the rest
+    random, with a warning among many; mmpretrain's ResNeSt weights (``stem.*``) load 453 of
+    476 tensors of ours that way. Weights that name none of the backbone's tensors are left to
+    the loader (a checkpoint of another part of the model).
+    """
+    if not any(key.startswith(prefix) for key in state_dict):
+        return
+    needed = [prefix + key for key in module.state_dict(keep_vars=True)
+              if not key.endswith('num_batches_tracked')]  # (torch fills those in)
+    missing = [key for key in needed if key not in state_dict]
+    if not missing:
+        return
+    hint = ('they are mmpretrain\'s ResNeSt layout: convert them with '
+            'tools/model_converters/resnest_to_mm.py, or load them through a resnest_mm tool '
+            '(load_from converts them)') if prefix + 'stem.0.conv.weight' in state_dict \
+        else 'check that the checkpoint is of this network (depth, widths, radix)'
+    raise ExplainedValueError(
+        f'the weights hold {len(needed) - len(missing)} of the {len(needed)} tensors of '
+        f'resnest_mm\'s ResNeSt{f" ({prefix[:-1]})" if prefix else ""} (missing e.g. '
+        f'{missing[0]}); a backbone is loaded whole or not at all: {hint}.')
 
 
 class _ScriptableResNeSt(ResNeSt):

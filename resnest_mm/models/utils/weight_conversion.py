@@ -1,10 +1,13 @@
-"""Convert ResNeSt weights of the original package, timm and mmpretrain to resnest_mm's layout.
+"""Convert ResNeSt weights between resnest_mm's layout and the original package's, timm's and
+mmpretrain's, both ways.
 
 resnest_mm's ``ImageClassifier`` keys are ``backbone.<original name>`` and ``head.fc.*``. The
 original package (``resnest.torch``, the official release) and timm (``resnest50d`` ...,
 ``resnest101e`` ...) share the original names (``conv1.0``, ``layer1.0.conv2.fc1``, ``fc``), so
 they only gain prefixes. mmpretrain names the stem ``stem.{0,1,2}.{conv,bn}`` and has no
 stride-1 pool in the first shortcut, so its stem and ``layer1.0.downsample`` are renamed.
+:func:`convert_state_dict` reads any of them into ours; :func:`export_state_dict` writes ours
+into any of them.
 
 Files are read by :func:`resnest_mm.utils.checkpoint_io.load_checkpoint_file` (weights only, an
 explicit allow-list, the digest verified when there is one): a file that would run code when
@@ -162,4 +165,79 @@ def convert_checkpoint(src: str,
     meta = dict(converted_from=info['format'], source=info['src'],
                 num_classes=None if info['head_dropped'] else info['num_classes'])
     atomic_save(dict(state_dict=state_dict, meta=meta), dst, digest=True)
+    return info
+
+
+EXPORT_FORMATS = ('official', 'timm', 'mmpretrain')
+_TO_MMPRETRAIN_STEM = {new: old for old, new in _MMPRETRAIN_STEM.items()}
+
+
+def export_state_dict(state_dict: StateDict, fmt: str) -> StateDict:
+    """Convert resnest_mm ``ImageClassifier`` weights to another layout.
+
+    Args:
+        state_dict (dict): Weights in our layout (``backbone.*``, ``head.fc.*``), as our
+            checkpoints hold them.
+        fmt (str): ``'official'`` or ``'timm'`` (bare original names, classifier ``fc.*``: what
+            ``resnest.torch.resnest50()`` and ``timm.create_model('resnest50d')`` load), or
+            ``'mmpretrain'`` (what mmpretrain's ``ImageClassifier`` with its ``ResNeSt`` loads).
+
+    Returns:
+        dict: The converted state dict; it loads strictly into the target model.
+
+    Raises:
+        ExplainedValueError: ``fmt`` is unknown, or the weights are not resnest_mm's ResNeSt.
+    """
+    if fmt not in EXPORT_FORMATS:
+        raise ExplainedValueError(
+            f'unknown target format {fmt!r}; choose one of {", ".join(EXPORT_FORMATS)}')
+    found = detect_format(state_dict)
+    if found != 'resnest_mm':
+        raise ExplainedValueError(
+            f'these weights are in the {found} layout, not resnest_mm\'s; convert them to '
+            'resnest_mm first (tools/model_converters/resnest_to_mm.py), or use them as they '
+            'are.')
+    out: StateDict = OrderedDict()
+    for key, value in state_dict.items():
+        if key.startswith('head.fc.'):
+            out[key if fmt == 'mmpretrain' else 'fc.' + key[len('head.fc.'):]] = value
+            continue
+        if not key.startswith('backbone.'):
+            raise ExplainedValueError(
+                f'weight {key!r} belongs to neither the backbone nor the linear head; only a '
+                'ResNeSt with a LinearClsHead can be exported.')
+        key = key[len('backbone.'):]
+        if fmt == 'mmpretrain':
+            for ours, theirs in _TO_MMPRETRAIN_STEM.items():
+                if key.startswith(ours):
+                    key = theirs + key[len(ours):]
+                    break
+            # mmpretrain has no stride-1 pool in layer1's shortcut: conv/norm one index lower.
+            match = re.match(r'(layer1\.0\.downsample\.)(\d)(\..*)', key)
+            if match:
+                key = f'{match.group(1)}{int(match.group(2)) - 1}{match.group(3)}'
+            key = 'backbone.' + key
+        out[key] = value
+    return out
+
+
+def export_checkpoint(src: str, dst: str, fmt: str = 'mmpretrain',
+                      unsafe: bool = False) -> dict:
+    """Read a resnest_mm checkpoint ``src``, write its weights in layout ``fmt`` to ``dst``.
+
+    mmpretrain's file holds ``{'state_dict': ..., 'meta': ...}`` (what its ``load_checkpoint``,
+    ``get_model(..., pretrained=dst)`` and ``tools/test.py`` read); the original's and timm's
+    a plain state dict (what ``model.load_state_dict(torch.load(dst))`` takes).
+
+    Returns:
+        dict: ``src``, ``dst``, ``format`` and ``num_classes`` (None without a classifier).
+    """
+    state_dict = export_state_dict(load_weights(src, unsafe=unsafe), fmt)
+    head = state_dict.get('head.fc.weight', state_dict.get('fc.weight'))
+    info = dict(src=os.path.abspath(src), dst=os.path.abspath(dst), format=fmt,
+                num_classes=None if head is None else head.shape[0])
+    obj = dict(state_dict=state_dict, meta=dict(converted_from='resnest_mm',
+                                                source=info['src'])) \
+        if fmt == 'mmpretrain' else state_dict
+    atomic_save(obj, dst, digest=True)
     return info

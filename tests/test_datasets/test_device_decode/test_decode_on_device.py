@@ -56,8 +56,8 @@ def test_the_switch_rewrites_the_train_pipeline_only():
     test_pipeline = cfg.test_dataloader.dataset.pipeline
     apply_decode_on_device(cfg)
     types = [t['type'] for t in cfg.train_dataloader.dataset.pipeline]
-    assert types == ['ReadForDeviceDecode', 'PackInputs']
-    assert cfg.data_preprocessor.type == 'DecodeOnDevicePreprocessor'
+    assert types == ['resnest_mm.ReadForDeviceDecode', 'PackInputs']
+    assert cfg.data_preprocessor.type == 'resnest_mm.DecodeOnDevicePreprocessor'
     assert cfg.test_dataloader.dataset.pipeline == test_pipeline
     cfg = Config.fromfile(CONFIG)
     cfg.train_dataloader.dataset.pipeline.insert(1, dict(type='RandomErasing'))

@@ -92,3 +92,58 @@ def test_output_written_atomically(official_state_dict, tmp_path):
     assert sorted(os.listdir(dst.parent)) == ['dst.pth', 'dst.pth.sha256']
     ckpt = torch.load(dst, weights_only=True)
     assert ckpt['meta']['converted_from'] == 'official'
+
+
+def _randomised_ours():
+    model = _classifier().eval()
+    gen = torch.Generator().manual_seed(3)
+    with torch.no_grad():
+        for name, tensor in model.state_dict().items():
+            if tensor.is_floating_point():  # BN statistics too: eval mode is no identity
+                tensor.copy_(torch.rand(tensor.shape, generator=gen) * 0.2 + 0.9
+                             if 'running_var' in name or name.endswith('bn1.weight')
+                             else torch.randn(tensor.shape, generator=gen) * 0.05)
+    return model
+
+
+@pytest.mark.parametrize('fmt', [pytest.param('official', marks=pytest.mark.slow),
+                                 pytest.param('timm', marks=pytest.mark.slow), 'mmpretrain'])
+def test_export_loads_strictly_with_equal_logits(fmt):
+    """ours -> official/timm/mmpretrain: the target's own model loads it strictly and gives our
+    logits (and reading it back gives our weights)."""
+    import resnest.torch as original
+    import timm
+    from mmpretrain.registry import MODELS as MMPRETRAIN_MODELS
+
+    from resnest_mm.models.utils import export_state_dict
+    ours = _randomised_ours()
+    exported = export_state_dict(ours.state_dict(), fmt)
+    if fmt == 'official':
+        target = original.resnest50()
+    elif fmt == 'timm':
+        target = timm.create_model('resnest50d')
+    else:
+        target = MMPRETRAIN_MODELS.build(dict(
+            type='mmpretrain.ImageClassifier',
+            backbone=dict(type='mmpretrain.ResNeSt', depth=50, stem_channels=64),
+            neck=dict(type='mmpretrain.GlobalAveragePooling'),
+            head=dict(type='mmpretrain.LinearClsHead', num_classes=1000, in_channels=2048)))
+    target.load_state_dict(exported, strict=True)
+    target.eval()
+    x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        expected = ours(x, mode='tensor')
+        got = target(x, mode='tensor') if fmt == 'mmpretrain' else target(x)
+    assert (got - expected).abs().max().item() <= 1e-4 * max(1., expected.abs().max().item())
+    back, info = convert_state_dict(exported, None if fmt == 'timm' else fmt)
+    assert info['format'] == ('official' if fmt == 'timm' else fmt)
+    assert all(torch.equal(back[k], v) for k, v in ours.state_dict().items())
+
+
+def test_export_refuses_what_is_not_ours(official_state_dict):
+    from resnest_mm.models.utils import export_state_dict
+    with pytest.raises(ValueError, match='in the official layout, not resnest_mm'):
+        export_state_dict(official_state_dict, 'mmpretrain')
+    ours, _ = convert_state_dict(official_state_dict)
+    with pytest.raises(ValueError, match="unknown target format 'onnx'"):
+        export_state_dict(ours, 'onnx')
