@@ -16,6 +16,9 @@ The differences, oldest torch first:
   (``add_safe_globals``, ``safe_globals``) arrived in 2.4 and 2.5. resnest_mm needs neither: its
   checkpoint reader (:mod:`resnest_mm.utils.checkpoint`) is a restricted pickle module that
   ``torch.load`` takes on every supported torch, with ``weights_only=False`` passed explicitly.
+* ``nn.Module.register_load_state_dict_pre_hook`` is public since torch 2.5; before it the same
+  hook list is filled by ``_register_load_state_dict_pre_hook(hook, with_module=True)``:
+  :func:`register_load_state_dict_pre_hook`.
 * ONNX export through ``torch.export`` (``torch.onnx.export(dynamo=True)``) needs torch 2.6:
   :func:`require_torch`.
 * numpy 2 moved ``numpy.core`` to ``numpy._core`` (torch 2.1 and 2.2 were built against numpy
@@ -23,7 +26,7 @@ The differences, oldest torch first:
 """
 from __future__ import annotations
 
-from typing import Any, Tuple
+from typing import Any, Callable, Tuple
 
 import torch
 
@@ -58,6 +61,22 @@ def require_torch(minimum: Version, feature: str) -> None:
         f'{feature} needs torch >= {_dotted(tuple(minimum))}, but torch {torch.__version__} is '
         'installed: leave it out, or install a newer torch with its torchvision '
         f"(pip install '{requirement('torch', tuple(minimum), high)}' torchvision).")
+
+
+def register_load_state_dict_pre_hook(module: torch.nn.Module, hook: Callable[..., None]) -> Any:
+    """Run ``hook(module, state_dict, prefix, local_metadata, strict, missing_keys,
+    unexpected_keys, error_msgs)`` before ``module`` loads a state dict.
+
+    torch >= 2.5 has the public method; older torch has only the private one it wraps, called
+    with ``with_module=True`` so the hook gets the same arguments.
+
+    Returns:
+        torch's handle (``.remove()`` takes the hook off).
+    """
+    public = getattr(module, 'register_load_state_dict_pre_hook', None)
+    if public is not None:
+        return public(hook)
+    return module._register_load_state_dict_pre_hook(hook, with_module=True)
 
 
 # --- mixed precision ---------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from mmengine.model import BaseModule
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from ...compat import register_load_state_dict_pre_hook
 from ...registry import MODELS
 from ...utils.errors import ExplainedKeyError, ExplainedValueError
 from ..layers.split_attention import SplitAttentionConv2d
@@ -257,7 +258,7 @@ class ResNeSt(BaseModule):
             stages.append(stage)
             in_ch = planes * ResNeStBottleneck.expansion
         self.feat_dim = in_ch
-        self.register_load_state_dict_pre_hook(_whole_or_nothing)
+        register_load_state_dict_pre_hook(self, _whole_or_nothing)
         self._freeze_stages()
         if channels_last:  # in-place initialisation and checkpoint loading keep the layout
             self.to(memory_format=torch.channels_last)

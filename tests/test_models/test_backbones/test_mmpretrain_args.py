@@ -43,7 +43,9 @@ def _randomise(model: nn.Module) -> nn.Module:
                 m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=gen) * 0.1)
                 m.running_var.copy_(torch.rand(m.running_var.shape, generator=gen) + 0.5)
             elif isinstance(m, (nn.Conv2d, nn.Linear)):
-                nn.init.kaiming_normal_(m.weight, mode='fan_out', generator=gen)
+                # Kaiming-normal, fan-out (init's generator= needs torch >= 2.3)
+                fan_out = m.weight.shape[0] * m.weight[0, 0].numel()
+                m.weight.copy_(torch.randn(m.weight.shape, generator=gen) * (2 / fan_out) ** .5)
                 if m.bias is not None:
                     m.bias.copy_(torch.randn(m.bias.shape, generator=gen) * 0.1)
     return model.eval()
