@@ -223,6 +223,7 @@ def merge_test_args(cfg: Config, args: argparse.Namespace) -> Config:
     cfg = _common_merge(cfg, args)
     cfg.load_from = args.checkpoint
     cfg.resume = False
+    cfg.lock_work_dir = False  # evaluating beside a training run of the same work dir is fine
     if args.out:
         evaluators = cfg.test_evaluator
         if not isinstance(evaluators, list):

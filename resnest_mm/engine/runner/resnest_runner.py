@@ -31,7 +31,9 @@ mmengine/torch extension point. The gaps, in mmengine 0.10.7 and torch 2.14:
   through :class:`~resnest_mm.utils.atomic_local_backend.AtomicLocalBackend` (atomic, SHA-256),
   and the message hub's ``HistoryBuffer`` objects go in as plain lists (mmengine pickles their
   methods, which weights-only loading refuses).
-* :meth:`train` - one training run per work dir (:class:`~.work_dir_lock.WorkDirLock`); SIGTERM,
+* :meth:`setup_env` / :meth:`train` - one training run per work dir
+  (:class:`~.work_dir_lock.WorkDirLock`), claimed before mmengine's ``__init__`` writes its log
+  folder and config dump into it, held until training ends; SIGTERM,
   SIGUSR1 and SIGINT save a checkpoint at the iteration all ranks agree on and stop with one
   sentence (:class:`~.stop_signals.StopSignals`, :meth:`stop_if_requested`).
 """
@@ -39,8 +41,10 @@ from __future__ import annotations
 
 import copy
 import logging
+import os
 import re
 import signal
+from types import SimpleNamespace
 from typing import Dict, List, Optional
 
 import torch
@@ -65,7 +69,7 @@ from ...utils.checkpoint_io import (
     read_digest,
     verify,
 )
-from ...utils.errors import ExplainedError, ExplainedValueError
+from ...utils.errors import ExplainedError, ExplainedRuntimeError, ExplainedValueError
 from .process_group import init_process_group
 from .resumable_train_loop import ResumableEpochBasedTrainLoop
 from .run_state import RunState
@@ -128,6 +132,31 @@ def configured_hook_types(cfg) -> List[str]:
                        + list(cfg.get('custom_hooks') or []))
 
 
+# Work-dir locks this process holds, by real path: a runner built but never trained keeps its
+# lock until the process ends, and a later runner of the same process takes it over then.
+_PROCESS_LOCKS: Dict[str, WorkDirLock] = {}
+
+
+def _process_lock(work_dir: str, said: List[tuple]) -> WorkDirLock:
+    """The work dir's lock for this process (taken, or taken over from an earlier runner of
+    this process); what taking it had to say is appended to ``said`` as (level, message)."""
+    key = os.path.realpath(work_dir)
+    lock = _PROCESS_LOCKS.get(key)
+    if lock is None or not lock.held:
+        lock = WorkDirLock(work_dir)
+        lock.acquire(SimpleNamespace(info=lambda m: said.append((logging.INFO, m)),
+                                     warning=lambda m: said.append((logging.WARNING, m))))
+        _PROCESS_LOCKS[key] = lock
+    return lock
+
+
+def _release_process_lock(lock: WorkDirLock) -> None:
+    lock.release()
+    for key, held in list(_PROCESS_LOCKS.items()):
+        if held is lock:
+            del _PROCESS_LOCKS[key]
+
+
 @RUNNERS.register_module()
 class ResNeStRunner(Runner):
     """mmengine's ``Runner`` with the overrides listed in this module's docstring.
@@ -140,10 +169,12 @@ class ResNeStRunner(Runner):
     _resuming = False
     _resume_plan = None
     _verified_path = None  # the checkpoint newest_checkpoint just hashed
+    _work_dir_lock: Optional[WorkDirLock] = None
     loop_started = False
 
     def __init__(self, *args, **kwargs) -> None:
         self._stop_signals = StopSignals()
+        self._lock_said: List[tuple] = []
         super().__init__(*args, **kwargs)
 
     # --- process group and model wrapper ------------------------------------------------------
@@ -152,6 +183,33 @@ class ResNeStRunner(Runner):
         if self.distributed and not is_distributed():
             init_process_group(self.launcher, env_cfg.get('dist_cfg') or {})
         super().setup_env(env_cfg)  # the group exists: mmengine does not initialise it again
+        # mmengine's __init__ writes the log folder, the log and the config dump right after
+        # this: the work dir is claimed first, so a refused run leaves nothing there
+        self._lock_work_dir()
+
+    def _lock_work_dir(self) -> None:
+        """Take the work dir's :class:`~.work_dir_lock.WorkDirLock` (rank 0) for a runner that
+        will train (``lock_work_dir``, default: whenever ``train_cfg`` is given; tools/test.py
+        sets it False), and refuse on every rank together when another run holds it."""
+        if self._train_loop is None or not self.cfg.get('lock_work_dir', True):
+            return
+        refusal = [None]
+        if self.rank == 0:
+            try:
+                self._work_dir_lock = _process_lock(self.work_dir, self._lock_said)
+            except ExplainedRuntimeError as exc:
+                refusal[0] = str(exc)
+        if self.distributed:
+            broadcast_object_list(refusal)
+        if refusal[0] is not None:
+            raise ExplainedRuntimeError(refusal[0])
+
+    def build_logger(self, *args, **kwargs):
+        logger = super().build_logger(*args, **kwargs)
+        for level, message in self._lock_said:  # said while the lock was taken, logged now
+            logger.log(level, message)
+        self._lock_said.clear()
+        return logger
 
     def wrap_model(self, model_wrapper_cfg: Optional[Dict], model):
         if not self.distributed or is_model_wrapper(model) or device.takes_device_ids():
@@ -379,16 +437,20 @@ class ResNeStRunner(Runner):
     # --- training, and stopping at a signal --------------------------------------------------
 
     def train(self):
-        lock = WorkDirLock(self.work_dir) if self.rank == 0 else None
-        if lock is not None:
-            lock.acquire(self.logger)
+        lock = self._work_dir_lock
+        if lock is None and self.rank == 0:  # released by an earlier train() of this runner
+            said: List[tuple] = []
+            lock = self._work_dir_lock = _process_lock(self.work_dir, said)
+            for level, message in said:
+                self.logger.log(level, message)
         self._stop_signals.install()
         try:
             return super().train()
         finally:
             self._stop_signals.restore()
             if lock is not None:
-                lock.release()
+                _release_process_lock(lock)
+                self._work_dir_lock = None
 
     def stop_if_requested(self) -> None:
         """After an iteration's hooks (every rank): if a stop signal reached any rank, save a

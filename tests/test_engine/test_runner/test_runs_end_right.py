@@ -1,0 +1,50 @@
+"""Runs that end right (issue 21): the work-dir lock before the first byte, resume candidates
+ordered by the position recorded inside them, a stop signal during validation, a last batch of
+one sample, the "Continue with" command."""
+import os
+import subprocess
+import sys
+
+import pytest
+
+from resnest_mm.engine.runner.work_dir_lock import LOCK_NAME
+from resnest_mm.utils.errors import ExplainedRuntimeError
+from tests.helpers.toy_runner import ROOT, make_runner, toy_dataset
+
+LOOP = dict(type='ResumableEpochBasedTrainLoop', max_epochs=2)
+
+
+def _loader(n=16, batch=4, **extra):
+    return dict(dataset=toy_dataset(n), batch_size=batch,
+                sampler=dict(type='ResumableSampler', shuffle=True),
+                collate_fn=dict(type='default_collate'), **extra)
+
+
+def _toy(work_dir, hooks=None, **kwargs):
+    kwargs.setdefault('train_cfg', dict(LOOP))
+    kwargs.setdefault('train_dataloader', _loader())
+    return make_runner(str(work_dir), default_hooks=hooks or dict(
+        checkpoint=dict(type='AtomicCheckpointHook', interval=1)), **kwargs)
+
+
+def test_a_refused_run_writes_nothing_into_the_work_dir(tmp_path):
+    """Another process holds the lock: the runner is refused while it is built, before
+    mmengine's log folder, log file and config dump exist (they were left behind before)."""
+    holder = subprocess.Popen(
+        [sys.executable, '-c', 'import sys, time; from resnest_mm.engine.runner.work_dir_lock '
+         'import WorkDirLock; WorkDirLock(sys.argv[1]).acquire(); print("held", flush=True); '
+         'time.sleep(60)', str(tmp_path)], stdout=subprocess.PIPE, text=True,
+        env=dict(os.environ, PYTHONPATH=ROOT))
+    try:
+        assert holder.stdout.readline().strip() == 'held'
+        with pytest.raises(ExplainedRuntimeError, match='is in use by another training run'):
+            _toy(tmp_path, cfg=dict(marker='refused'))
+        assert sorted(os.listdir(tmp_path)) == [LOCK_NAME]
+    finally:
+        holder.kill()
+        holder.wait()
+    # a runner built but never trained does not lock its own process out of the work dir
+    _toy(tmp_path)
+    runner = _toy(tmp_path)
+    runner.train()
+    assert open(tmp_path / LOCK_NAME).read() == ''  # released when training ended
