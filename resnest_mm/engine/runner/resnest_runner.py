@@ -384,9 +384,10 @@ class ResNeStRunner(Runner):
         one skipped and why), or None when the work dir has none.
 
         Training checkpoints are the checkpoint hook's own (``epoch_N.pth``, ``iter_N.pth``),
-        newest written first; ``best_*.pth`` and other files are never resumed from (they
-        hold no optimizer, schedule or run state). Without an ``AtomicCheckpointHook``,
-        mmengine's ``last_checkpoint`` pointer names the candidate.
+        furthest in the run first by the position recorded inside each (never by file times:
+        a backup copied back is new on disk, not in the run); ``best_*.pth`` and other files
+        are never resumed from (they hold no optimizer, schedule or run state). Without an
+        ``AtomicCheckpointHook``, mmengine's ``last_checkpoint`` pointer names the candidate.
 
         Raises:
             CheckpointError: checkpoints exist but none verifies.

@@ -48,3 +48,27 @@ def test_a_refused_run_writes_nothing_into_the_work_dir(tmp_path):
     runner = _toy(tmp_path)
     runner.train()
     assert open(tmp_path / LOCK_NAME).read() == ''  # released when training ended
+
+
+def _pths(work_dir):
+    return sorted((p for p in os.listdir(work_dir) if p.endswith('.pth')),
+                  key=lambda name: int(name.split('_')[1].split('.')[0]))
+
+
+def test_resume_and_pruning_follow_the_recorded_position_not_file_times(tmp_path):
+    """iter_4.pth restored from a backup (its files newer on disk than iter_12's): --resume
+    without a path continues from iter_12, and max_keep_ckpts deletes iter_4, not the newer
+    checkpoints (before: it resumed at iteration 4 and pruned iter_8 ... iter_12)."""
+    def hooks(keep):
+        return dict(checkpoint=dict(type='AtomicCheckpointHook', interval=10, iter_interval=2,
+                                    save_last=False, max_keep_ckpts=keep))
+
+    _toy(tmp_path, hooks(-1), train_cfg=dict(LOOP, max_epochs=3)).train()
+    assert _pths(tmp_path) == [f'iter_{i}.pth' for i in (2, 4, 6, 8, 10, 12)]
+    newer = os.stat(tmp_path / 'iter_12.pth.sha256').st_mtime + 100
+    for name in ('iter_4.pth', 'iter_4.pth.sha256'):
+        os.utime(tmp_path / name, (newer, newer))
+    resumed = _toy(tmp_path, hooks(3), train_cfg=dict(LOOP, max_epochs=4), resume=True)
+    resumed.train()
+    assert resumed.train_loop.iters_this_process == 4  # iterations 13 to 16
+    assert _pths(tmp_path) == ['iter_12.pth', 'iter_14.pth', 'iter_16.pth']
