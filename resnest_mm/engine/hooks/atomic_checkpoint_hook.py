@@ -103,10 +103,10 @@ class AtomicCheckpointHook(CheckpointHook):
         iteration was saved already; returns the checkpoint's path. Collective: every rank calls
         it."""
         filename = f'iter_{iters_done}.pth'
-        if self._saved_at != iters_done:
-            self._save(runner, filename, dict(epoch=runner.epoch, iter=iters_done),
-                       by_epoch=False, epochs_done=runner.epoch,
-                       batches_done=_batches_done(runner))
+        if self._saved_at == iters_done:  # e.g. epoch_N.pth, just before a validation
+            return self.last_ckpt
+        self._save(runner, filename, dict(epoch=runner.epoch, iter=iters_done),
+                   by_epoch=False, epochs_done=runner.epoch, batches_done=_batches_done(runner))
         return os.path.join(self.out_dir, filename) if self._local() else self.last_ckpt
 
     def _save_checkpoint_with_step(self, runner, step: int, meta: dict) -> None:

@@ -288,6 +288,8 @@ class ResNeStRunner(Runner):
             self.loop_started = True  # from here on an error is the run's, not the config's
         elif fn_name == 'after_train_iter':  # every loop's iteration boundary
             self.stop_if_requested()
+        elif fn_name == 'after_val_iter' and self._stop_signals.installed:
+            self.stop_if_requested(validating=kwargs.get('batch_idx'))  # validation in training
 
     # --- loading --------------------------------------------------------------------------------
 
@@ -453,15 +455,23 @@ class ResNeStRunner(Runner):
                 _release_process_lock(lock)
                 self._work_dir_lock = None
 
-    def stop_if_requested(self) -> None:
+    def stop_if_requested(self, validating: Optional[int] = None) -> None:
         """After an iteration's hooks (every rank): if a stop signal reached any rank, save a
         checkpoint of this iteration, wait until it is on disk, end the data workers and raise
-        :class:`StoppedBySignalError`."""
+        :class:`StoppedBySignalError`.
+
+        Args:
+            validating: During the validation of a training run: the validation batch just
+                done. The rest of that validation is dropped (the saved position is the end of
+                the training iterations before it). Defaults to None (after a training
+                iteration).
+        """
         signum = self._stop_signals.agreed()
         if signum is None:
             return
         name = signal.Signals(signum).name
-        iters_done = self.iter + 1  # after_train_iter: the loop counts the iteration next
+        # after_train_iter: the loop counts the iteration next; in validation it has counted
+        iters_done = self.iter + (1 if validating is None else 0)
         hook = self._checkpoint_hook()
         if hook is not None:
             saved = f'saved {hook.save_iteration(self, iters_done=iters_done)}'
@@ -473,7 +483,10 @@ class ResNeStRunner(Runner):
         self._shutdown_data_workers()
         loop = self.train_loop
         where = f'epoch {self.epoch + 1}'
-        if isinstance(loop, ResumableEpochBasedTrainLoop):
+        if validating is not None:
+            where = (f'during validation, after batch {validating + 1}/'
+                     f'{len(self.val_dataloader)}; validation is not resumed')
+        elif isinstance(loop, ResumableEpochBasedTrainLoop):
             where += f', batch {loop.batches_done}/{len(loop.dataloader)}'
         message = (f'{name} received: training stopped after iteration {iters_done} ({where}); '
                    f'{saved}. Continue with: python tools/train.py '

@@ -2,11 +2,14 @@
 ordered by the position recorded inside them, a stop signal during validation, a last batch of
 one sample, the "Continue with" command."""
 import os
+import signal
 import subprocess
 import sys
 
 import pytest
+from mmengine.hooks import Hook
 
+from resnest_mm.engine.runner import StoppedBySignalError
 from resnest_mm.engine.runner.work_dir_lock import LOCK_NAME
 from resnest_mm.utils.errors import ExplainedRuntimeError
 from tests.helpers.toy_runner import ROOT, make_runner, toy_dataset
@@ -72,3 +75,51 @@ def test_resume_and_pruning_follow_the_recorded_position_not_file_times(tmp_path
     resumed.train()
     assert resumed.train_loop.iters_this_process == 4  # iterations 13 to 16
     assert _pths(tmp_path) == ['iter_12.pth', 'iter_14.pth', 'iter_16.pth']
+
+
+class _SigtermInValidation(Hook):
+    """Sends SIGTERM to this process after validation batch ``at`` and counts the validation
+    batches and training iterations that ran after it."""
+
+    def __init__(self, at):
+        self.at, self.sent, self.val_after, self.train_after = at, False, 0, 0
+
+    def after_val_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+        if self.sent:
+            self.val_after += 1
+        elif batch_idx + 1 == self.at:
+            self.sent = True
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+        self.train_after += self.sent
+
+
+def test_a_signal_during_validation_stops_within_one_batch_then_saves(tmp_path):
+    """SIGTERM after validation batch 1 of 4 (end of epoch 1): the validation stops there, no
+    training iteration runs, and the end of epoch 1 is saved and resumable (before: the rest
+    of validation and one more iteration ran first)."""
+    from mmengine.evaluator import BaseMetric, Evaluator
+
+    class Count(BaseMetric):
+        def process(self, data_batch, data_samples):
+            self.results.append(len(data_samples))
+
+        def compute_metrics(self, results):
+            return dict(seen=sum(results))
+
+    probe = _SigtermInValidation(at=1)
+    val = dict(val_dataloader=dict(dataset=toy_dataset(16), batch_size=4,
+                                   sampler=dict(type='DefaultSampler', shuffle=False),
+                                   collate_fn=dict(type='default_collate')),
+               val_cfg=dict(), val_evaluator=Evaluator(Count()))
+    with pytest.raises(StoppedBySignalError) as stopped:
+        _toy(tmp_path, custom_hooks=[probe], **val).train()
+    assert (probe.val_after, probe.train_after) == (0, 0)
+    assert str(stopped.value).startswith(
+        'SIGTERM received: training stopped after iteration 4 (during validation, after batch '
+        f'1/4; validation is not resumed); saved {tmp_path}/epoch_1.pth. Continue with: ')
+    assert _pths(tmp_path) == ['epoch_1.pth']
+    resumed = _toy(tmp_path, resume=True)
+    resumed.train()
+    assert resumed.train_loop.iters_this_process == 4 and resumed.epoch == 2
