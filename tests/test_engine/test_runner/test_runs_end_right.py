@@ -1,6 +1,7 @@
 """Runs that end right (issue 21): the work-dir lock before the first byte, resume candidates
 ordered by the position recorded inside them, a stop signal during validation, a last batch of
 one sample, the "Continue with" command."""
+import glob
 import os
 import signal
 import subprocess
@@ -11,7 +12,7 @@ from mmengine.hooks import Hook
 
 from resnest_mm.engine.runner import StoppedBySignalError
 from resnest_mm.engine.runner.work_dir_lock import LOCK_NAME
-from resnest_mm.utils.errors import ExplainedRuntimeError
+from resnest_mm.utils.errors import ExplainedRuntimeError, ExplainedValueError
 from tests.helpers.toy_runner import ROOT, make_runner, toy_dataset
 
 LOOP = dict(type='ResumableEpochBasedTrainLoop', max_epochs=2)
@@ -123,3 +124,29 @@ def test_a_signal_during_validation_stops_within_one_batch_then_saves(tmp_path):
     resumed = _toy(tmp_path, resume=True)
     resumed.train()
     assert resumed.train_loop.iters_this_process == 4 and resumed.epoch == 2
+
+
+@pytest.mark.parametrize('path', sorted(
+    p for p in glob.glob(os.path.join(ROOT, 'configs', '**', '*.py'), recursive=True)
+    if '_base_' not in p))
+def test_every_training_config_drops_the_last_incomplete_batch(path):
+    from mmengine.config import Config
+    cfg = Config.fromfile(path)
+    assert cfg.train_dataloader.get('drop_last') is True, path
+
+
+def test_a_batch_of_one_sample_gets_a_sentence_naming_drop_last(tmp_path):
+    """17 samples in batches of 4: the 5th batch holds 1 sample, which BatchNorm refuses."""
+    from tests.helpers.toy_runner import ToyModel
+    runner = _toy(tmp_path, model=ToyModel(bn=True), train_dataloader=_loader(n=17))
+    with pytest.raises(ExplainedValueError) as refused:
+        runner.train()
+    assert str(refused.value) == (
+        'Iteration 5 (epoch 1, batch 5/5): a batch of 1 sample reached a BatchNorm layer in '
+        'training mode, which cannot normalise a single value per channel (17 samples in '
+        'batches of 4 leave a last batch of 1). Set train_dataloader.drop_last=True (the '
+        'resnest_mm configs do), or a batch size that leaves more than one sample in the last '
+        'batch.')
+    # and with drop_last the same data trains
+    _toy(tmp_path / 'dropped', model=ToyModel(bn=True),
+         train_dataloader=_loader(n=17, drop_last=True)).train()
