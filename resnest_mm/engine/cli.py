@@ -9,6 +9,9 @@ import argparse
 import contextlib
 import os
 import os.path as osp
+import shlex
+import shutil
+import sys
 from types import SimpleNamespace
 from typing import Iterator, List, Optional
 
@@ -250,8 +253,41 @@ def train(argv: Optional[List[str]] = None) -> Runner:
     preflight.check_datasets(cfg, ('train_dataloader', 'val_dataloader'))
     with _setup_errors_explained(args.config) as holder:
         holder.runner = build_runner(cfg)
+        holder.runner.continue_command = continue_command(
+            sys.argv[1:] if argv is None else list(argv), args, cfg.work_dir)
         holder.runner.train()
     return holder.runner
+
+
+def continue_command(argv: List[str], args: argparse.Namespace, work_dir: str) -> str:
+    """The command that continues this training run from its work dir, shell-quoted: the same
+    config, flags and ``--cfg-options``, ``--work-dir`` made explicit, ``--resume`` without a
+    path; ``bash tools/dist_train.sh CONFIG N`` for a run started by torchrun."""
+    rest, skip = [], 0
+    for i, token in enumerate(argv):
+        if skip:
+            skip -= 1
+        elif token == '--resume':  # with its PATH, when argparse took the next token as one
+            skip = int(args.resume not in (None, 'auto') and argv[i + 1:i + 2] == [args.resume])
+        elif token in ('--launcher', '--local_rank', '--local-rank'):
+            skip = 1
+        elif not token.startswith(('--resume=', '--launcher=', '--local_rank=', '--local-rank=')):
+            rest.append(token)
+    if args.work_dir is None:
+        rest += ['--work-dir', work_dir]
+    rest.append('--resume')
+    if args.launcher == 'pytorch':
+        devices = os.environ.get('LOCAL_WORLD_SIZE') or os.environ.get('WORLD_SIZE') or '1'
+        rest.remove(args.config)
+        return shlex.join(['bash', 'tools/dist_train.sh', args.config, devices, *rest])
+    python = 'python'
+    found = shutil.which('python')
+    if found is None or os.path.realpath(found) != os.path.realpath(sys.executable):
+        python = sys.executable  # the one that ran this, when python on PATH is another
+    prefix = [python, 'tools/train.py']
+    if args.launcher not in (None, 'none'):
+        rest += ['--launcher', args.launcher]
+    return shlex.join(prefix + rest)
 
 
 def test(argv: Optional[List[str]] = None) -> dict:

@@ -43,6 +43,7 @@ import copy
 import logging
 import os
 import re
+import shlex
 import signal
 from types import SimpleNamespace
 from typing import Dict, List, Optional
@@ -170,6 +171,9 @@ class ResNeStRunner(Runner):
     _resume_plan = None
     _verified_path = None  # the checkpoint newest_checkpoint just hashed
     _work_dir_lock: Optional[WorkDirLock] = None
+    # the shell command that continues this run (tools/train.py sets it from its own command
+    # line); quoted in the sentence a stop signal ends the run with
+    continue_command: Optional[str] = None
     loop_started = False
 
     def __init__(self, *args, **kwargs) -> None:
@@ -488,9 +492,11 @@ class ResNeStRunner(Runner):
                      f'{len(self.val_dataloader)}; validation is not resumed')
         elif isinstance(loop, ResumableEpochBasedTrainLoop):
             where += f', batch {loop.batches_done}/{len(loop.dataloader)}'
+        command = self.continue_command or shlex.join(
+            ['python', 'tools/train.py', self.cfg.filename or 'CONFIG', '--work-dir',
+             self.work_dir, '--resume'])
         message = (f'{name} received: training stopped after iteration {iters_done} ({where}); '
-                   f'{saved}. Continue with: python tools/train.py '
-                   f'{self.cfg.filename or "CONFIG"} --work-dir {self.work_dir} --resume')
+                   f'{saved}. Continue with: {command}')
         self.logger.info(message)
         raise StoppedBySignalError(message, signum)
 

@@ -150,3 +150,25 @@ def test_a_batch_of_one_sample_gets_a_sentence_naming_drop_last(tmp_path):
     # and with drop_last the same data trains
     _toy(tmp_path / 'dropped', model=ToyModel(bn=True),
          train_dataloader=_loader(n=17, drop_last=True)).train()
+
+
+@pytest.mark.slow
+def test_the_continue_with_command_runs_as_printed(tiny_data, tmp_path):
+    """A work dir with a space, the data and a 1-epoch schedule given by --cfg-options, SIGTERM
+    after iteration 3: the printed command, run by the shell as it stands, resumes the run and
+    ends it after its 1 epoch (before: unquoted, and without the run's --cfg-options)."""
+    from tests.helpers.tiny_config import TINY, data_options
+    work = tmp_path / 'my runs' / 'tiny'
+    env = dict(os.environ, PYTHONPATH=ROOT, OMP_NUM_THREADS='1', INTERRUPT='3:0:TERM')
+    stopped = subprocess.run(
+        [sys.executable, 'tools/train.py', TINY, '--work-dir', str(work),
+         *data_options(tiny_data, 'train_cfg.max_epochs=1')],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert stopped.returncode == 143, stopped.stderr[-3000:]
+    command = stopped.stderr.strip().splitlines()[-1].split('. Continue with: ', 1)[1]
+    del env['INTERRUPT']
+    resumed = subprocess.run(['bash', '-c', command], cwd=ROOT, env=env, capture_output=True,
+                             text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert f'Resuming from {work}/iter_3.pth' in resumed.stdout + resumed.stderr
+    assert os.path.isfile(work / 'epoch_1.pth') and not os.path.exists(work / 'epoch_2.pth')
