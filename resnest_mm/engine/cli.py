@@ -84,6 +84,9 @@ def test_parser() -> argparse.ArgumentParser:
     parser.add_argument('config', help='config file')
     parser.add_argument('checkpoint', help='checkpoint to evaluate')
     parser.add_argument('--out', help='dump every prediction to this pickle file')
+    parser.add_argument('--allow-other-classes', action='store_true',
+                        help="evaluate although the data's class names differ from those the "
+                        'checkpoint was trained on (refused otherwise)')
     _common_args(parser)
     return parser
 
@@ -227,6 +230,8 @@ def merge_test_args(cfg: Config, args: argparse.Namespace) -> Config:
     cfg.load_from = args.checkpoint
     cfg.resume = False
     cfg.lock_work_dir = False  # evaluating beside a training run of the same work dir is fine
+    if args.allow_other_classes:
+        cfg.allow_other_classes = True
     if args.out:
         evaluators = cfg.test_evaluator
         if not isinstance(evaluators, list):

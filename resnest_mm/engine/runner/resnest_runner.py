@@ -133,6 +133,24 @@ def configured_hook_types(cfg) -> List[str]:
                        + list(cfg.get('custom_hooks') or []))
 
 
+def _class_differences(trained: List[str], data: List[str], shown: int = 3) -> str:
+    """The first differences between two class lists, in words."""
+    if sorted(trained) == sorted(data):
+        first = next(i for i, (a, b) in enumerate(zip(trained, data)) if a != b)
+        return (f'the same names in another order (index {first}: {trained[first]!r} in the '
+                f'checkpoint, {data[first]!r} in the data)')
+    parts = []
+    only_trained = [c for c in trained if c not in set(data)]
+    only_data = [c for c in data if c not in set(trained)]
+    if only_trained:
+        more = f' and {len(only_trained) - shown} more' if len(only_trained) > shown else ''
+        parts.append(f'only the checkpoint has {only_trained[:shown]}{more}')
+    if only_data:
+        more = f' and {len(only_data) - shown} more' if len(only_data) > shown else ''
+        parts.append(f'only the data has {only_data[:shown]}{more}')
+    return ', '.join(parts)
+
+
 # Work-dir locks this process holds, by real path: a runner built but never trained keeps its
 # lock until the process ends, and a later runner of the same process takes it over then.
 _PROCESS_LOCKS: Dict[str, WorkDirLock] = {}
@@ -163,7 +181,9 @@ class ResNeStRunner(Runner):
     """mmengine's ``Runner`` with the overrides listed in this module's docstring.
 
     Arguments are mmengine's. Config keys it reads besides mmengine's: ``unsafe_load``
-    (unpickle checkpoints that are not plain data; only for trusted files) and
+    (unpickle checkpoints that are not plain data; only for trusted files),
+    ``allow_other_classes`` (test a checkpoint on data whose class names differ from those it
+    was trained on), ``lock_work_dir`` (False: no work-dir lock; tools/test.py) and
     ``channels_last`` (the model in NHWC, whatever its backbone: ``--channels-last``).
     """
 
@@ -174,6 +194,7 @@ class ResNeStRunner(Runner):
     # the shell command that continues this run (tools/train.py sets it from its own command
     # line); quoted in the sentence a stop signal ends the run with
     continue_command: Optional[str] = None
+    _testing = False
     loop_started = False
 
     def __init__(self, *args, **kwargs) -> None:
@@ -317,10 +338,46 @@ class ResNeStRunner(Runner):
             state_dict = {re.sub(pattern, replacement, k): v for k, v in state_dict.items()}
         check_fits(model.state_dict(), state_dict, filename,
                    allowed_missing=self._reinitialised_prefixes())
+        if self._testing:
+            self._check_classes(checkpoint, filename)
         load_state_dict(model, state_dict, strict=False, logger=self.logger)
         self._has_loaded = True
         self.logger.info(f'Load checkpoint from {filename}')
         return checkpoint
+
+    def test(self) -> dict:
+        self._testing = True
+        try:
+            return super().test()
+        finally:
+            self._testing = False
+
+    def _check_classes(self, checkpoint: dict, filename: str) -> None:
+        """Refuse to score a checkpoint on data whose classes differ from those it was trained
+        on (``meta['dataset_meta']['classes']``, which mmengine records at every save): class
+        folders renamed, added or ordered otherwise would be scored against other labels,
+        silently. ``allow_other_classes=True`` (``--allow-other-classes``) lets it run, with a
+        warning."""
+        meta = checkpoint.get('meta') if isinstance(checkpoint.get('meta'), dict) else {}
+        trained = (meta.get('dataset_meta') or {}).get('classes')
+        dataset = self.test_dataloader.dataset
+        data = (getattr(dataset, 'metainfo', None) or {}).get('classes')
+        if not trained or not data:
+            return  # nothing recorded (a converted or foreign checkpoint): nothing to compare
+        trained, data = [str(c) for c in trained], [str(c) for c in data]
+        if trained == data:
+            return
+        where = getattr(dataset, 'data_root', '') or type(dataset).__name__
+        message = (f'{filename} was trained on {len(trained)} classes and the test data '
+                   f'({where}) has {len(data)}; {_class_differences(trained, data)}. Its '
+                   'predictions would be scored against other labels.')
+        if self.cfg.get('allow_other_classes'):
+            self.logger.warning(message + ' Evaluating anyway (allow_other_classes=True).')
+            return
+        raise ExplainedValueError(
+            message + ' Evaluate on data with the checkpoint\'s classes, or pass '
+            '--allow-other-classes (allow_other_classes=True in the config) if the labels do '
+            'match although the names differ.')
 
     def _reinitialised_prefixes(self) -> tuple:
         """Keys a checkpoint may lack: the classifier, when fine-tuning trains a new one."""

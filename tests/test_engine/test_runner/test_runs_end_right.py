@@ -172,3 +172,30 @@ def test_the_continue_with_command_runs_as_printed(tiny_data, tmp_path):
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert f'Resuming from {work}/iter_3.pth' in resumed.stdout + resumed.stderr
     assert os.path.isfile(work / 'epoch_1.pth') and not os.path.exists(work / 'epoch_2.pth')
+
+
+@pytest.mark.slow
+def test_evaluation_refuses_classes_other_than_the_checkpoints(tiny_data, tmp_path):
+    """A checkpoint trained on classes a, b scored on val folders a, c (a class renamed): one
+    sentence naming the differences (before: scored, exit 0, no word); --allow-other-classes
+    evaluates anyway."""
+    import shutil
+
+    from resnest_mm.engine.cli import test, train
+    from tests.helpers.tiny_config import TINY, data_options
+    train([TINY, '--work-dir', str(tmp_path / 'train'),
+           *data_options(tiny_data, 'train_cfg.max_epochs=1')])
+    checkpoint = str(tmp_path / 'train' / 'epoch_1.pth')
+    renamed = tmp_path / 'renamed'
+    shutil.copytree(tiny_data, renamed)
+    os.rename(renamed / 'val' / 'b', renamed / 'val' / 'c')
+    args = [TINY, checkpoint, '--work-dir', str(tmp_path / 'test'), *data_options(renamed)]
+    with pytest.raises(ExplainedValueError) as refused:
+        test(args)
+    assert str(refused.value) == (
+        f"{checkpoint} was trained on 2 classes and the test data ({renamed}) has 2; only the "
+        "checkpoint has ['b'], only the data has ['c']. Its predictions would be scored against "
+        "other labels. Evaluate on data with the checkpoint's classes, or pass "
+        '--allow-other-classes (allow_other_classes=True in the config) if the labels do match '
+        'although the names differ.')
+    assert 'accuracy/top1' in test([*args, '--allow-other-classes'])
