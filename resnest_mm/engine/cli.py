@@ -22,7 +22,7 @@ from mmengine.runner import Runner
 
 from .. import device
 from ..utils.cfg_options import CfgOptionsAction
-from ..utils.errors import ExplainedError, ExplainedValueError
+from ..utils.errors import ExplainedError, ExplainedOSError, ExplainedValueError
 from . import preflight
 from .config_loader import load_config
 from .runner.process_group import leave_process_group
@@ -325,6 +325,14 @@ def _setup_errors_explained(config: str) -> Iterator[SimpleNamespace]:
         leave_process_group(synchronize=True)
     except ExplainedError:
         raise
+    except OSError as exc:
+        if exc.filename is None or os.environ.get(TRACEBACK_ENV) == '1':
+            raise
+        # a file of the run (log, config dump, work dir) the system refused: not the config
+        raise ExplainedOSError(
+            f'{exc.filename}: {exc.strerror or exc}. resnest_mm could not write or read it: '
+            'check that its folder exists, is writable and has space, or choose another '
+            '--work-dir.') from exc
     except Exception as exc:
         if getattr(holder.runner, 'loop_started', False) or os.environ.get(TRACEBACK_ENV) == '1':
             raise

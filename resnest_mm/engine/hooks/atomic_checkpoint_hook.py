@@ -88,6 +88,10 @@ class AtomicCheckpointHook(CheckpointHook):
         if self._local() and is_main_process():
             for folder in {self.out_dir, runner.work_dir}:
                 for stale in glob.glob(os.path.join(folder, '.*.part')):
+                    if os.path.isdir(stale) and not os.path.islink(stale):
+                        runner.logger.warning(f'left {stale} alone: a folder, not a file whose '
+                                              'writing was interrupted')
+                        continue
                     os.remove(stale)
                     runner.logger.info(f'removed {stale}: a file whose writing was interrupted')
 

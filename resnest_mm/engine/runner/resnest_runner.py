@@ -61,7 +61,7 @@ from torch.optim import Optimizer
 
 from ... import device
 from ...registry import MODEL_WRAPPERS, OPTIM_WRAPPER_CONSTRUCTORS, RUNNERS
-from ...utils import atomic_local_backend
+from ...utils import atomic_local_backend, check_writable_folder
 from ...utils.checkpoint_io import (
     CheckpointError,
     check_fits,
@@ -75,7 +75,7 @@ from .process_group import init_process_group
 from .resumable_train_loop import ResumableEpochBasedTrainLoop
 from .run_state import RunState
 from .stop_signals import StopSignals, exit_status
-from .work_dir_lock import WorkDirLock
+from .work_dir_lock import LOCK_NAME, WorkDirLock
 
 # Hooks every run of ours has unless a config sets their key to None.
 SAFETY_HOOKS: Dict[str, dict] = dict(
@@ -151,6 +151,10 @@ def _class_differences(trained: List[str], data: List[str], shown: int = 3) -> s
     return ', '.join(parts)
 
 
+# Files a run writes into its work dir under fixed names (the lock, mmengine's pointer to the
+# last checkpoint, the summary): a folder under one of these names is refused at the start.
+WORK_DIR_FILES = (LOCK_NAME, 'last_checkpoint', 'summary.json')
+
 # Work-dir locks this process holds, by real path: a runner built but never trained keeps its
 # lock until the process ends, and a later runner of the same process takes it over then.
 _PROCESS_LOCKS: Dict[str, WorkDirLock] = {}
@@ -221,8 +225,9 @@ class ResNeStRunner(Runner):
         refusal = [None]
         if self.rank == 0:
             try:
+                check_writable_folder(self.work_dir, 'the work dir', WORK_DIR_FILES)
                 self._work_dir_lock = _process_lock(self.work_dir, self._lock_said)
-            except ExplainedRuntimeError as exc:
+            except ExplainedError as exc:
                 refusal[0] = str(exc)
         if self.distributed:
             broadcast_object_list(refusal)

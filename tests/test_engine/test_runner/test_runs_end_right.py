@@ -199,3 +199,53 @@ def test_evaluation_refuses_classes_other_than_the_checkpoints(tiny_data, tmp_pa
         '--allow-other-classes (allow_other_classes=True in the config) if the labels do match '
         'although the names differ.')
     assert 'accuracy/top1' in test([*args, '--allow-other-classes'])
+
+
+# --- write failures name the real thing ------------------------------------------------------
+
+@pytest.mark.parametrize('name', [LOCK_NAME, 'last_checkpoint'])
+def test_a_folder_where_a_run_file_goes_is_refused_before_training(tmp_path, name):
+    """Before: IsADirectoryError blamed on "the config" (the lock), or a traceback after the
+    first checkpoint was saved (last_checkpoint)."""
+    from resnest_mm.utils.errors import ExplainedError
+    os.mkdir(tmp_path / name)
+    with pytest.raises(ExplainedError) as refused:
+        _toy(tmp_path).train()
+    assert str(refused.value) == (f'{tmp_path}/{name} is a folder where a file of the run goes: '
+                                  'move or remove that folder, or choose another place')
+    assert not [p for p in os.listdir(tmp_path) if p.endswith('.pth')]
+
+
+def test_a_part_folder_is_left_alone_and_training_runs(tmp_path, caplog):
+    """Unfinished files (.NAME.XXXX.part) are removed when training starts; a folder with
+    such a name is not one of them (before: IsADirectoryError, blamed on the config)."""
+    os.mkdir(tmp_path / '.epoch_1.pth.abc.part')
+    runner = _toy(tmp_path)
+    runner.train()
+    assert runner.epoch == 2 and os.path.isdir(tmp_path / '.epoch_1.pth.abc.part')
+
+
+def _in_own_mounts(script, tmp_path):
+    import shutil
+    if shutil.which('unshare') is None:
+        pytest.fail('unshare (util-linux) is needed to mount a file system of the test\'s own')
+    return subprocess.run(['unshare', '-rm', 'sh', '-c', script], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300,
+                          env=dict(os.environ, PYTHONPATH=ROOT, OMP_NUM_THREADS='1'))
+
+
+@pytest.mark.slow
+def test_a_read_only_work_dir_gets_a_sentence_naming_it(tiny_data, tmp_path):
+    """The work dir bind-mounted read-only (its own mount namespace): one sentence naming the
+    work dir (before: "the run could not be set up from the config")."""
+    from tests.helpers.tiny_config import TINY, data_options
+    work = tmp_path / 'ro'
+    work.mkdir()
+    options = ' '.join(data_options(tiny_data))
+    result = _in_own_mounts(f'mount --bind {work} {work} && mount -o remount,ro,bind {work} && '
+                            f'{sys.executable} tools/train.py {TINY} --work-dir {work} {options}',
+                            tmp_path)
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert result.stderr.strip().splitlines()[-1] == (
+        f'tools/train.py: error: the work dir {work} cannot be written (Read-only file system): '
+        'make it writable, or choose another place')
