@@ -16,7 +16,7 @@ from .errors import ExplainedError
 DIGEST_SUFFIX = '.sha256'
 _CHUNK = 16 << 20
 # "no space", "quota exceeded", "file too large" (RLIMIT_FSIZE): each means no room for the file
-_NO_ROOM = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+NO_ROOM = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
 
 class DiskFullError(ExplainedError, OSError):
@@ -109,7 +109,7 @@ def atomic_write(path: str, write: Callable[[IO[bytes]], None],
         fd, tmp = tempfile.mkstemp(prefix='.' + os.path.basename(path) + '.', suffix='.part',
                                    dir=folder)
     except OSError as exc:
-        if exc.errno in _NO_ROOM:
+        if exc.errno in NO_ROOM:
             raise DiskFullError(path, size, _free_bytes(folder)) from None
         raise UnwritableError(f'{path} cannot be written: {folder} refuses new files '
                               f'({exc.strerror}); make it writable, or write elsewhere') from None
@@ -123,7 +123,7 @@ def atomic_write(path: str, write: Callable[[IO[bytes]], None],
     except BaseException as exc:
         if os.path.exists(tmp):
             os.remove(tmp)
-        if isinstance(exc, OSError) and exc.errno in _NO_ROOM:
+        if isinstance(exc, OSError) and exc.errno in NO_ROOM:
             raise DiskFullError(path, size, _free_bytes(folder)) from None
         if isinstance(exc, OSError) and exc.errno in (errno.EISDIR, errno.ENOTEMPTY,
                                                       errno.EROFS, errno.EACCES, errno.EPERM):

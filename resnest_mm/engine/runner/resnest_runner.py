@@ -44,6 +44,7 @@ import logging
 import os
 import re
 import shlex
+import shutil
 import signal
 from types import SimpleNamespace
 from typing import Dict, List, Optional
@@ -70,7 +71,14 @@ from ...utils.checkpoint_io import (
     read_digest,
     verify,
 )
-from ...utils.errors import ExplainedError, ExplainedRuntimeError, ExplainedValueError
+from ...utils.errors import (
+    ExplainedError,
+    ExplainedOSError,
+    ExplainedRuntimeError,
+    ExplainedValueError,
+)
+from ...utils.fileio import NO_ROOM
+from ...utils.log_file_handler import LogFileHandler
 from .process_group import init_process_group
 from .resumable_train_loop import ResumableEpochBasedTrainLoop
 from .run_state import RunState
@@ -236,6 +244,11 @@ class ResNeStRunner(Runner):
 
     def build_logger(self, *args, **kwargs):
         logger = super().build_logger(*args, **kwargs)
+        for handler in list(logger.handlers):  # a full disk: one sentence, not a traceback each
+            if type(handler) is logging.FileHandler:
+                logger.addHandler(LogFileHandler.replacing(handler))
+                logger.removeHandler(handler)
+                handler.close()
         for level, message in self._lock_said:  # said while the lock was taken, logged now
             logger.log(level, message)
         self._lock_said.clear()
@@ -313,13 +326,44 @@ class ResNeStRunner(Runner):
         if fn_name == 'before_save_checkpoint':
             checkpoint = kwargs['checkpoint']
             checkpoint['message_hub'] = plain_message_hub(checkpoint['message_hub'])
-        super().call_hook(fn_name, **kwargs)
+        try:
+            super().call_hook(fn_name, **kwargs)
+        except OSError as exc:
+            if isinstance(exc, ExplainedError) or exc.errno not in NO_ROOM:
+                raise
+            raise self._no_room_error(fn_name, exc) from None
+        for handler in self.logger.handlers:
+            failure = getattr(handler, 'failure', None)
+            if isinstance(handler, LogFileHandler) and failure is not None:
+                handler.failure = None
+                raise self._no_room_error(fn_name, OSError(failure.errno, failure.strerror,
+                                                           handler.baseFilename))
         if fn_name in ('before_train', 'before_test'):
             self.loop_started = True  # from here on an error is the run's, not the config's
         elif fn_name == 'after_train_iter':  # every loop's iteration boundary
             self.stop_if_requested()
         elif fn_name == 'after_val_iter' and self._stop_signals.installed:
             self.stop_if_requested(validating=kwargs.get('batch_idx'))  # validation in training
+
+    def _no_room_error(self, fn_name: str, exc: OSError) -> ExplainedOSError:
+        """A hook's write (mmengine's log and ``scalars.json``, a summary, a user's file) found
+        the disk full: one sentence naming the work dir's disk and how to go on, instead of an
+        ``OSError`` traceback. The checkpoints already written are complete (atomic)."""
+        where = (f'Iteration {self.iter + 1} (epoch {self.epoch + 1})'
+                 if fn_name == 'after_train_iter' else f'At {fn_name}')
+        try:
+            free = f'{shutil.disk_usage(self.work_dir).free:,}'
+        except OSError:
+            free = 'no'
+        what = f' writing {exc.filename}' if exc.filename else ''
+        good = self.message_hub.get_info('last_ckpt') or 'none yet'
+        command = self.continue_command or 'tools/train.py CONFIG --resume'
+        return ExplainedOSError(
+            f'{where}: no space left on the disk of the work dir {self.work_dir}{what} '
+            f'({free} bytes free; {exc.strerror}) while the run wrote its log, scalars.json or '
+            f'another file of a hook. The checkpoints written so far are complete (the newest: '
+            f'{good}). Free space on that disk, or choose another --work-dir, then continue '
+            f'with: {command}')
 
     # --- loading --------------------------------------------------------------------------------
 

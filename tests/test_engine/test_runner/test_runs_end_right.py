@@ -249,3 +249,45 @@ def test_a_read_only_work_dir_gets_a_sentence_naming_it(tiny_data, tmp_path):
     assert result.stderr.strip().splitlines()[-1] == (
         f'tools/train.py: error: the work dir {work} cannot be written (Read-only file system): '
         'make it writable, or choose another place')
+
+
+FILL_AT_ITERATION_1 = '''
+import sys
+from mmengine.hooks import Hook
+from resnest_mm.utils.errors import run_tool
+from tests.helpers.toy_runner import make_runner
+
+class FillTheDisk(Hook):
+    priority = 'HIGHEST'  # before the logger writes the iteration's log line and scalars
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+        if runner.iter + 1 == 1:
+            try:
+                with open(sys.argv[1] + '/filler', 'wb') as f:
+                    while True:
+                        f.write(bytes(4096))
+                        f.flush()
+            except OSError:
+                pass
+
+run_tool(lambda: make_runner(sys.argv[1], custom_hooks=[FillTheDisk()]).train(), 'toy')
+'''
+
+
+@pytest.mark.slow
+def test_a_full_disk_while_logging_gets_a_sentence(tmp_path):
+    """The work dir on a 1 MB tmpfs that fills up at iteration 1, before mmengine writes that
+    iteration's scalars.json (its first line): one sentence naming the work dir's disk (before: an OSError
+    traceback)."""
+    work = tmp_path / 'small'
+    work.mkdir()
+    (tmp_path / 'fill.py').write_text(FILL_AT_ITERATION_1)
+    result = _in_own_mounts(f'mount -t tmpfs -o size=1m tmpfs {work} && {sys.executable} '
+                            f'{tmp_path}/fill.py {work}', tmp_path)
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert 'Traceback' not in result.stderr
+    line = result.stderr.strip().splitlines()[-1]
+    assert line.startswith(f'toy: error: Iteration 1 (epoch 1): no space left on the disk of '
+                           f'the work dir {work} (0 bytes free; No space left on device) while '
+                           'the run wrote its log, scalars.json or another file of a hook. The '
+                           'checkpoints written so far are complete'), line
