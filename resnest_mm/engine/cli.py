@@ -23,6 +23,7 @@ from mmengine.runner import Runner
 from .. import device
 from ..utils.cfg_options import CfgOptionsAction
 from ..utils.errors import ExplainedError, ExplainedOSError, ExplainedValueError
+from ..utils.fileio import NO_ROOM
 from . import preflight
 from .config_loader import load_config
 from .runner.process_group import leave_process_group
@@ -325,16 +326,17 @@ def _setup_errors_explained(config: str) -> Iterator[SimpleNamespace]:
         leave_process_group(synchronize=True)
     except ExplainedError:
         raise
-    except OSError as exc:
-        if exc.filename is None or os.environ.get(TRACEBACK_ENV) == '1':
-            raise
-        # a file of the run (log, config dump, work dir) the system refused: not the config
-        raise ExplainedOSError(
-            f'{exc.filename}: {exc.strerror or exc}. resnest_mm could not write or read it: '
-            'check that its folder exists, is writable and has space, or choose another '
-            '--work-dir.') from exc
     except Exception as exc:
-        if getattr(holder.runner, 'loop_started', False) or os.environ.get(TRACEBACK_ENV) == '1':
+        if os.environ.get(TRACEBACK_ENV) == '1':
+            raise
+        if isinstance(exc, OSError) and (exc.filename is not None or exc.errno in NO_ROOM):
+            # a file of the run (work dir, log, config dump) the system refused: not the config
+            what = exc.filename or 'a file of the run (its config dump, log folder or log)'
+            raise ExplainedOSError(
+                f'{what}: {exc.strerror or exc}. resnest_mm could not write or read it: check '
+                'that its folder exists, is writable and has space, or choose another '
+                '--work-dir.') from exc
+        if getattr(holder.runner, 'loop_started', False):
             raise
         detail = ' '.join(str(exc).split())[:400]
         raise ExplainedValueError(
