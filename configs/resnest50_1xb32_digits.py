@@ -31,6 +31,7 @@ train_dataloader = dict(
     batch_size=32,
     num_workers=2,
     persistent_workers=True,
+    drop_last=True,  # no last batch of 1 sample, which BatchNorm refuses in training
     dataset=dict(type='resnest_mm.CustomDataset', data_root=data_root, data_prefix='train',
                  pipeline=train_pipeline),
     sampler=dict(type='resnest_mm.ResumableSampler', shuffle=True),

@@ -10,6 +10,9 @@ import contextlib
 import copy
 import os
 import os.path as osp
+import shlex
+import shutil
+import sys
 from types import SimpleNamespace
 from typing import Iterator, List, Optional
 
@@ -22,8 +25,9 @@ from .. import device
 from ..datasets.device_decode import apply_decode_on_device
 from ..registry import bare_type, scoped
 from ..utils.cfg_options import CfgOptionsAction
-from ..utils.errors import ExplainedError, ExplainedValueError
+from ..utils.errors import ExplainedError, ExplainedOSError, ExplainedValueError
 from ..utils.extras import require
+from ..utils.fileio import NO_ROOM
 from . import preflight
 from .config_loader import load_config
 from .runner.process_group import leave_process_group
@@ -94,6 +98,9 @@ def test_parser() -> argparse.ArgumentParser:
                         help="test-time augmentation as in mmpretrain's tools/test.py: the "
                         "config's tta_model and tta_pipeline, by default the mean score of "
                         'each image and its horizontal flip (AverageClsScoreTTA)')
+    parser.add_argument('--allow-other-classes', action='store_true',
+                        help="evaluate although the data's class names differ from those the "
+                        'checkpoint was trained on (refused otherwise)')
     _common_args(parser)
     return parser
 
@@ -238,6 +245,9 @@ def merge_test_args(cfg: Config, args: argparse.Namespace) -> Config:
     cfg.resume = False
     if args.tta:
         enable_tta(cfg)
+    cfg.lock_work_dir = False  # evaluating beside a training run of the same work dir is fine
+    if args.allow_other_classes:
+        cfg.allow_other_classes = True
     if args.out:
         evaluators = cfg.test_evaluator
         if not isinstance(evaluators, list):
@@ -288,8 +298,41 @@ def train(argv: Optional[List[str]] = None) -> Runner:
     preflight.check_datasets(cfg, ('train_dataloader', 'val_dataloader'))
     with _setup_errors_explained(args.config) as holder:
         holder.runner = build_runner(cfg)
+        holder.runner.continue_command = continue_command(
+            sys.argv[1:] if argv is None else list(argv), args, cfg.work_dir)
         holder.runner.train()
     return holder.runner
+
+
+def continue_command(argv: List[str], args: argparse.Namespace, work_dir: str) -> str:
+    """The command that continues this training run from its work dir, shell-quoted: the same
+    config, flags and ``--cfg-options``, ``--work-dir`` made explicit, ``--resume`` without a
+    path; ``bash tools/dist_train.sh CONFIG N`` for a run started by torchrun."""
+    rest, skip = [], 0
+    for i, token in enumerate(argv):
+        if skip:
+            skip -= 1
+        elif token == '--resume':  # with its PATH, when argparse took the next token as one
+            skip = int(args.resume not in (None, 'auto') and argv[i + 1:i + 2] == [args.resume])
+        elif token in ('--launcher', '--local_rank', '--local-rank'):
+            skip = 1
+        elif not token.startswith(('--resume=', '--launcher=', '--local_rank=', '--local-rank=')):
+            rest.append(token)
+    if args.work_dir is None:
+        rest += ['--work-dir', work_dir]
+    rest.append('--resume')
+    if args.launcher == 'pytorch':
+        devices = os.environ.get('LOCAL_WORLD_SIZE') or os.environ.get('WORLD_SIZE') or '1'
+        rest.remove(args.config)
+        return shlex.join(['bash', 'tools/dist_train.sh', args.config, devices, *rest])
+    python = 'python'
+    found = shutil.which('python')
+    if found is None or os.path.realpath(found) != os.path.realpath(sys.executable):
+        python = sys.executable  # the one that ran this, when python on PATH is another
+    prefix = [python, 'tools/train.py']
+    if args.launcher not in (None, 'none'):
+        rest += ['--launcher', args.launcher]
+    return shlex.join(prefix + rest)
 
 
 def test(argv: Optional[List[str]] = None) -> dict:
@@ -325,7 +368,16 @@ def _setup_errors_explained(config: str) -> Iterator[SimpleNamespace]:
     except ExplainedError:
         raise
     except Exception as exc:
-        if getattr(holder.runner, 'loop_started', False) or os.environ.get(TRACEBACK_ENV) == '1':
+        if os.environ.get(TRACEBACK_ENV) == '1':
+            raise
+        if isinstance(exc, OSError) and (exc.filename is not None or exc.errno in NO_ROOM):
+            # a file of the run (work dir, log, config dump) the system refused: not the config
+            what = exc.filename or 'a file of the run (its config dump, log folder or log)'
+            raise ExplainedOSError(
+                f'{what}: {exc.strerror or exc}. resnest_mm could not write or read it: check '
+                'that its folder exists, is writable and has space, or choose another '
+                '--work-dir.') from exc
+        if getattr(holder.runner, 'loop_started', False):
             raise
         detail = ' '.join(str(exc).split())[:400]
         raise ExplainedValueError(

@@ -1,4 +1,12 @@
 """Small helpers shared across the package."""
-from .fileio import DiskFullError, atomic_save, atomic_write, atomic_write_bytes
+from .fileio import (
+    DiskFullError,
+    UnwritableError,
+    atomic_save,
+    atomic_write,
+    atomic_write_bytes,
+    check_writable_folder,
+)
 
-__all__ = ['DiskFullError', 'atomic_save', 'atomic_write', 'atomic_write_bytes']
+__all__ = ['DiskFullError', 'UnwritableError', 'atomic_save', 'atomic_write',
+           'atomic_write_bytes', 'check_writable_folder']

@@ -16,7 +16,7 @@ from .errors import ExplainedError
 DIGEST_SUFFIX = '.sha256'
 _CHUNK = 16 << 20
 # "no space", "quota exceeded", "file too large" (RLIMIT_FSIZE): each means no room for the file
-_NO_ROOM = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+NO_ROOM = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
 
 class DiskFullError(ExplainedError, OSError):
@@ -27,6 +27,40 @@ class DiskFullError(ExplainedError, OSError):
         super().__init__(f'no space left to write {path}: {need}{free:,} bytes are free on its '
                          'disk; the unfinished file was removed')
         self.path, self.needed, self.free = path, needed, free
+
+
+class UnwritableError(ExplainedError, OSError):
+    """A file could not be written: a folder stands where it goes, or its folder cannot be
+    written (read-only, no permission); nothing of it is left behind."""
+
+
+def check_writable_folder(folder: str, what: str, files: tuple = ()) -> None:
+    """Refuse, in one sentence, a ``folder`` that cannot take files (not a folder, read-only,
+    no permission), or in which one of ``files`` (names) is a folder.
+
+    Args:
+        folder: The folder (it exists).
+        what: What it is, for the message (``'the work dir'``).
+        files: Names of files that will be written into it.
+
+    Raises:
+        UnwritableError: naming the folder or the file, and what to do.
+    """
+    if not os.path.isdir(folder):
+        raise UnwritableError(f'{what} {folder} is not a folder: remove that file or choose '
+                              'another place')
+    try:
+        fd, probe = tempfile.mkstemp(prefix='.write-test.', suffix='.part', dir=folder)
+        os.close(fd)
+        os.remove(probe)
+    except OSError as exc:
+        raise UnwritableError(f'{what} {folder} cannot be written ({exc.strerror}): make it '
+                              'writable, or choose another place') from None
+    for name in files:
+        path = os.path.join(folder, name)
+        if os.path.isdir(path):
+            raise UnwritableError(f'{path} is a folder where a file of the run goes: move or '
+                                  'remove that folder, or choose another place')
 
 
 def _umask() -> int:
@@ -67,9 +101,18 @@ def atomic_write(path: str, write: Callable[[IO[bytes]], None],
         DiskFullError: no space (or quota, or file-size limit) for the file.
     """
     folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix='.' + os.path.basename(path) + '.', suffix='.part',
-                               dir=folder)
+    if os.path.isdir(path):
+        raise UnwritableError(f'{path} is a folder, so the file cannot be written there: move or '
+                              'remove that folder')
+    try:
+        os.makedirs(folder, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix='.' + os.path.basename(path) + '.', suffix='.part',
+                                   dir=folder)
+    except OSError as exc:
+        if exc.errno in NO_ROOM:
+            raise DiskFullError(path, size, _free_bytes(folder)) from None
+        raise UnwritableError(f'{path} cannot be written: {folder} refuses new files '
+                              f'({exc.strerror}); make it writable, or write elsewhere') from None
     try:
         with os.fdopen(fd, 'wb') as f:
             write(f)
@@ -80,8 +123,13 @@ def atomic_write(path: str, write: Callable[[IO[bytes]], None],
     except BaseException as exc:
         if os.path.exists(tmp):
             os.remove(tmp)
-        if isinstance(exc, OSError) and exc.errno in _NO_ROOM:
+        if isinstance(exc, OSError) and exc.errno in NO_ROOM:
             raise DiskFullError(path, size, _free_bytes(folder)) from None
+        if isinstance(exc, OSError) and exc.errno in (errno.EISDIR, errno.ENOTEMPTY,
+                                                      errno.EROFS, errno.EACCES, errno.EPERM):
+            raise UnwritableError(f'{path} cannot be written ({exc.strerror}); the unfinished '
+                                  'file was removed. Make its folder writable and the name '
+                                  'free, or write elsewhere') from None
         raise
 
 

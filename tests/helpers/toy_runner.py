@@ -99,6 +99,8 @@ def main() -> None:
     runner.train()
     total = sum(p.sum().item() for p in runner.model.parameters())
     print(f'RANK {runner.rank} OK {total:.6f}', flush=True)
+    from resnest_mm.engine.runner.process_group import end_process
+    end_process(0)  # as tools/train.py: no interpreter teardown for gloo's threads to race
 
 
 if __name__ == '__main__':

@@ -26,3 +26,12 @@ def test_permissions_follow_the_umask(tmp_path):
     finally:
         os.umask(old)
     assert (os.stat(tmp_path / 'a').st_mode & 0o777) == 0o644
+
+
+def test_atomic_write_onto_a_folder_names_it_and_leaves_nothing(tmp_path):
+    from resnest_mm.utils import UnwritableError, atomic_write
+    (tmp_path / 'summary.json').mkdir()
+    with pytest.raises(UnwritableError, match=rf'^{tmp_path}/summary.json is a folder, so the '
+                                              'file cannot be written there'):
+        atomic_write(str(tmp_path / 'summary.json'), lambda f: f.write(b'{}'))
+    assert sorted(os.listdir(tmp_path)) == ['summary.json']

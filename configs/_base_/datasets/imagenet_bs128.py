@@ -38,6 +38,9 @@ train_dataloader = dict(
     num_workers=8,
     persistent_workers=True,
     pin_memory=True,
+    # the last incomplete batch is dropped, as timm does: a batch of 1 sample would stop
+    # training (BatchNorm in training mode, split attention's included, refuses it)
+    drop_last=True,
     dataset=dict(type=dataset_type, data_root=data_root, split='train', pipeline=train_pipeline),
     # DefaultSampler that can start mid-epoch; seeds each sample's augmentation
     sampler=dict(type='resnest_mm.ResumableSampler', shuffle=True),

@@ -4,7 +4,7 @@ from __future__ import annotations
 import glob
 import os
 import re
-from typing import List, Optional
+from typing import Dict, List, Optional
 
 from mmengine.dist import is_main_process
 from mmengine.fileio import LocalBackend
@@ -12,7 +12,7 @@ from mmengine.hooks import CheckpointHook
 
 from ...registry import HOOKS
 from ...utils import DiskFullError, atomic_write
-from ...utils.checkpoint_io import digest_path
+from ...utils.checkpoint_io import digest_path, load_checkpoint_file
 from ...utils.errors import ExplainedOSError, ExplainedValueError
 from ..runner import ResumableEpochBasedTrainLoop, run_state
 
@@ -47,9 +47,10 @@ class AtomicCheckpointHook(CheckpointHook):
       checkpoints deleted. A kill at any moment leaves ``last_checkpoint`` naming a complete
       file. Left-over temporary files are removed when training starts.
     * **Kept over the whole run.** ``max_keep_ckpts`` counts the run's checkpoints in
-      ``out_dir`` in the order they were written (the digest files' times), whichever process
+      ``out_dir`` in the order of training they hold, whichever process
       wrote them: a run resumed many times keeps as many files as one that never stopped, and
-      a checkpoint saved at a signal counts like any other. Only files this hook's names
+      a checkpoint saved at a signal counts like any other; "oldest" is by the position each
+      file records (epochs, batches, samples), never by file times. Only files this hook's names
       (``epoch_N.pth``, ``iter_N.pth``) with a digest are counted or deleted, and the newest
       epoch checkpoint is always kept (the only kind a changed world can resume from).
     * **Iteration checkpoints inside epoch-based runs** (``iter_interval``): ``iter_N.pth``
@@ -76,6 +77,7 @@ class AtomicCheckpointHook(CheckpointHook):
         self.iter_interval = iter_interval
         self._saved_at: Optional[int] = None  # the iteration count of the last save
         self._resolved_out_dir: Optional[str] = None
+        self._positions: Dict[str, tuple] = {}  # path -> (stat stamp, recorded position)
 
     def _local(self) -> bool:
         return isinstance(self.file_backend, LocalBackend)
@@ -86,6 +88,10 @@ class AtomicCheckpointHook(CheckpointHook):
         if self._local() and is_main_process():
             for folder in {self.out_dir, runner.work_dir}:
                 for stale in glob.glob(os.path.join(folder, '.*.part')):
+                    if os.path.isdir(stale) and not os.path.islink(stale):
+                        runner.logger.warning(f'left {stale} alone: a folder, not a file whose '
+                                              'writing was interrupted')
+                        continue
                     os.remove(stale)
                     runner.logger.info(f'removed {stale}: a file whose writing was interrupted')
 
@@ -101,10 +107,10 @@ class AtomicCheckpointHook(CheckpointHook):
         iteration was saved already; returns the checkpoint's path. Collective: every rank calls
         it."""
         filename = f'iter_{iters_done}.pth'
-        if self._saved_at != iters_done:
-            self._save(runner, filename, dict(epoch=runner.epoch, iter=iters_done),
-                       by_epoch=False, epochs_done=runner.epoch,
-                       batches_done=_batches_done(runner))
+        if self._saved_at == iters_done:  # e.g. epoch_N.pth, just before a validation
+            return self.last_ckpt
+        self._save(runner, filename, dict(epoch=runner.epoch, iter=iters_done),
+                   by_epoch=False, epochs_done=runner.epoch, batches_done=_batches_done(runner))
         return os.path.join(self.out_dir, filename) if self._local() else self.last_ckpt
 
     def _save_checkpoint_with_step(self, runner, step: int, meta: dict) -> None:
@@ -149,6 +155,8 @@ class AtomicCheckpointHook(CheckpointHook):
             return
         atomic_write(os.path.join(runner.work_dir, LAST_CHECKPOINT),
                      lambda f: f.write(final.encode('utf-8')))
+        if self._local():
+            self._remember_position(final, meta)
         # only now, with the new file complete and pointed to, may old ones go
         self._prune(keep=final)
 
@@ -164,16 +172,47 @@ class AtomicCheckpointHook(CheckpointHook):
 
     def training_checkpoints(self, folder: Optional[str] = None) -> List[str]:
         """This hook's checkpoints in ``folder`` (default ``out_dir``): ``epoch_N.pth``,
-        ``iter_N.pth`` with their digest, never ``best_*``; oldest written first."""
+        ``iter_N.pth`` with their digest, never ``best_*``; earliest in the run first, by the
+        position recorded inside each (:func:`~..runner.run_state.recorded_position`), never
+        by file times (a backup copied back is new on disk, not in the run). Files that record
+        no readable position come first (oldest)."""
         folder = folder or self.out_dir
         if not folder or not os.path.isdir(folder):
             return []
         template = re.escape(self.filename_tmpl).replace(r'\{\}', r'\d+')
         pattern = re.compile(rf'^(?:{template}|iter_\d+\.pth)$')
-        found = [os.path.join(folder, name) for name in os.listdir(folder)
+        found = [os.path.join(folder, name) for name in sorted(os.listdir(folder))
                  if pattern.match(name) and os.path.isfile(digest_path(
                      os.path.join(folder, name)))]
-        return sorted(found, key=lambda path: os.stat(digest_path(path)).st_mtime_ns)
+        positions = {path: self._position(path) for path in found}
+        return sorted(found, key=lambda path: (positions[path] is not None,
+                                               positions[path] or ()))
+
+    def _position(self, path: str) -> Optional[tuple]:
+        """The position ``path`` records, read once per file version (cached by its size,
+        time and inode; a checkpoint this hook saved is known without reading it)."""
+        try:
+            st = os.stat(path)
+        except OSError:
+            return None
+        stamp = (st.st_size, st.st_mtime_ns, st.st_ino)
+        cached = self._positions.get(path)
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+        try:
+            position = run_state.recorded_position(load_checkpoint_file(path, verified=True))
+        except Exception:  # damaged, refused, not a file: its digest check says why on resume
+            position = None
+        self._positions[path] = (stamp, position)
+        return position
+
+    def _remember_position(self, path: str, meta: dict) -> None:
+        try:
+            st = os.stat(path)
+        except OSError:
+            return
+        self._positions[path] = ((st.st_size, st.st_mtime_ns, st.st_ino),
+                                 run_state.recorded_position(dict(meta=meta)))
 
     def _prune(self, keep: str) -> None:
         if self.max_keep_ckpts <= 0:

@@ -34,7 +34,9 @@ mmengine/torch extension point. The gaps, in mmengine 0.10.7 and torch 2.14:
   through :class:`~resnest_mm.utils.atomic_local_backend.AtomicLocalBackend` (atomic, SHA-256),
   and the message hub's ``HistoryBuffer`` objects go in as tensors (mmengine pickles their
   methods, which torch's weights-only loading refuses).
-* :meth:`train` - one training run per work dir (:class:`~.work_dir_lock.WorkDirLock`); SIGTERM,
+* :meth:`setup_env` / :meth:`train` - one training run per work dir
+  (:class:`~.work_dir_lock.WorkDirLock`), claimed before mmengine's ``__init__`` writes its log
+  folder and config dump into it, held until training ends; SIGTERM,
   SIGUSR1 and SIGINT save a checkpoint at the iteration all ranks agree on and stop with one
   sentence (:class:`~.stop_signals.StopSignals`, :meth:`stop_if_requested`).
 """
@@ -42,8 +44,12 @@ from __future__ import annotations
 
 import copy
 import logging
+import os
 import re
+import shlex
+import shutil
 import signal
+from types import SimpleNamespace
 from typing import Dict, List, Optional
 
 import torch
@@ -60,7 +66,7 @@ from torch.optim import Optimizer
 from ... import device
 from ...hub import weights_file
 from ...registry import MODEL_WRAPPERS, OPTIM_WRAPPER_CONSTRUCTORS, RUNNERS, bare_type, scoped
-from ...utils import atomic_local_backend
+from ...utils import atomic_local_backend, check_writable_folder
 from ...utils.checkpoint_io import (
     CheckpointError,
     check_fits,
@@ -69,13 +75,20 @@ from ...utils.checkpoint_io import (
     read_digest,
     verify,
 )
-from ...utils.errors import ExplainedError, ExplainedValueError
+from ...utils.errors import (
+    ExplainedError,
+    ExplainedOSError,
+    ExplainedRuntimeError,
+    ExplainedValueError,
+)
+from ...utils.fileio import NO_ROOM
+from ...utils.log_file_handler import LogFileHandler
 from ..hooks.checkpoint_adapter_hook import bare_model
 from .process_group import init_process_group
 from .resumable_train_loop import ResumableEpochBasedTrainLoop
 from .run_state import RunState
 from .stop_signals import StopSignals, exit_status
-from .work_dir_lock import WorkDirLock
+from .work_dir_lock import LOCK_NAME, WorkDirLock
 
 # Hooks every run of ours has unless a config sets their key to None (scoped names: they are
 # built in the config's default scope, which may be mmpretrain's).
@@ -135,22 +148,77 @@ def configured_hook_types(cfg) -> List[str]:
                        + list(cfg.get('custom_hooks') or []))
 
 
+def _class_differences(trained: List[str], data: List[str], shown: int = 3) -> str:
+    """The first differences between two class lists, in words."""
+    if sorted(trained) == sorted(data):
+        first = next(i for i, (a, b) in enumerate(zip(trained, data)) if a != b)
+        return (f'the same names in another order (index {first}: {trained[first]!r} in the '
+                f'checkpoint, {data[first]!r} in the data)')
+    parts = []
+    only_trained = [c for c in trained if c not in set(data)]
+    only_data = [c for c in data if c not in set(trained)]
+    if only_trained:
+        more = f' and {len(only_trained) - shown} more' if len(only_trained) > shown else ''
+        parts.append(f'only the checkpoint has {only_trained[:shown]}{more}')
+    if only_data:
+        more = f' and {len(only_data) - shown} more' if len(only_data) > shown else ''
+        parts.append(f'only the data has {only_data[:shown]}{more}')
+    return ', '.join(parts)
+
+
+# Files a run writes into its work dir under fixed names (the lock, mmengine's pointer to the
+# last checkpoint, the summary): a folder under one of these names is refused at the start.
+WORK_DIR_FILES = (LOCK_NAME, 'last_checkpoint', 'summary.json')
+
+# Work-dir locks this process holds, by real path: a runner built but never trained keeps its
+# lock until the process ends, and a later runner of the same process takes it over then.
+_PROCESS_LOCKS: Dict[str, WorkDirLock] = {}
+
+
+def _process_lock(work_dir: str, said: List[tuple]) -> WorkDirLock:
+    """The work dir's lock for this process (taken, or taken over from an earlier runner of
+    this process); what taking it had to say is appended to ``said`` as (level, message)."""
+    key = os.path.realpath(work_dir)
+    lock = _PROCESS_LOCKS.get(key)
+    if lock is None or not lock.held:
+        lock = WorkDirLock(work_dir)
+        lock.acquire(SimpleNamespace(info=lambda m: said.append((logging.INFO, m)),
+                                     warning=lambda m: said.append((logging.WARNING, m))))
+        _PROCESS_LOCKS[key] = lock
+    return lock
+
+
+def _release_process_lock(lock: WorkDirLock) -> None:
+    lock.release()
+    for key, held in list(_PROCESS_LOCKS.items()):
+        if held is lock:
+            del _PROCESS_LOCKS[key]
+
+
 @RUNNERS.register_module()
 class ResNeStRunner(Runner):
     """mmengine's ``Runner`` with the overrides listed in this module's docstring.
 
     Arguments are mmengine's. Config keys it reads besides mmengine's: ``unsafe_load``
-    (unpickle checkpoints that are not plain data; only for trusted files) and
+    (unpickle checkpoints that are not plain data; only for trusted files),
+    ``allow_other_classes`` (test a checkpoint on data whose class names differ from those it
+    was trained on), ``lock_work_dir`` (False: no work-dir lock; tools/test.py) and
     ``channels_last`` (the model in NHWC, whatever its backbone: ``--channels-last``).
     """
 
     _resuming = False
     _resume_plan = None
     _verified_path = None  # the checkpoint newest_checkpoint just hashed
+    _work_dir_lock: Optional[WorkDirLock] = None
+    # the shell command that continues this run (tools/train.py sets it from its own command
+    # line); quoted in the sentence a stop signal ends the run with
+    continue_command: Optional[str] = None
+    _testing = False
     loop_started = False
 
     def __init__(self, *args, **kwargs) -> None:
         self._stop_signals = StopSignals()
+        self._lock_said: List[tuple] = []
         super().__init__(*args, **kwargs)
 
     # --- process group and model wrapper ------------------------------------------------------
@@ -159,6 +227,39 @@ class ResNeStRunner(Runner):
         if self.distributed and not is_distributed():
             init_process_group(self.launcher, env_cfg.get('dist_cfg') or {})
         super().setup_env(env_cfg)  # the group exists: mmengine does not initialise it again
+        # mmengine's __init__ writes the log folder, the log and the config dump right after
+        # this: the work dir is claimed first, so a refused run leaves nothing there
+        self._lock_work_dir()
+
+    def _lock_work_dir(self) -> None:
+        """Take the work dir's :class:`~.work_dir_lock.WorkDirLock` (rank 0) for a runner that
+        will train (``lock_work_dir``, default: whenever ``train_cfg`` is given; tools/test.py
+        sets it False), and refuse on every rank together when another run holds it."""
+        if self._train_loop is None or not self.cfg.get('lock_work_dir', True):
+            return
+        refusal = [None]
+        if self.rank == 0:
+            try:
+                check_writable_folder(self.work_dir, 'the work dir', WORK_DIR_FILES)
+                self._work_dir_lock = _process_lock(self.work_dir, self._lock_said)
+            except ExplainedError as exc:
+                refusal[0] = str(exc)
+        if self.distributed:
+            broadcast_object_list(refusal)
+        if refusal[0] is not None:
+            raise ExplainedRuntimeError(refusal[0])
+
+    def build_logger(self, *args, **kwargs):
+        logger = super().build_logger(*args, **kwargs)
+        for handler in list(logger.handlers):  # a full disk: one sentence, not a traceback each
+            if type(handler) is logging.FileHandler:
+                logger.addHandler(LogFileHandler.replacing(handler))
+                logger.removeHandler(handler)
+                handler.close()
+        for level, message in self._lock_said:  # said while the lock was taken, logged now
+            logger.log(level, message)
+        self._lock_said.clear()
+        return logger
 
     def wrap_model(self, model_wrapper_cfg: Optional[Dict], model):
         if not self.distributed or is_model_wrapper(model) or device.takes_device_ids():
@@ -232,11 +333,44 @@ class ResNeStRunner(Runner):
         if fn_name == 'before_save_checkpoint':
             checkpoint = kwargs['checkpoint']
             checkpoint['message_hub'] = plain_message_hub(checkpoint['message_hub'])
-        super().call_hook(fn_name, **kwargs)
+        try:
+            super().call_hook(fn_name, **kwargs)
+        except OSError as exc:
+            if isinstance(exc, ExplainedError) or exc.errno not in NO_ROOM:
+                raise
+            raise self._no_room_error(fn_name, exc) from None
+        for handler in self.logger.handlers:
+            failure = getattr(handler, 'failure', None)
+            if isinstance(handler, LogFileHandler) and failure is not None:
+                handler.failure = None
+                raise self._no_room_error(fn_name, OSError(failure.errno, failure.strerror,
+                                                           handler.baseFilename))
         if fn_name in ('before_train', 'before_test'):
             self.loop_started = True  # from here on an error is the run's, not the config's
         elif fn_name == 'after_train_iter':  # every loop's iteration boundary
             self.stop_if_requested()
+        elif fn_name == 'after_val_iter' and self._stop_signals.installed:
+            self.stop_if_requested(validating=kwargs.get('batch_idx'))  # validation in training
+
+    def _no_room_error(self, fn_name: str, exc: OSError) -> ExplainedOSError:
+        """A hook's write (mmengine's log and ``scalars.json``, a summary, a user's file) found
+        the disk full: one sentence naming the work dir's disk and how to go on, instead of an
+        ``OSError`` traceback. The checkpoints already written are complete (atomic)."""
+        where = (f'Iteration {self.iter + 1} (epoch {self.epoch + 1})'
+                 if fn_name == 'after_train_iter' else f'At {fn_name}')
+        try:
+            free = f'{shutil.disk_usage(self.work_dir).free:,}'
+        except OSError:
+            free = 'no'
+        what = f' writing {exc.filename}' if exc.filename else ''
+        good = self.message_hub.get_info('last_ckpt') or 'none yet'
+        command = self.continue_command or 'tools/train.py CONFIG --resume'
+        return ExplainedOSError(
+            f'{where}: no space left on the disk of the work dir {self.work_dir}{what} '
+            f'({free} bytes free; {exc.strerror}) while the run wrote its log, scalars.json or '
+            f'another file of a hook. The checkpoints written so far are complete (the newest: '
+            f'{good}). Free space on that disk, or choose another --work-dir, then continue '
+            f'with: {command}')
 
     # --- loading --------------------------------------------------------------------------------
 
@@ -261,10 +395,46 @@ class ResNeStRunner(Runner):
             state_dict = {re.sub(pattern, replacement, k): v for k, v in state_dict.items()}
         check_fits(model.state_dict(), state_dict, filename,
                    allowed_missing=self._reinitialised_prefixes())
+        if self._testing:
+            self._check_classes(checkpoint, filename)
         load_state_dict(model, state_dict, strict=False, logger=self.logger)
         self._has_loaded = True
         self.logger.info(f'Load checkpoint from {filename}')
         return checkpoint
+
+    def test(self) -> dict:
+        self._testing = True
+        try:
+            return super().test()
+        finally:
+            self._testing = False
+
+    def _check_classes(self, checkpoint: dict, filename: str) -> None:
+        """Refuse to score a checkpoint on data whose classes differ from those it was trained
+        on (``meta['dataset_meta']['classes']``, which mmengine records at every save): class
+        folders renamed, added or ordered otherwise would be scored against other labels,
+        silently. ``allow_other_classes=True`` (``--allow-other-classes``) lets it run, with a
+        warning."""
+        meta = checkpoint.get('meta') if isinstance(checkpoint.get('meta'), dict) else {}
+        trained = (meta.get('dataset_meta') or {}).get('classes')
+        dataset = self.test_dataloader.dataset
+        data = (getattr(dataset, 'metainfo', None) or {}).get('classes')
+        if not trained or not data:
+            return  # nothing recorded (a converted or foreign checkpoint): nothing to compare
+        trained, data = [str(c) for c in trained], [str(c) for c in data]
+        if trained == data:
+            return
+        where = getattr(dataset, 'data_root', '') or type(dataset).__name__
+        message = (f'{filename} was trained on {len(trained)} classes and the test data '
+                   f'({where}) has {len(data)}; {_class_differences(trained, data)}. Its '
+                   'predictions would be scored against other labels.')
+        if self.cfg.get('allow_other_classes'):
+            self.logger.warning(message + ' Evaluating anyway (allow_other_classes=True).')
+            return
+        raise ExplainedValueError(
+            message + ' Evaluate on data with the checkpoint\'s classes, or pass '
+            '--allow-other-classes (allow_other_classes=True in the config) if the labels do '
+            'match although the names differ.')
 
     def _reinitialised_prefixes(self) -> tuple:
         """Keys a checkpoint may lack: the classifier, when fine-tuning trains a new one."""
@@ -334,9 +504,10 @@ class ResNeStRunner(Runner):
         one skipped and why), or None when the work dir has none.
 
         Training checkpoints are the checkpoint hook's own (``epoch_N.pth``, ``iter_N.pth``),
-        newest written first; ``best_*.pth`` and other files are never resumed from (they
-        hold no optimizer, schedule or run state). Without an ``AtomicCheckpointHook``,
-        mmengine's ``last_checkpoint`` pointer names the candidate.
+        furthest in the run first by the position recorded inside each (never by file times:
+        a backup copied back is new on disk, not in the run); ``best_*.pth`` and other files
+        are never resumed from (they hold no optimizer, schedule or run state). Without an
+        ``AtomicCheckpointHook``, mmengine's ``last_checkpoint`` pointer names the candidate.
 
         Raises:
             CheckpointError: checkpoints exist but none verifies.
@@ -387,26 +558,38 @@ class ResNeStRunner(Runner):
     # --- training, and stopping at a signal --------------------------------------------------
 
     def train(self):
-        lock = WorkDirLock(self.work_dir) if self.rank == 0 else None
-        if lock is not None:
-            lock.acquire(self.logger)
+        lock = self._work_dir_lock
+        if lock is None and self.rank == 0:  # released by an earlier train() of this runner
+            said: List[tuple] = []
+            lock = self._work_dir_lock = _process_lock(self.work_dir, said)
+            for level, message in said:
+                self.logger.log(level, message)
         self._stop_signals.install()
         try:
             return super().train()
         finally:
             self._stop_signals.restore()
             if lock is not None:
-                lock.release()
+                _release_process_lock(lock)
+                self._work_dir_lock = None
 
-    def stop_if_requested(self) -> None:
+    def stop_if_requested(self, validating: Optional[int] = None) -> None:
         """After an iteration's hooks (every rank): if a stop signal reached any rank, save a
         checkpoint of this iteration, wait until it is on disk, end the data workers and raise
-        :class:`StoppedBySignalError`."""
+        :class:`StoppedBySignalError`.
+
+        Args:
+            validating: During the validation of a training run: the validation batch just
+                done. The rest of that validation is dropped (the saved position is the end of
+                the training iterations before it). Defaults to None (after a training
+                iteration).
+        """
         signum = self._stop_signals.agreed()
         if signum is None:
             return
         name = signal.Signals(signum).name
-        iters_done = self.iter + 1  # after_train_iter: the loop counts the iteration next
+        # after_train_iter: the loop counts the iteration next; in validation it has counted
+        iters_done = self.iter + (1 if validating is None else 0)
         hook = self._checkpoint_hook()
         if hook is not None:
             saved = f'saved {hook.save_iteration(self, iters_done=iters_done)}'
@@ -418,11 +601,16 @@ class ResNeStRunner(Runner):
         self._shutdown_data_workers()
         loop = self.train_loop
         where = f'epoch {self.epoch + 1}'
-        if isinstance(loop, ResumableEpochBasedTrainLoop):
+        if validating is not None:
+            where = (f'during validation, after batch {validating + 1}/'
+                     f'{len(self.val_dataloader)}; validation is not resumed')
+        elif isinstance(loop, ResumableEpochBasedTrainLoop):
             where += f', batch {loop.batches_done}/{len(loop.dataloader)}'
+        command = self.continue_command or shlex.join(
+            ['python', 'tools/train.py', self.cfg.filename or 'CONFIG', '--work-dir',
+             self.work_dir, '--resume'])
         message = (f'{name} received: training stopped after iteration {iters_done} ({where}); '
-                   f'{saved}. Continue with: python tools/train.py '
-                   f'{self.cfg.filename or "CONFIG"} --work-dir {self.work_dir} --resume')
+                   f'{saved}. Continue with: {command}')
         self.logger.info(message)
         raise StoppedBySignalError(message, signum)
 

@@ -7,7 +7,11 @@ from typing import Optional
 from mmengine.runner import EpochBasedTrainLoop
 
 from ...registry import LOOPS
+from ...utils.errors import ExplainedValueError
 from .run_state import restore_random_state
+
+# torch's message for a BatchNorm in training mode given one value per channel
+ONE_VALUE_PER_CHANNEL = 'Expected more than 1 value per channel when training'
 
 
 @LOOPS.register_module()
@@ -21,6 +25,10 @@ class ResumableEpochBasedTrainLoop(EpochBasedTrainLoop):
     sampler (``ResumableSampler``) skips the batches already done without loading them, and the
     RNG states are restored after the data iterator exists (creating it draws from torch's RNG),
     so the rest of the epoch runs as it would have without the interruption.
+
+    A batch of one sample, which no BatchNorm in training mode can take (the last batch of a
+    data set of ``k * batch + 1`` samples without ``drop_last``), stops the run with a sentence
+    naming the data set size, the batch size and ``train_dataloader.drop_last``.
 
     It also counts the iterations this process trained
     (``iters_this_process``) and the samples the whole run has seen (``samples_seen``, kept in
@@ -75,11 +83,32 @@ class ResumableEpochBasedTrainLoop(EpochBasedTrainLoop):
         # mmengine's run_iter, with the position advanced before after_train_iter, so that a
         # checkpoint saved by those hooks records this batch as done
         self.runner.call_hook('before_train_iter', batch_idx=idx, data_batch=data_batch)
-        outputs = self.runner.model.train_step(data_batch,
-                                               optim_wrapper=self.runner.optim_wrapper)
+        try:
+            outputs = self.runner.model.train_step(data_batch,
+                                                   optim_wrapper=self.runner.optim_wrapper)
+        except ValueError as exc:
+            if ONE_VALUE_PER_CHANNEL not in str(exc):
+                raise
+            raise self._single_sample_error(idx, data_batch) from exc
         self._batches_done = idx + 1
         self.iters_this_process += 1
         self.samples_seen += self.dataloader.batch_size * self.runner.world_size
         self.runner.call_hook('after_train_iter', batch_idx=idx, data_batch=data_batch,
                               outputs=outputs)
         self._iter += 1
+
+    def _single_sample_error(self, idx: int, data_batch) -> ExplainedValueError:
+        """torch's BatchNorm refuses a batch of one sample in training mode (split attention
+        normalises pooled 1x1 maps, so every ResNeSt does): say where, why and the fix."""
+        inputs = data_batch.get('inputs') if isinstance(data_batch, dict) else data_batch
+        size = len(inputs) if hasattr(inputs, '__len__') else '?'
+        loader = self.dataloader
+        world = self.runner.world_size
+        devices = f' per device on {world} devices' if world > 1 else ''
+        return ExplainedValueError(
+            f'Iteration {self._iter + 1} (epoch {self._epoch + 1}, batch {idx + 1}/'
+            f'{len(loader)}): a batch of {size} sample reached a BatchNorm layer in training '
+            f'mode, which cannot normalise a single value per channel ({len(loader.dataset)} '
+            f'samples in batches of {loader.batch_size}{devices} leave a last batch of '
+            f'{size}). Set train_dataloader.drop_last=True (the resnest_mm configs do), or a '
+            'batch size that leaves more than one sample in the last batch.')

@@ -233,6 +233,33 @@ def _implausible(saved: Dict[str, int], max_epochs: Any, random_states: list) ->
     return ''
 
 
+def recorded_position(checkpoint: Any) -> Optional[tuple]:
+    """Where in its run a checkpoint was saved, as recorded inside it: a key that orders the
+    checkpoints of one run (resumed, or continued in a changed world) by training done, or None
+    when it records none.
+
+    The key is ``(complete epochs, fraction of the next epoch done, samples seen, iterations)``
+    from the run state, else ``(meta['epoch'], 0, 0, meta['iter'])`` (mmengine's own
+    checkpoints). Iterations alone would not do: a changed world re-bases the counter.
+    """
+    meta = checkpoint.get('meta') if isinstance(checkpoint, dict) else None
+    if not isinstance(meta, dict):
+        return None
+    state = meta.get(KEY)
+    position = state.get('position') if isinstance(state, dict) else None
+    try:
+        if isinstance(position, dict):
+            epochs, batches = int(position['epochs_done']), int(position['batches_done'])
+            length = max(1, int(position['epoch_length']))
+            if batches >= length:  # stopped at an epoch's last batch
+                epochs, batches = epochs + 1, 0
+            return (epochs, batches / length, int(position['samples_seen']),
+                    int(position['iters_done']))
+        return (int(meta['epoch']), 0.0, 0, int(meta['iter']))
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
 @dataclass
 class ResumePlan:
     """How a resumed run continues; made by :meth:`RunState.plan`."""

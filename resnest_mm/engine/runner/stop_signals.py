@@ -35,6 +35,11 @@ class StopSignals:
         self.received: Optional[int] = None
         self._previous: Dict[int, object] = {}
 
+    @property
+    def installed(self) -> bool:
+        """Whether the handlers are in place (a training run is under way)."""
+        return bool(self._previous)
+
     def install(self) -> None:
         """Handle the signals in this process (main thread only: Python's rule for handlers)."""
         if threading.current_thread() is not threading.main_thread():

@@ -44,7 +44,13 @@ class WorkDirLock:
         if self._fd is not None:
             return
         os.makedirs(os.path.dirname(self.path), exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:  # a folder of that name, a read-only work dir
+            raise ExplainedRuntimeError(
+                f'{self.path}, the work dir\'s lock file, cannot be opened ({exc.strerror}): '
+                'move or remove what is there, make the work dir writable, or give this run '
+                'another --work-dir.') from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:

@@ -36,6 +36,9 @@ def _runner(root, work_dir, max_fraction, workers=2):
         loader.num_workers = workers
         loader.persistent_workers = workers > 0
         loader.batch_size = 4
+    # every file is read in the one epoch (the list of unreadable ones is checked); 15 images in
+    # batches of 4 leave no batch of one sample
+    cfg.train_dataloader.drop_last = False
     # the hook may be a default hook or a custom one
     for hook in [*cfg.get('custom_hooks', []), *cfg.get('default_hooks', {}).values()]:
         if hook and hook.get('type') == 'UnreadableImageHook':

@@ -9,6 +9,8 @@ bit); where the network does not matter, the toy runner.
 """
 import glob
 import os
+import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -116,9 +118,13 @@ def test_sigterm_mid_epoch_saves_and_the_resume_is_bit_identical(data, uninterru
     assert stopped.returncode == 143, stopped.stderr[-3000:]
     assert 'Traceback' not in stopped.stderr
     line = stopped.stderr.strip().splitlines()[-1]
+    python = 'python' if shutil.which('python') and os.path.realpath(
+        shutil.which('python')) == os.path.realpath(sys.executable) else sys.executable
+    command = shlex.join([python, 'tools/train.py', TINY, '--work-dir', str(tmp_path),
+                          *_options(data, *WORKERS), '--resume'])
     assert line == (f'tools/train.py: error: SIGTERM received: training stopped after iteration '
                     f'5 (epoch 1, batch 5/6); saved {tmp_path}/iter_5.pth. Continue with: '
-                    f'python tools/train.py {TINY} --work-dir {tmp_path} --resume')
+                    f'{command}')
     assert open(tmp_path / 'last_checkpoint').read() == f'{tmp_path}/iter_5.pth'
     time.sleep(1)
     assert _no_process_mentions(str(tmp_path)), 'a data-loader worker outlived the run'
