@@ -8,6 +8,7 @@ Run as a script under torchrun it trains with ``launcher='pytorch'`` and prints
 import argparse
 import os
 import sys
+import uuid
 from typing import Optional
 
 import torch
@@ -55,6 +56,9 @@ def make_runner(work_dir: str, runner_cls: Optional[type] = None, **overrides) -
                            logger=dict(type='LoggerHook', interval=1)),
         randomness=dict(seed=0),
         default_scope='resnest_mm',
+        # mmengine names a runner's message hub, logger and visualizer after its start second:
+        # two runners of one test started in the same second would share one message hub
+        experiment_name=f'toy-{uuid.uuid4().hex[:8]}',
     )
     cfg.update(overrides)
     return runner_cls(**cfg)
