@@ -181,11 +181,3 @@ def test_input_bound_benchmark_prints_both_decode_paths(repo_root):
     assert found['images'] == 6 and set(found['rows']) == {'cpu decode', 'device decode'}
     table = _gpu_check_module(repo_root).input_table(dict(input_bound=found))
     assert re.search(r'^device decode +[\d.]+ img/s +[\d.]+ CPU-ms/img$', table, re.M), table
-
-
-def test_the_gpu_check_is_plain_shell_commands(repo_root):
-    """No call syntax of a tool outside the project in the GPU check's files."""
-    for name in ('gpu_check.sh', 'gpu_check.py', 'fetch_gpu_wheels.sh'):
-        with open(os.path.join(repo_root, 'benchmarks', name)) as f:
-            text = f.read()
-        assert 'run(command=' not in text and 'carry=' not in text, name
