@@ -20,17 +20,8 @@ from ..utils.errors import ExplainedFileNotFoundError, ExplainedValueError
 
 def _bases(path: str, tree: ast.Module) -> List[str]:
     """The local ``_base_`` files a parsed config names (package bases are mmengine's)."""
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and any(
-                isinstance(t, ast.Name) and t.id == '_base_' for t in node.targets):
-            try:
-                value = ast.literal_eval(node.value)
-            except ValueError:
-                return []
-            names = value if isinstance(value, (list, tuple)) else [value]
-            return [osp.normpath(osp.join(osp.dirname(path), n)) for n in names
-                    if isinstance(n, str) and '::' not in n and '{{' not in n]
-    return []
+    return [osp.normpath(osp.join(osp.dirname(path), name)) for name in _base_names(tree)
+            if '::' not in name]
 
 
 def _base_names(tree: ast.Module) -> List[str]:

@@ -1,10 +1,8 @@
 """Decoding bounded in work: the scans of a JPEG are counted from its markers and capped, the
 CPU time of each decode is measured and capped, and only regular files are read; every refusal
 is recorded like any unreadable file, by every loading transform."""
-import contextlib
 import io
 import os
-import signal
 import time
 
 import numpy as np
@@ -15,24 +13,8 @@ from resnest_mm.datasets.decode_limits import DecodeLimitError, read_image_file
 from resnest_mm.datasets.image_header import count_jpeg_scans
 from resnest_mm.datasets.transforms import UNREADABLE_DIR_ENV
 from tests.helpers.hostile_images import progressive_jpeg
+from tests.helpers.timeouts import ends_within
 from tests.test_datasets.test_transforms.test_load_image import LOADERS
-
-
-class DidNotEndError(Exception):
-    """Not an OSError (TimeoutError is one): the code under test catches those."""
-
-
-@contextlib.contextmanager
-def ends_within(seconds):
-    def stop(*_):
-        raise DidNotEndError(f'did not end within {seconds} s')
-    previous = signal.signal(signal.SIGALRM, stop)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 def _records(folder):

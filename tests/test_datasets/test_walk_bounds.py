@@ -1,9 +1,7 @@
 """Walks that end: each folder once, links to the data set's own ancestors refused, depth and
 entries bounded. A hang is a failure here after a few seconds (SIGALRM interrupts the walk,
 which runs in Python between its system calls)."""
-import contextlib
 import os
-import signal
 
 import pytest
 from mmengine.registry import DefaultScope
@@ -11,23 +9,7 @@ from mmengine.registry import DefaultScope
 from resnest_mm.datasets.image_files import scan_split
 from resnest_mm.registry import DATASETS
 from tests.helpers.images import write_image_folder
-
-
-class DidNotEndError(Exception):
-    """Not an OSError (TimeoutError is one): the code under test catches those."""
-
-
-@contextlib.contextmanager
-def ends_within(seconds):
-    def stop(*_):
-        raise DidNotEndError(f'the walk did not end within {seconds} s')
-    previous = signal.signal(signal.SIGALRM, stop)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+from tests.helpers.timeouts import ends_within
 
 
 def _build(root, **kwargs):

@@ -8,7 +8,6 @@ import threading
 import time
 import zipfile
 from collections import OrderedDict
-from contextlib import contextmanager
 
 import numpy as np
 import pytest
@@ -28,25 +27,11 @@ from tests.helpers.forged_checkpoints import (
     save_forged,
     torch_zip,
 )
-
-
-@contextmanager
-def _within(seconds):
-    """Fail instead of hanging when the body takes longer than ``seconds``."""
-    def _alarm(signum, frame):
-        raise TimeoutError(f'still running after {seconds} s')
-
-    previous = signal.signal(signal.SIGALRM, _alarm)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
+from tests.helpers.timeouts import ends_within
 
 
 def _refusal(path, seconds=10):
-    with _within(seconds), pytest.raises(CheckpointError) as info:
+    with ends_within(seconds), pytest.raises(CheckpointError) as info:
         load_checkpoint_file(str(path))
     return str(info.value)
 
@@ -65,7 +50,7 @@ def test_a_fifo_checkpoint_is_refused_at_once(tmp_path):
     (tmp_path / 'iter_99.pth.sha256').write_text('0' * 64 + '  iter_99.pth\n')
     message = _refusal(fifo, seconds=5)
     assert message.startswith(f'checkpoint {fifo} is a FIFO (named pipe), not a regular file')
-    with _within(5), pytest.raises(CheckpointError, match='is a FIFO'):
+    with ends_within(5), pytest.raises(CheckpointError, match='is a FIFO'):
         verify(str(fifo))  # what --resume checks first, before choosing it
 
 
@@ -73,7 +58,7 @@ def test_a_link_to_dev_zero_is_refused_naming_its_target(tmp_path):
     link = tmp_path / 'epoch_1.pth'
     os.symlink('/dev/zero', link)
     assert '(a link to /dev/zero) is a character device' in _refusal(link, seconds=5)
-    with _within(5), pytest.raises(CheckpointError, match='character device'):
+    with ends_within(5), pytest.raises(CheckpointError, match='character device'):
         file_sha256(str(link))
 
 
@@ -209,7 +194,7 @@ def test_a_stop_signal_during_a_load_ends_it_with_the_signal_status(tmp_path):
     previous = signal.getsignal(signal.SIGTERM)
     thread = threading.Thread(target=_signal_once_it_is_open)
     thread.start()
-    with _within(30), pytest.raises(CheckpointLoadInterruptedError) as info:
+    with ends_within(30), pytest.raises(CheckpointLoadInterruptedError) as info:
         for _ in range(20):  # the signal lands during one of these loads
             load_checkpoint_file(path, limits=None)
     thread.join()

@@ -1,8 +1,6 @@
 """safe_open: only regular files of a bounded size are opened; FIFOs, devices and folders are
 refused in one sentence before anything blocks."""
 import os
-import signal
-from contextlib import contextmanager
 
 import pytest
 
@@ -13,28 +11,14 @@ from resnest_mm.utils.safe_open import (
     open_regular_file,
     read_regular_file,
 )
-
-
-@contextmanager
-def _within(seconds):
-    """Fail (instead of hanging the suite) when the body blocks longer than ``seconds``."""
-    def _alarm(signum, frame):
-        raise TimeoutError(f'blocked for more than {seconds} s')
-
-    previous = signal.signal(signal.SIGALRM, _alarm)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
+from tests.helpers.timeouts import ends_within
 
 
 @pytest.mark.parametrize('read', [check_regular_file, open_regular_file, read_regular_file])
 def test_a_fifo_is_refused_without_blocking(read, tmp_path):
     fifo = str(tmp_path / 'iter_99.pth')
     os.mkfifo(fifo)
-    with _within(5), pytest.raises(UnsafeFileError) as info:
+    with ends_within(5), pytest.raises(UnsafeFileError) as info:
         read(fifo, 1 << 20, 'checkpoint')
     assert str(info.value) == (
         f'checkpoint {fifo} is a FIFO (named pipe), not a regular file: it is not read '
@@ -44,7 +28,7 @@ def test_a_fifo_is_refused_without_blocking(read, tmp_path):
 def test_a_link_to_dev_zero_is_refused_naming_its_target(tmp_path):
     link = str(tmp_path / 'epoch_1.pth')
     os.symlink('/dev/zero', link)
-    with _within(5), pytest.raises(UnsafeFileError,
+    with ends_within(5), pytest.raises(UnsafeFileError,
                                    match=r'^checkpoint .*epoch_1.pth \(a link to /dev/zero\) '
                                          r'is a character device, not a regular file'):
         read_regular_file(link, 1 << 20, 'checkpoint')
