@@ -1,5 +1,5 @@
 """Train the tiny ResNet for 2 epochs, then resume a second run from the first's ``epoch_1.pth``,
-through ``tools/train.py``'s own entry point; for the epoch-resume tests.
+both parsed, merged and built as ``tools/train.py`` does; for the epoch-resume tests.
 
     python tests/helpers/epoch_resume.py DATA OUT CASE... [--launcher pytorch]
 
@@ -31,20 +31,30 @@ def case_options(data: str, case: str, name: str) -> list:
             *(f'{loader}.dataset.data_root={data}'
               for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader')),
             f'model.train_cfg.augments.type={augment}',
+            'train_dataloader.batch_size=4', 'val_dataloader.batch_size=12',  # few iterations
             f'train_dataloader.num_workers={workers}',
             f'train_dataloader.persistent_workers={persistent}',
             'default_hooks.checkpoint.iter_interval=-1',  # epoch checkpoints only
             f'experiment_name={name}']
 
 
+def _train(argv: list) -> None:
+    """``tools/train.py``'s parsing, merging and runner (``resnest_mm.engine.cli.train``), but
+    the process group stays when the run ends: the next run of this process joins it again
+    (a second group on the same torchrun store would read the first one's addresses)."""
+    from resnest_mm.engine.cli import build_runner, merge_train_args, train_parser
+    from resnest_mm.engine.config_loader import load_config
+
+    args = train_parser().parse_args(argv)
+    build_runner(merge_train_args(load_config(args.config), args)).train()
+
+
 def run_case(data: str, out: str, case: str, launcher: str = 'none') -> None:
     """The uninterrupted run and the run resumed from its ``epoch_1.pth``, for ``case``."""
-    from resnest_mm.engine.cli import train
-
     whole, resumed = (os.path.join(out, case, kind) for kind in ('whole', 'resumed'))
     common = ['--launcher', launcher]
-    train([TINY, '--work-dir', whole, *common, *case_options(data, case, f'{case}-whole')])
-    train([TINY, '--work-dir', resumed, '--resume', os.path.join(whole, 'epoch_1.pth'),
+    _train([TINY, '--work-dir', whole, *common, *case_options(data, case, f'{case}-whole')])
+    _train([TINY, '--work-dir', resumed, '--resume', os.path.join(whole, 'epoch_1.pth'),
            *common, *case_options(data, case, f'{case}-resumed')])
 
 
@@ -60,6 +70,8 @@ def main() -> None:
     torch.set_num_threads(1)
     for case in args.cases:
         run_case(args.data, args.out, case, args.launcher)
+    from resnest_mm.engine.runner.process_group import leave_process_group
+    leave_process_group(synchronize=True)
 
 
 if __name__ == '__main__':

@@ -46,7 +46,15 @@ def _run(out, data, nproc, cases):
     return out
 
 
-def test_one_process_mixup_no_workers(tiny_data, tmp_path):
+@pytest.fixture
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a tiny model: more threads only wait for each other
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_one_process_mixup_no_workers(tiny_data, tmp_path, one_thread):
     """In this process: the uninterrupted run and the resume from its epoch_1.pth."""
     run_case(str(tiny_data), str(tmp_path), 'Mixup-0')
     _assert_bit_identical(tmp_path, 'Mixup-0')
