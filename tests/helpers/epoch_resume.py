@@ -3,8 +3,10 @@ both parsed, merged and built as ``tools/train.py`` does; for the epoch-resume t
 
     python tests/helpers/epoch_resume.py DATA OUT CASE... [--launcher pytorch]
 
-A CASE is ``AUGMENT-WORKERS``: ``Mixup`` (mmpretrain's, drawing from the global numpy and torch
-RNGs) or ``NpuMixup`` (generators of its own), and 0 or 2 (persistent) train-loader workers.
+A CASE is ``AUGMENT-WORKERS[-best]``: ``Mixup`` (mmpretrain's, drawing from the global numpy
+and torch RNGs) or ``NpuMixup`` (generators of its own), 0 or 2 (persistent) train-loader
+workers, and with ``-best`` ``save_best='auto'`` (which writes ``epoch_1.pth`` again during the
+validation after epoch 1, when the best checkpoint changes).
 Each case writes ``OUT/CASE/whole/epoch_2.pth`` (uninterrupted) and ``OUT/CASE/resumed/
 epoch_2.pth``; in between both runs validate after epoch 1 (the tiny config's ``val_interval=1``),
 so every draw made between two epochs is on the path. Under torchrun (``--launcher pytorch``)
@@ -22,12 +24,13 @@ AUGMENTS = ('Mixup', 'NpuMixup')
 def case_options(data: str, case: str, name: str) -> list:
     """``--cfg-options`` for ``case`` on ``data``; ``name`` keeps mmengine's loggers and message
     hubs of runs in one process apart."""
-    augment, workers = case.split('-')
-    if augment not in AUGMENTS or workers not in ('0', '2'):
-        raise ValueError(f'case {case!r}: use AUGMENT-WORKERS, AUGMENT in {AUGMENTS}, '
+    augment, workers, *best = case.split('-')
+    if augment not in AUGMENTS or workers not in ('0', '2') or best not in ([], ['best']):
+        raise ValueError(f'case {case!r}: use AUGMENT-WORKERS[-best], AUGMENT in {AUGMENTS}, '
                          'WORKERS 0 or 2')
     persistent = workers != '0'
     return ['--cfg-options',
+            *(['default_hooks.checkpoint.save_best=auto'] if best else []),
             *(f'{loader}.dataset.data_root={data}'
               for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader')),
             f'model.train_cfg.augments.type={augment}',
