@@ -6,8 +6,13 @@ What could shift it: every draw made between the save and the next epoch's first
 validation after the epoch, the next epoch's data iterator, which draws its workers' base seed
 from torch's RNG, and with persistent workers only the first time). mmpretrain's ``Mixup``
 draws from the global numpy and torch RNGs, so any shift mixes other pairs; ``NpuMixup`` has
-generators of its own. The runs go through ``tools/train.py``'s entry point on the tiny ResNet
-(tests/helpers/epoch_resume.py), on 1 process and on 2 gloo ranks under torchrun.
+generators of its own. The runs are parsed, merged and built as ``tools/train.py`` does, on the
+tiny ResNet (tests/helpers/epoch_resume.py), on 1 process and on 2 gloo ranks under torchrun.
+Each part of the fix has a case that fails without it: the epoch starting from the states the
+last one ended with (``Mixup-0``: validation draws in between), the iterator created with
+torch's RNG forked (``Mixup-2``: persistent workers draw only in a process's first epoch), the
+epoch checkpoint recording those states (``Mixup-0-best``), the augment's own generators
+(``NpuMixup-*``).
 """
 import os
 import subprocess
