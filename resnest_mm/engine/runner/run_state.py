@@ -8,16 +8,17 @@ component records, at every save, in explicit terms:
 
 * the position: complete epochs, batches done in the current epoch, iterations, samples seen,
   world size, batch size per device, dataset length and epoch length;
-* every rank's global RNG states (Python, numpy, torch, its accelerator) and the states of
-  batch augments with generators of their own (``NpuMixup``), gathered from all ranks;
+* every rank's global RNG states (Python, numpy, torch, its accelerator; for a save at an
+  epoch's end, those the epoch ended with) and the states of batch augments with generators
+  of their own (``NpuMixup``), gathered from all ranks;
 * the sampler's seed.
 
 On resume (:meth:`RunState.plan` when the checkpoint is read, :meth:`ResumePlan.apply` after
 mmengine's resume) it decides what a changed run may do:
 
 * same world size, batch size and dataset: exact, bit for bit (``ResumableEpochBasedTrainLoop``
-  skips the batches done without loading them and restores the RNG states once its data
-  iterator exists);
+  skips the batches done without loading them and restores the RNG states before anything
+  draws from them; the order is in its ``run_epoch``);
 * an epoch checkpoint in a changed world (devices, batch size or dataset length): every
   remaining epoch is trained in full; the loop's iteration counter is re-based on the new epoch
   length, and the LR schedule is replayed on the new iteration count from the configured start
@@ -122,12 +123,16 @@ class RunState:
             samples_seen: Training samples consumed by the whole run (all ranks).
         """
         sampler = runner.train_dataloader.sampler
+        # at an epoch's end, the states the next epoch starts from: those the loop kept after
+        # the last batch, not the current ones (a save_best rewrite runs during validation)
+        epoch_end = getattr(runner.train_loop, 'epoch_end_random_state', None)
+        random_state = epoch_end(epochs_done) if epoch_end and not batches_done else None
         return dict(
             version=VERSION,
             position=dict(epochs_done=int(epochs_done), batches_done=int(batches_done),
                           iters_done=int(iters_done), samples_seen=int(samples_seen),
                           **_shape(runner)),
-            random_states=all_gather_object(capture_random_state()),
+            random_states=all_gather_object(random_state or capture_random_state()),
             batch_augments=all_gather_object([a.state_dict() for a in stateful_augments(runner)]),
             sampler_seed=getattr(sampler, 'seed', None))
 

@@ -1,0 +1,94 @@
+"""Resuming from an epoch checkpoint (``epoch_N.pth``, the one a restarted job in a changed world
+or a plain ``--resume`` after an epoch takes) is bit for bit: the run resumed from ``epoch_1.pth``
+ends with the uninterrupted run's weights, ``torch.equal`` on every tensor.
+
+What could shift it: every draw made between the save and the next epoch's first batch (the
+validation after the epoch, the next epoch's data iterator, which draws its workers' base seed
+from torch's RNG, and with persistent workers only the first time). mmpretrain's ``Mixup``
+draws from the global numpy and torch RNGs, so any shift mixes other pairs; ``NpuMixup`` has
+generators of its own. The runs are parsed, merged and built as ``tools/train.py`` does, on the
+tiny ResNet (tests/helpers/epoch_resume.py), on 1 process and on 2 gloo ranks under torchrun.
+Each part of the fix has a case that fails without it: the epoch starting from the states the
+last one ended with (``Mixup-0``: validation draws in between), the iterator created with
+torch's RNG forked (``Mixup-2``: persistent workers draw only in a process's first epoch), the
+epoch checkpoint recording those states (``Mixup-0-best``), the augment's own generators
+(``NpuMixup-*``).
+"""
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from tests.helpers.epoch_resume import run_case
+from tests.helpers.tiny_config import free_port
+from tests.helpers.toy_runner import ROOT
+
+HELPER = os.path.join(ROOT, 'tests/helpers/epoch_resume.py')
+CASES = ['Mixup-0', 'Mixup-2', 'NpuMixup-0', 'NpuMixup-2']  # AUGMENT-WORKERS
+
+
+def _assert_bit_identical(out, case):
+    whole, resumed = (torch.load(os.path.join(out, case, kind, 'epoch_2.pth'),
+                                 weights_only=True)['state_dict'] for kind in ('whole', 'resumed'))
+    assert whole.keys() == resumed.keys()
+    differ = {k: (whole[k].float() - resumed[k].float()).abs().max().item()
+              for k in whole if not torch.equal(whole[k], resumed[k])}
+    assert not differ, f'{len(differ)} tensors differ, e.g. {next(iter(differ.items()))}'
+
+
+def _run(out, data, nproc, cases):
+    env = dict(os.environ, PYTHONPATH=ROOT, OMP_NUM_THREADS='1')
+    if nproc == 1:
+        cmd = [sys.executable, HELPER, str(data), str(out), *cases]
+    else:
+        cmd = [sys.executable, '-m', 'torch.distributed.run', f'--nproc_per_node={nproc}',
+               f'--master_port={free_port()}', HELPER, str(data), str(out), *cases,
+               '--launcher', 'pytorch']
+    result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return out
+
+
+@pytest.fixture
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a tiny model: more threads only wait for each other
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_one_process_mixup_no_workers(tiny_data, tmp_path, one_thread):
+    """In this process: the uninterrupted run and the resume from its epoch_1.pth."""
+    run_case(str(tiny_data), str(tmp_path), 'Mixup-0')
+    _assert_bit_identical(tmp_path, 'Mixup-0')
+
+
+@pytest.fixture(scope='module')
+def one_process(tiny_data, tmp_path_factory):
+    return _run(tmp_path_factory.mktemp('one'), tiny_data, 1, [*CASES[1:], 'Mixup-0-best'])
+
+
+@pytest.fixture(scope='module')
+def two_ranks(tiny_data, tmp_path_factory):
+    return _run(tmp_path_factory.mktemp('two'), tiny_data, 2, CASES)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('case', CASES[1:])
+def test_one_process(one_process, case):
+    _assert_bit_identical(one_process, case)
+
+
+@pytest.mark.slow
+def test_one_process_epoch_checkpoint_rewritten_by_save_best(one_process):
+    """save_best writes epoch_1.pth again during validation, after its iterator drew: it
+    records the RNG states epoch 1 ended with all the same."""
+    _assert_bit_identical(one_process, 'Mixup-0-best')
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('case', CASES)
+def test_two_gloo_ranks(two_ranks, case):
+    _assert_bit_identical(two_ranks, case)
