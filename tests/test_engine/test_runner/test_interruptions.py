@@ -230,7 +230,7 @@ def test_a_second_run_in_the_same_work_dir_is_refused(tmp_path):
     # the holder died without letting go: its lock is taken over, and the log says whose it was
     runner = _toy(tmp_path, max_epochs=1)
     runner.train()
-    log = open(glob.glob(os.path.join(str(tmp_path), '*', '*.log'))[-1]).read()
+    log = open(sorted(glob.glob(os.path.join(str(tmp_path), '*', '*.log')))[-1]).read()  # newest
     assert f'took over {tmp_path}/{LOCK_NAME}, left by a run that no longer holds it ' \
            f'(pid {holder.pid} on' in log
     assert open(tmp_path / LOCK_NAME).read() == ''  # released at the end
