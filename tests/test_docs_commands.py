@@ -139,15 +139,30 @@ def _runs_here(words):
 
 def _python_tool(checks, where, command, env, words):
     if _runs_here(words):
-        for word in words:  # an example image the docs name: a real image at that path
+        # an example image the docs name gets a real image at that path for this command only:
+        # left there, its folder (val/3/) would be an 11th class to the next tools/test.py
+        made = []
+        for word in words:
             target = os.path.join(checks.workspace, word)
             if word.startswith('data/digits/') and word.lower().endswith(('.jpg', '.jpeg',
                                                                          '.png')) and \
                     not os.path.exists(target):
+                folder = os.path.dirname(target)
+                while not os.path.exists(folder):
+                    made.append(folder)
+                    folder = os.path.dirname(folder)
                 os.makedirs(os.path.dirname(target), exist_ok=True)
                 shutil.copy(checks.example_image, target)
-        done = _run([sys.executable, *words[1:]], cwd=checks.workspace,
-                    env={**os.environ, **env, 'PYTHONPATH': ROOT})
+                made.append(target)
+        try:
+            done = _run([sys.executable, *words[1:]], cwd=checks.workspace,
+                        env={**os.environ, **env, 'PYTHONPATH': ROOT})
+        finally:
+            for path in reversed(made):  # the images, then the folders made for them
+                if os.path.isdir(path):
+                    shutil.rmtree(path, ignore_errors=True)
+                elif os.path.exists(path):
+                    os.remove(path)
         if done.returncode != 0:
             return f'run in {checks.workspace}: {(done.stderr or done.stdout).strip()[-400:]}'
         return None
@@ -213,12 +228,14 @@ def check_commands(commands, workspace, example_image):
 @pytest.fixture(scope='module')
 def workspace(tiny_run, tmp_path_factory):
     """A folder where the docs' paths exist: configs/ and tools/ of the checkout,
-    data/digits/ the tiny run's images, work_dirs/demo/epoch_10.pth its last checkpoint."""
+    data/digits/ a copy of the tiny run's images, work_dirs/demo/epoch_10.pth its last
+    checkpoint."""
     root = tmp_path_factory.mktemp('docs_workspace')
     for name in ('configs', 'tools'):
         os.symlink(os.path.join(ROOT, name), root / name)
     os.makedirs(root / 'data')
-    os.symlink(tiny_run['data_root'], root / 'data' / 'digits')
+    # a copy: the session's tiny run is shared, and the commands here add example images
+    shutil.copytree(tiny_run['data_root'], root / 'data' / 'digits')
     os.makedirs(root / 'work_dirs' / 'demo')
     for suffix in ('', '.sha256'):
         if os.path.exists(tiny_run['checkpoint'] + suffix):

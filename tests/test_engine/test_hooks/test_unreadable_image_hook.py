@@ -7,6 +7,7 @@ import pytest
 from mmengine.config import Config
 from mmengine.runner import Runner
 
+from resnest_mm.registry import bare_type
 from tests.helpers.images import write_image_folder
 from tests.helpers.odd_images import write_odd_images, write_unreadable_images
 
@@ -41,7 +42,7 @@ def _runner(root, work_dir, max_fraction, workers=2):
     cfg.train_dataloader.drop_last = False
     # the hook may be a default hook or a custom one
     for hook in [*cfg.get('custom_hooks', []), *cfg.get('default_hooks', {}).values()]:
-        if hook and hook.get('type') == 'UnreadableImageHook':
+        if hook and bare_type(hook.get('type')) == 'UnreadableImageHook':
             hook['max_fraction'] = max_fraction
     cfg.train_cfg.max_epochs = 1
     cfg.work_dir = str(work_dir)
@@ -50,6 +51,27 @@ def _runner(root, work_dir, max_fraction, workers=2):
     cfg.experiment_name = f'unreadable-{os.path.basename(str(work_dir))}'
     cfg.default_hooks.logger.interval = 1
     return Runner.from_cfg(cfg)
+
+
+@pytest.mark.parametrize('kind', ['UnreadableImageHook', 'resnest_mm.UnreadableImageHook'])
+@pytest.mark.parametrize('where', ['default_hooks', 'custom_hooks', 'both'])
+def test_an_overridden_safety_hook_replaces_the_default_one(kind, where, tmp_path):
+    """A config's UnreadableImageHook, bare or scoped, under the default key or in
+    custom_hooks, is the run's only one: two would each apply their own max_fraction."""
+    from tests.helpers.toy_runner import make_runner
+    ours = dict(type=kind, max_fraction=0.5)
+    default_hooks = dict(unreadable_images=dict(type='resnest_mm.UnreadableImageHook',
+                                                max_fraction=0.001))  # as the base config
+    custom_hooks = []
+    if where == 'default_hooks':
+        default_hooks['unreadable_images'] = ours
+    else:
+        custom_hooks.append(ours)
+    if where == 'both':
+        default_hooks['unreadable_images'] = dict(ours)
+    runner = make_runner(str(tmp_path), default_hooks=default_hooks, custom_hooks=custom_hooks)
+    hooks = [h for h in runner.hooks if type(h).__name__ == 'UnreadableImageHook']
+    assert [h.max_fraction for h in hooks] == [0.5]
 
 
 @pytest.mark.slow  # a real ResNeSt-50 Runner run
