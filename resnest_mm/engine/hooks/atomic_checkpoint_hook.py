@@ -12,7 +12,7 @@ from mmengine.hooks import CheckpointHook
 
 from ...registry import HOOKS
 from ...utils import DiskFullError, atomic_write
-from ...utils.checkpoint_io import digest_path, load_checkpoint_file
+from ...utils.checkpoint_io import CheckpointLoadInterruptedError, digest_path, load_checkpoint_file
 from ...utils.errors import ExplainedOSError, ExplainedValueError
 from ..runner import ResumableEpochBasedTrainLoop, run_state
 
@@ -77,7 +77,8 @@ class AtomicCheckpointHook(CheckpointHook):
         self.iter_interval = iter_interval
         self._saved_at: Optional[int] = None  # the iteration count of the last save
         self._resolved_out_dir: Optional[str] = None
-        self._positions: Dict[str, tuple] = {}  # path -> (stat stamp, recorded position)
+        # path -> (stat stamp, recorded position, why it could not be read or '')
+        self._positions: Dict[str, tuple] = {}
 
     def _local(self) -> bool:
         return isinstance(self.file_backend, LocalBackend)
@@ -175,7 +176,8 @@ class AtomicCheckpointHook(CheckpointHook):
         ``iter_N.pth`` with their digest, never ``best_*``; earliest in the run first, by the
         position recorded inside each (:func:`~..runner.run_state.recorded_position`), never
         by file times (a backup copied back is new on disk, not in the run). Files that record
-        no readable position come first (oldest)."""
+        no readable position come first (oldest); :meth:`unreadable` says why for those that
+        could not be read (``--resume`` reports them, never drops them silently)."""
         folder = folder or self.out_dir
         if not folder or not os.path.isdir(folder):
             return []
@@ -190,7 +192,9 @@ class AtomicCheckpointHook(CheckpointHook):
 
     def _position(self, path: str) -> Optional[tuple]:
         """The position ``path`` records, read once per file version (cached by its size,
-        time and inode; a checkpoint this hook saved is known without reading it)."""
+        time and inode; a checkpoint this hook saved is known without reading it). The
+        reader checks for a regular file first (a FIFO never blocks); a stop signal during the
+        read ends it (:class:`CheckpointLoadInterruptedError`), never swallowed."""
         try:
             st = os.stat(path)
         except OSError:
@@ -199,12 +203,22 @@ class AtomicCheckpointHook(CheckpointHook):
         cached = self._positions.get(path)
         if cached is not None and cached[0] == stamp:
             return cached[1]
+        problem = ''
         try:
             position = run_state.recorded_position(load_checkpoint_file(path, verified=True))
-        except Exception:  # damaged, refused, not a file: its digest check says why on resume
-            position = None
-        self._positions[path] = (stamp, position)
+        except CheckpointLoadInterruptedError:
+            raise
+        except Exception as exc:  # damaged, refused, not a regular file: --resume reports it
+            position, problem = None, str(exc) or type(exc).__name__
+        self._positions[path] = (stamp, position, problem)
         return position
+
+    def unreadable(self, path: str) -> str:
+        """Why the position of ``path`` could not be read when :meth:`training_checkpoints`
+        last listed it (the reader's sentence: damaged, refused, not a regular file), or ''
+        when it was read (or records none)."""
+        cached = self._positions.get(path)
+        return cached[2] if cached is not None else ''
 
     def _remember_position(self, path: str, meta: dict) -> None:
         try:
@@ -212,7 +226,7 @@ class AtomicCheckpointHook(CheckpointHook):
         except OSError:
             return
         self._positions[path] = ((st.st_size, st.st_mtime_ns, st.st_ino),
-                                 run_state.recorded_position(dict(meta=meta)))
+                                 run_state.recorded_position(dict(meta=meta)), '')
 
     def _prune(self, keep: str) -> None:
         if self.max_keep_ckpts <= 0:

@@ -320,11 +320,18 @@ class ResNeStRunner(Runner):
         merged.update(default_hooks or {})
         custom = _hook_types(custom_hooks)
         for name, default in SAFETY_HOOKS.items():
+            kind = bare_type(default['type'])
+            # the same hook elsewhere (custom_hooks, another default_hooks key; bare or scoped
+            # type name) replaces the one under this key, whatever the base config set there:
+            # two of them would each apply their own settings, the strictest winning
+            elsewhere = kind in custom or kind in _hook_types(
+                [h for k, h in merged.items() if k != name and h is not None])
             if merged.get(name) is None:
-                self.logger.warning(f'default_hooks.{name}=None: the {default["type"]} safety '
-                                    'net is off for this run')
-            elif bare_type(default['type']) in custom and merged[name] == default:
-                merged[name] = None  # the config lists it in custom_hooks: register it once
+                if not elsewhere:
+                    self.logger.warning(f'default_hooks.{name}=None: the {default["type"]} '
+                                        'safety net is off for this run')
+            elif elsewhere:
+                merged[name] = None  # the config lists it elsewhere: register it once
         super().register_hooks(
             {k: v for k, v in merged.items() if v is not None or k in _MMENGINE_DEFAULT_HOOKS},
             custom_hooks)
@@ -508,14 +515,20 @@ class ResNeStRunner(Runner):
         a backup copied back is new on disk, not in the run); ``best_*.pth`` and other files
         are never resumed from (they hold no optimizer, schedule or run state). Without an
         ``AtomicCheckpointHook``, mmengine's ``last_checkpoint`` pointer names the candidate.
+        A checkpoint whose position could not be read (damaged, refused, not a regular file)
+        may be the newest: it is checked first and skipped with its reason, never silently.
 
         Raises:
             CheckpointError: checkpoints exist but none verifies.
         """
         hook = self._checkpoint_hook()
         folder = self._checkpoint_dir()
+        unreadable = {}
         if hook is not None:
             paths = list(reversed(hook.training_checkpoints(folder)))
+            unreadable = {path: hook.unreadable(path) for path in paths}
+            paths = ([path for path in paths if unreadable[path]]
+                     + [path for path in paths if not unreadable[path]])
         else:
             latest = find_latest_checkpoint(self.work_dir)
             paths = [latest] if latest else []
@@ -526,9 +539,12 @@ class ResNeStRunner(Runner):
                     skipped.append(f'{path} (no digest file: not written by this run\'s '
                                    'checkpoint hook, or interrupted before its digest)')
                     continue
-                verify(path)
+                verify(path)  # the digest's sentence first: damaged, not a regular file
             except CheckpointError as exc:
                 skipped.append(f'{path} ({exc})')
+                continue
+            if unreadable.get(path):  # its digest matches, its content does not load
+                skipped.append(f'{path} ({unreadable[path]})')
                 continue
             self._verified_path = path
             for reason in skipped:
