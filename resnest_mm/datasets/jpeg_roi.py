@@ -9,7 +9,7 @@ needs. The pixels are the ones OpenCV's full decode gives (same libjpeg-turbo, s
 upsampling: bit-identical on the benchmark photos), so the crops do not change.
 
 Why our own 100 lines of C (``csrc/jpeg_roi.c``) and not PyTurboJPEG: PyTurboJPEG 2 needs
-TurboJPEG 3 (``tj3Init``), which no pip wheel ships and Debian 13 does not package (it has
+TurboJPEG 3 (``tj3Init``), which no pip wheel ships and Debian 12 does not package (it has
 libjpeg-turbo 2.1.5, whose TurboJPEG API has no cropped decode); the libjpeg API of 2.1.5 has
 both calls. ``make jpeg-roi`` (part of ``make venv``) builds ``resnest_mm/datasets/_jpeg_roi.so``
 against the system's ``libjpeg62-turbo``; without it, the loaders decode in full as before and
