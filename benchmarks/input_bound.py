@@ -63,8 +63,10 @@ def main() -> None:
     parser.add_argument('--images', type=int, default=512)
     parser.add_argument('--batch', type=int, default=128)
     parser.add_argument('--repeats', type=int, default=3)
-    parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    parser.add_argument('--device', default=None, help='default: the device resnest_mm picks')
     args = parser.parse_args()
+    from resnest_mm import device
+    args.device = args.device or device.device_type()
     torch.set_num_threads(1)
     import cv2
     cv2.setNumThreads(1)

@@ -101,12 +101,14 @@ def grad_scaler(device_type: str, enabled: bool = True, **kwargs: Any) -> Any:
     return torch.cuda.amp.GradScaler(enabled=enabled, **kwargs)
 
 
+_GRAD_SCALER_TYPES = tuple(t for t in (getattr(torch.amp, 'GradScaler', None),
+                                        torch.cuda.amp.GradScaler) if t is not None)
+
+
 def is_grad_scaler(obj: Any) -> bool:
     """Whether ``obj`` is torch's gradient scaler (``torch.amp``'s or the older
     ``torch.cuda.amp``'s, which subclasses it since torch 2.3)."""
-    types = tuple(t for t in (getattr(torch.amp, 'GradScaler', None),
-                              torch.cuda.amp.GradScaler) if t is not None)
-    return isinstance(obj, types)
+    return isinstance(obj, _GRAD_SCALER_TYPES)
 
 
 # --- optimizers --------------------------------------------------------------------------------

@@ -50,6 +50,8 @@ class ImageHeader:
         width: Stored width in pixels.
         pixels: Pixels the decoder allocates at once: the image, or a larger TIFF tile.
         orientation: EXIF orientation (1-8) of a JPEG; 1 otherwise.
+        components: Colour components a JPEG's frame declares (1 grey, 3 YCbCr, 4 CMYK);
+            0 where not read.
     """
 
     format: str
@@ -57,6 +59,7 @@ class ImageHeader:
     width: int
     pixels: int
     orientation: int = 1
+    components: int = 0
 
 
 def _exif_orientation(segment: bytes) -> int:
@@ -107,7 +110,8 @@ def _jpeg(data: bytes) -> Optional[ImageHeader]:
                 return None
             height = int.from_bytes(data[pos + 3:pos + 5], 'big')
             width = int.from_bytes(data[pos + 5:pos + 7], 'big')
-            return ImageHeader('JPEG', height, width, height * width, orientation)
+            components = data[pos + 7] if pos + 7 < end else 0
+            return ImageHeader('JPEG', height, width, height * width, orientation, components)
         pos += length
     return None
 

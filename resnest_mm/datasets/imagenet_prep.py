@@ -384,6 +384,8 @@ def read_val_labels(labels: str) -> Dict[str, str]:
     truth_name = 'ILSVRC2012_validation_ground_truth.txt'
     if labels.endswith('.csv'):
         return _kaggle_labels(labels)
+    if not os.path.isdir(labels):
+        check_input_file(labels, 'the validation labels')
     if os.path.isdir(labels):
         for name in (truth_name, 'meta.mat'):
             check_input_file(os.path.join(labels, name), 'the validation labels',
@@ -392,7 +394,7 @@ def read_val_labels(labels: str) -> Dict[str, str]:
             truth = f.read()
         with open(os.path.join(labels, 'meta.mat'), 'rb') as f:
             meta = f.read()
-    elif (check_input_file(labels, 'the validation labels') or tarfile.is_tarfile(labels)):
+    elif tarfile.is_tarfile(labels):
         truth, meta = '', b''
         with _archive_errors(labels), _open_bounded(labels, MAX_DEVKIT_BYTES) as stream:
             for name, _, fileobj in _iter_members(stream, labels,

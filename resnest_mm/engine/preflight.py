@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 import difflib
+import functools
 import inspect
 import os.path as osp
 import re
@@ -55,6 +56,7 @@ def _keys_read(source: str) -> set:
     return set(re.findall(r"(?<![\w.])(?:self\.)?(?:cfg|args)(?:\.get\(|\[)\s*'(\w+)'", source))
 
 
+@functools.cache  # reads sources: once per runner type and process
 def runner_keys(runner_type: Optional[str] = None) -> frozenset:
     """The top-level keys a run reads, asked of the code that reads them: the parameters of
     mmengine's ``Runner.__init__`` and of the runner class of ``runner_type`` (ours by

@@ -20,7 +20,7 @@ from urllib.parse import urldefrag, urlparse
 
 from ..utils.errors import ExplainedFileNotFoundError, ExplainedValueError
 from .download import cached_download, hash_in_name
-from .model_index import has_model, list_models, model_info, suggest
+from .model_index import has_model, list_models, model_info, models, suggest
 
 MIRROR_ENV = 'RESNEST_MM_WEIGHTS_MIRROR'
 _URL_SCHEMES = ('http://', 'https://', 'file://')
@@ -54,8 +54,7 @@ def _url_hash(url: str) -> Tuple[str, str]:
     bare, fragment = urldefrag(url)
     if fragment.startswith('sha256='):
         return bare, fragment[len('sha256='):].lower()
-    for info in list_models(with_weights=True):  # a URL of the index: its hash
-        entry = model_info(info)
+    for entry in models().values():  # a URL of the index: its hash
         if entry.weights == bare:
             return bare, entry.sha256
     found = hash_in_name(bare)

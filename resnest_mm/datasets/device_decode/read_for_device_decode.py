@@ -13,24 +13,6 @@ from ..transforms.decode_random_resized_crop import DecodeRandomResizedCrop
 # What PackInputs must carry to the device for DecodeOnDevicePreprocessor.
 DEVICE_META_KEYS = ('sample_idx', 'img_path', 'ori_shape', 'img_shape', 'crop_bbox',
                     'device_augment', 'flip', 'jitter_order', 'jitter_factors', 'lighting_offset')
-_SOF = set(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}  # frame headers (not DHT, JPG, DAC)
-
-
-def _components(data: bytes) -> Optional[int]:
-    """The colour components a JPEG's frame header declares (1 grey, 3 YCbCr, 4 CMYK)."""
-    pos = 2
-    while pos + 4 <= len(data):
-        if data[pos] != 0xFF:
-            return None
-        marker = data[pos + 1]
-        if marker == 0xFF:  # fill byte
-            pos += 1
-            continue
-        length = int.from_bytes(data[pos + 2:pos + 4], 'big')
-        if marker in _SOF:
-            return data[pos + 9] if pos + 9 < len(data) else None
-        pos += 2 + length
-    return None
 
 
 @TRANSFORMS.register_module()
@@ -86,7 +68,7 @@ class ReadForDeviceDecode(DecodeRandomResizedCrop):
 
     def _decode(self, data: bytes, path: str, results: dict) -> np.ndarray:
         header = jpeg_header(data)
-        if header is None or header.orientation != 1 or _components(data) not in (1, 3):
+        if header is None or header.orientation != 1 or header.components not in (1, 3):
             return super()._decode(data, path, results)  # decoded and cropped here
         check_declared_size(path, header.width, header.height, header.pixels, self.max_pixels)
         top, left, crop_h, crop_w = self.crop_box(header.height, header.width)

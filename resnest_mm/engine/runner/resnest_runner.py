@@ -155,8 +155,9 @@ def _class_differences(trained: List[str], data: List[str], shown: int = 3) -> s
         return (f'the same names in another order (index {first}: {trained[first]!r} in the '
                 f'checkpoint, {data[first]!r} in the data)')
     parts = []
-    only_trained = [c for c in trained if c not in set(data)]
-    only_data = [c for c in data if c not in set(trained)]
+    data_set, trained_set = set(data), set(trained)
+    only_trained = [c for c in trained if c not in data_set]
+    only_data = [c for c in data if c not in trained_set]
     if only_trained:
         more = f' and {len(only_trained) - shown} more' if len(only_trained) > shown else ''
         parts.append(f'only the checkpoint has {only_trained[:shown]}{more}')
