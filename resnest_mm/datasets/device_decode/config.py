@@ -8,7 +8,7 @@ from ...utils.errors import ExplainedValueError
 from .read_for_device_decode import DEVICE_META_KEYS
 
 _CROP_KEYS = ('scale', 'crop_ratio_range', 'aspect_ratio_range', 'max_attempts')
-_LOAD_KEYS = ('on_error', 'max_pixels', 'backend_args')
+_LOAD_KEYS = ('on_error', 'max_pixels', 'max_scans', 'max_decode_seconds', 'backend_args')
 
 
 def _refuse(kind: str, why: str) -> ExplainedValueError:
