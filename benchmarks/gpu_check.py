@@ -70,7 +70,7 @@ for name in ('torchvision', 'timm', 'mmengine', 'mmcv-lite', 'mmpretrain', 'resn
         found[name] = None
 import mmcv, mmpretrain, resnest.torch, timm  # what the steps import
 import resnest_mm  # its version check: RESNEST_MM_ALLOW_UNTESTED=1 lets another torch in
-import resnest_mm.engine.cli
+import resnest_mm.frontends.cli
 from mmengine.utils.dl_utils import collect_env
 from resnest_mm import device
 collect_env()  # what every Runner logs first (nvcc, gcc, distutils): fails here, not 8 times

@@ -76,7 +76,7 @@ def test_grad_scaler_on_every_torch():
 def _round_trip(tmp_path, config, classes, batch):
     """Train one epoch, resume to the second, test: the round trip every supported torch must
     run (2 iterations an epoch on 32-pixel JPEGs, one per class and split)."""
-    from resnest_mm.engine.cli import test, train
+    from resnest_mm.frontends.cli import test, train
     data = str(tmp_path / 'data')
     for split, seed in (('train', 0), ('val', 1)):
         write_image_folder(os.path.join(data, split), classes, per_class=2 * batch // len(classes),

@@ -12,7 +12,7 @@ import resnest.torch as original
 import torch
 from mmengine.config import Config
 
-from resnest_mm.engine.cli import build_runner
+from resnest_mm.frontends.cli import build_runner
 from resnest_mm.registry import bare_type
 from tests.helpers.images import write_image_folder
 

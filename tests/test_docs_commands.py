@@ -117,8 +117,8 @@ class Checks:
 
 def _config_passes(config):
     """None when ``config`` loads and passes the checks run at start, else why not."""
-    from resnest_mm.engine import preflight
-    from resnest_mm.engine.config_loader import load_config
+    from resnest_mm.frontends import preflight
+    from resnest_mm.frontends.config_loader import load_config
     try:
         cfg = load_config(os.path.join(ROOT, config))
         for check in (preflight.check_top_level_keys, preflight.check_types,

@@ -12,7 +12,7 @@ needed). FPS is the seed's: images per iteration / iteration time.
 
 
 def main() -> None:
-    from resnest_mm.engine import benchmark, cli
+    from resnest_mm.frontends import benchmark, cli
 
     parser = cli.train_parser()  # the flags of tools/train.py, merged the same way
     parser.description = __doc__.split('\n')[0]

@@ -6,7 +6,7 @@
 Class names come from the checkpoint (the training data set's folders or ImageNet's names), or
 from the config's data set; images are prepared by the config's test pipeline.
 """
-from resnest_mm.apis.cli import infer
+from resnest_mm.frontends.infer_export import infer
 from resnest_mm.utils.errors import run_tool
 
 if __name__ == '__main__':

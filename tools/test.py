@@ -5,8 +5,8 @@
 
 Several devices: ``bash tools/dist_test.sh CONFIG CHECKPOINT NUM_DEVICES [args]``.
 """
-from resnest_mm.engine.cli import test
 from resnest_mm.engine.runner.process_group import end_process
+from resnest_mm.frontends.cli import test
 from resnest_mm.utils.errors import run_tool
 
 if __name__ == '__main__':

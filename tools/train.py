@@ -5,8 +5,8 @@
 
 Several devices: ``bash tools/dist_train.sh CONFIG NUM_DEVICES [args]``.
 """
-from resnest_mm.engine.cli import train
 from resnest_mm.engine.runner.process_group import end_process
+from resnest_mm.frontends.cli import train
 from resnest_mm.utils.errors import run_tool
 
 if __name__ == '__main__':

@@ -42,11 +42,11 @@ def case_options(data: str, case: str, name: str) -> list:
 
 
 def _train(argv: list) -> None:
-    """``tools/train.py``'s parsing, merging and runner (``resnest_mm.engine.cli.train``), but
+    """``tools/train.py``'s parsing, merging and runner (``resnest_mm.frontends.cli.train``), but
     the process group stays when the run ends: the next run of this process joins it again
     (a second group on the same torchrun store would read the first one's addresses)."""
-    from resnest_mm.engine.cli import build_runner, merge_train_args, train_parser
-    from resnest_mm.engine.config_loader import load_config
+    from resnest_mm.frontends.cli import build_runner, merge_train_args, train_parser
+    from resnest_mm.frontends.config_loader import load_config
 
     args = train_parser().parse_args(argv)
     build_runner(merge_train_args(load_config(args.config), args)).train()

@@ -31,7 +31,7 @@ def main() -> None:
     from mmengine.hooks import Hook
 
     import resnest_mm.registry  # noqa: F401
-    from resnest_mm.engine.cli import build_runner
+    from resnest_mm.frontends.cli import build_runner
     from resnest_mm.registry import HOOKS
 
     torch.set_num_threads(1)

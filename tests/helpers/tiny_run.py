@@ -21,7 +21,7 @@ def tiny_digits_run(root: str) -> dict:
     import contextlib
     import io
 
-    from resnest_mm.engine.cli import train
+    from resnest_mm.frontends.cli import train
 
     data_root = os.path.join(root, 'digits')
     for split, seed in (('train', 0), ('val', 1)):

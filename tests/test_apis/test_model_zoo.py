@@ -63,7 +63,7 @@ def test_get_model_downloads_once_verifies_converts_and_matches_the_source(serve
 def test_load_from_a_model_name_in_the_runner(served, tmp_path):
     """The fine-tune config as shipped (load_from='resnest50') with the name pointed at the
     local entry: the runner downloads, converts, drops the 1000-class head, keeps the rest."""
-    from resnest_mm.engine.cli import build_runner
+    from resnest_mm.frontends.cli import build_runner
 
     net, server = served
     cfg = Config.fromfile('configs/resnest50_1xb128-finetune_custom.py')

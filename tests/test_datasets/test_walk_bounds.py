@@ -90,7 +90,7 @@ def test_the_check_before_training_ends_on_a_link_dag(tmp_path):
     """The issue: the DAG hung the training preflight as it hung verify."""
     from mmengine.config import Config
 
-    from resnest_mm.engine.preflight import check_datasets
+    from resnest_mm.frontends.preflight import check_datasets
     root = tmp_path / 'train'
     write_image_folder(str(root), ['a', 'b'], per_class=1, size=16)
     os.symlink(_link_dag(tmp_path / 'dag', levels=30), root / 'a' / 'dag')

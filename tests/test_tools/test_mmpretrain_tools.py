@@ -15,8 +15,8 @@ import mmpretrain
 import pytest
 import torch
 
-from resnest_mm.engine.cli import test as our_test
-from resnest_mm.engine.cli import train as our_train
+from resnest_mm.frontends.cli import test as our_test
+from resnest_mm.frontends.cli import train as our_train
 from resnest_mm.models import ResNeSt
 from tests.helpers.tiny_run import CONFIG
 

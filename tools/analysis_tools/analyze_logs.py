@@ -6,7 +6,7 @@
 
 LOG.json is WORK_DIR/<timestamp>/vis_data/<timestamp>.json, written by every run.
 """
-from resnest_mm.analysis.cli import analyze_logs
+from resnest_mm.frontends.analysis import analyze_logs
 from resnest_mm.utils.errors import run_tool
 
 if __name__ == '__main__':

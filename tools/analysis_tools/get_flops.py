@@ -2,7 +2,7 @@
 
     python tools/analysis_tools/get_flops.py CONFIG [--shape H W] [--table]
 """
-from resnest_mm.analysis.cli import get_flops
+from resnest_mm.frontends.analysis import get_flops
 from resnest_mm.utils.errors import run_tool
 
 if __name__ == '__main__':

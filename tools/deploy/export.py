@@ -6,7 +6,7 @@
 The file is run back (torch.load / torch.jit.load / onnxruntime) against the PyTorch model and the
 largest logit difference printed; PATH.json holds the input size, preprocessing and class names.
 """
-from resnest_mm.apis.cli import export
+from resnest_mm.frontends.infer_export import export
 from resnest_mm.utils.errors import run_tool
 
 if __name__ == '__main__':

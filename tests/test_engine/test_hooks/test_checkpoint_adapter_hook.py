@@ -4,7 +4,7 @@ import resnest.torch as original
 import torch
 from mmengine.config import Config
 
-from resnest_mm.engine.cli import build_runner
+from resnest_mm.frontends.cli import build_runner
 from tests.helpers.images import write_image_folder
 
 CONFIG = 'configs/resnest50_1xb32_digits.py'

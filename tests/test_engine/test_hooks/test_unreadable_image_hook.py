@@ -121,7 +121,7 @@ def test_verify_dataset_lists_unreadable_files(messy, tmp_path, repo_root):
 
 TRAIN_AND_MEASURE = '''
 import resource, sys
-from resnest_mm.engine.cli import train
+from resnest_mm.frontends.cli import train
 train(sys.argv[1:])
 usage = resource.getrusage
 print('PEAK_RSS_KB', max(usage(resource.RUSAGE_SELF).ru_maxrss,
@@ -133,7 +133,7 @@ print('PEAK_RSS_KB', max(usage(resource.RUSAGE_SELF).ru_maxrss,
 def test_decompression_bombs_are_listed_and_training_completes_in_little_memory(tmp_path,
                                                                               repo_root):
     """The issue's acceptance: two ~700-byte JPEGs declaring 40000 x 40000 and 30000 x 30000
-    in a class folder; the real Runner through resnest_mm.engine.cli.train (data-loader workers
+    in a class folder; the real Runner through resnest_mm.frontends.cli.train (data-loader workers
     included) completes, lists both, and peaks under 3 GB (a 30000 x 30000 decode alone is
     2.7 GB, the 40000 x 40000 one killed the worker with cv2.error)."""
     import subprocess

@@ -55,7 +55,7 @@ sys.path.insert(0, os.getcwd())
 import resnest_mm, resnest_mm.registry
 resnest_mm.registry.register_all_modules()
 from mmengine.config import Config
-from resnest_mm.engine.cli import build_runner
+from resnest_mm.frontends.cli import build_runner
 from tests.helpers.images import write_image_folder
 cfg = Config.fromfile('configs/resnest50_1xb32_digits.py')
 cfg.work_dir = tempfile.mkdtemp()
@@ -434,7 +434,7 @@ def test_best_checkpoints_are_never_resumed_and_record_the_right_epoch(tiny_data
     --resume must take it, not best_*.pth, which has no optimizer or schedule."""
     from mmengine.config import Config
 
-    from resnest_mm.engine.cli import build_runner
+    from resnest_mm.frontends.cli import build_runner
     from tests.helpers.tiny_config import TINY
 
     def runner(max_epochs, resume=False):

@@ -181,7 +181,7 @@ def test_evaluation_refuses_classes_other_than_the_checkpoints(tiny_data, tmp_pa
     evaluates anyway."""
     import shutil
 
-    from resnest_mm.engine.cli import test, train
+    from resnest_mm.frontends.cli import test, train
     from tests.helpers.tiny_config import TINY, data_options
     train([TINY, '--work-dir', str(tmp_path / 'train'),
            *data_options(tiny_data, 'train_cfg.max_epochs=1')])

@@ -23,7 +23,7 @@ def analyze_logs_parser() -> argparse.ArgumentParser:
 
 def analyze_logs(argv: Optional[List[str]] = None) -> None:
     """``tools/analysis_tools/analyze_logs.py``."""
-    from .log_curves import plot_curves, train_time
+    from ..analysis.log_curves import plot_curves, train_time
 
     args = analyze_logs_parser().parse_args(argv)
     if args.command == 'plot_curve':
@@ -49,8 +49,8 @@ def get_flops_parser() -> argparse.ArgumentParser:
 
 def get_flops(argv: Optional[List[str]] = None) -> dict:
     """``tools/analysis_tools/get_flops.py``."""
+    from ..analysis.complexity import model_complexity
     from ..utils.errors import ExplainedValueError
-    from .complexity import model_complexity
 
     args = get_flops_parser().parse_args(argv)
     size = None

@@ -5,7 +5,7 @@ import pytest
 from mmengine.config import Config
 
 from resnest_mm import device
-from resnest_mm.engine.cli import merge_test_args, merge_train_args, test_parser, train_parser
+from resnest_mm.frontends.cli import merge_test_args, merge_train_args, test_parser, train_parser
 
 CONFIG = 'configs/resnest50_8xb128_in1k.py'
 DIGITS = 'configs/resnest50_1xb32_digits.py'  # no ApexAmpHook

@@ -31,7 +31,7 @@ def infer_parser() -> argparse.ArgumentParser:
 
 def infer(argv: Optional[List[str]] = None) -> List[dict]:
     """``tools/infer.py``: print the top-k classes and scores of each image."""
-    from .inference import inference_model, init_model
+    from ..apis.inference import inference_model, init_model
 
     args = infer_parser().parse_args(argv)
     model = init_model(args.config, args.checkpoint, device=args.device,
@@ -54,7 +54,7 @@ def infer(argv: Optional[List[str]] = None) -> List[dict]:
 
 
 def export_parser() -> argparse.ArgumentParser:
-    from .export import FORMATS
+    from ..apis.export import FORMATS
 
     parser = argparse.ArgumentParser(
         description='Export a trained ResNeSt (state dict, TorchScript or ONNX) and check it')
@@ -85,8 +85,8 @@ def export_parser() -> argparse.ArgumentParser:
 
 def export(argv: Optional[List[str]] = None) -> dict:
     """``tools/deploy/export.py``: write the model in a format, run it back, print the diff."""
-    from .export import SUFFIXES, export_model
-    from .inference import init_model
+    from ..apis.export import SUFFIXES, export_model
+    from ..apis.inference import init_model
 
     args = export_parser().parse_args(argv)
     if args.check_batches < 1 and not args.no_check:

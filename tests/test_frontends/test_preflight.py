@@ -4,7 +4,7 @@ import os
 import pytest
 from mmengine.config import Config
 
-from resnest_mm.engine.preflight import check_cfg_options, check_datasets
+from resnest_mm.frontends.preflight import check_cfg_options, check_datasets
 from tests.helpers.images import write_image_folder
 
 CONFIG = 'configs/resnest50_1xb32_digits.py'
@@ -130,7 +130,7 @@ def test_classes_are_the_folders_the_dataset_loads(cfg, tmp_path):
 def test_pretrained_init_is_refused_for_load_from():
     from mmengine.config import Config
 
-    from resnest_mm.engine import preflight
+    from resnest_mm.frontends import preflight
     cfg = Config(dict(model=dict(backbone=dict(
         type='ResNeSt', init_cfg=dict(type='Pretrained', checkpoint='x.pth')))))
     with pytest.raises(ValueError, match=r"model.backbone.init_cfg: init_cfg type Pretrained "

@@ -8,8 +8,13 @@ import time
 
 import pytest
 
-from resnest_mm.engine.config_loader import load_config
-from resnest_mm.engine.preflight import check_top_level_keys, check_types, check_values, runner_keys
+from resnest_mm.frontends.config_loader import load_config
+from resnest_mm.frontends.preflight import (
+    check_top_level_keys,
+    check_types,
+    check_values,
+    runner_keys,
+)
 from resnest_mm.utils.cfg_options import CfgOptionsAction
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -146,7 +151,7 @@ def test_dict_values_are_data_never_code():
      r"^optim_wrapper.optimizer.lr='abc': build_npu_fused_sgd takes a number"),
 ])
 def test_train_refuses_wrong_values_before_building_anything(tmp_path, extra, message):
-    from resnest_mm.engine.cli import train
+    from resnest_mm.frontends.cli import train
     from resnest_mm.utils.errors import ExplainedError
     work_dir = tmp_path / 'work'
     with pytest.raises(ExplainedError, match=message):
@@ -155,7 +160,7 @@ def test_train_refuses_wrong_values_before_building_anything(tmp_path, extra, me
 
 
 def test_train_refuses_an_unknown_top_level_key(tmp_path):
-    from resnest_mm.engine.cli import train
+    from resnest_mm.frontends.cli import train
     path = tmp_path / 'typo.py'
     path.write_text(f'_base_ = [{DIGITS!r}]\ntrain_dataloder = dict(batch_size=8)\n')
     with pytest.raises(KeyError, match="did you mean 'train_dataloader'"):

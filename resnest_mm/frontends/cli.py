@@ -23,6 +23,8 @@ from mmengine.runner import Runner
 
 from .. import device
 from ..datasets.device_decode import apply_decode_on_device
+from ..engine.runner.process_group import leave_process_group
+from ..engine.runner.resnest_runner import configured_hook_types
 from ..registry import bare_type, scoped
 from ..utils.cfg_options import CfgOptionsAction
 from ..utils.errors import ExplainedError, ExplainedOSError, ExplainedValueError
@@ -30,8 +32,6 @@ from ..utils.extras import require
 from ..utils.fileio import NO_ROOM
 from . import preflight
 from .config_loader import load_config
-from .runner.process_group import leave_process_group
-from .runner.resnest_runner import configured_hook_types
 
 
 def _common_args(parser: argparse.ArgumentParser) -> None:
