@@ -66,8 +66,10 @@ test-torch2.1 test-torch2.15: test-torch%: .venv-torch%/.installed
 	.venv-torch$*/bin/python -c 'import torch; print("torch", torch.__version__)'
 	.venv-torch$*/bin/python -m pytest -m compat -p no:cacheprovider $(PYTEST_ARGS)
 
+# ruff, then the layering of .importlinter (docs/architecture.md): no upward import, no circle.
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-cache
 
 # The demo: ResNeSt-50 learns scikit-learn's digits on whatever device is present, then the final
 # checkpoint is evaluated by tools/test.py.
