@@ -9,8 +9,10 @@ mixed-precision dtype, which fused SGD exists, whether apex and channels_last ca
 the accelerator calls (synchronise, RNG state) that differ between ``torch.cuda`` and
 ``torch.npu``.
 
-``torch_npu`` and ``apex`` are never imported by resnest_mm itself unless an NPU is asked
-about: ``torch_npu`` installed without the CANN toolkit breaks ``import torch``. Where torch_npu
+``torch_npu`` is never imported by resnest_mm itself unless an NPU is asked about:
+``torch_npu`` installed without the CANN toolkit breaks ``import torch``. ``apex``, where
+installed, is imported when a run asks for apex AMP or builds its DDP wrapper (which must come
+after apex's ``amp.initialize``). Where torch_npu
 *is* installed, torch >= 2.5 loads it through its backend entry point and ``mmengine.device``
 imports it on import, so there it is loaded before resnest_mm asks anything.
 """

@@ -59,9 +59,11 @@ class DeviceFacts:
     full_precision: bool = True
 
     @classmethod
-    def here(cls) -> DeviceFacts:
-        """The facts of this process's device (:mod:`resnest_mm.device`)."""
-        return cls(device.device_type(), device.apex() is not None, device.npu_full_precision())
+    def here(cls, apex_asked: bool = True) -> DeviceFacts:
+        """The facts of this process's device (:mod:`resnest_mm.device`); apex is looked for
+        (imported, where installed) only when ``apex_asked``."""
+        return cls(device.device_type(), apex_asked and device.apex() is not None,
+                   device.npu_full_precision())
 
 
 @dataclasses.dataclass(frozen=True)
@@ -200,7 +202,7 @@ def decide(wrapper_cfg: Mapping, apex: Optional[ApexSettings] = None,
         ValueError: a combination that cannot run, in one sentence naming the key.
         RuntimeError: ``ApexAmpHook(fallback=False)`` without apex.
     """
-    facts = facts or DeviceFacts.here()
+    facts = facts or DeviceFacts.here(apex_asked=apex is not None)
     wanted = bare_type(wrapper_cfg.get('type', 'OptimWrapper'))
     if wanted == 'AmpOptimWrapper' and device.amp_wrapper_type(facts.kind) != wanted:
         raise ExplainedValueError(
@@ -281,8 +283,8 @@ def apply_amp_flag(cfg: Any, dtype_name: Optional[str] = None,
     Returns:
         str: The sentence to log.
     """
-    facts = facts or DeviceFacts.here()
     apex = apex_request_in_cfg(cfg)
+    facts = facts or DeviceFacts.here(apex_asked=apex is not None)
     if apex is not None:
         if dtype_name:
             raise ExplainedValueError(

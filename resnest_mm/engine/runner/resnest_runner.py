@@ -10,11 +10,16 @@ mmengine/torch extension point. The gaps, in mmengine 0.10.7 and torch 2.14:
   process group is set up by :func:`~.process_group.init_process_group` instead (hccl / nccl /
   gloo by device, ``torch.npu.set_device`` on Ascend, nothing on CPU), for every launcher.
 * :meth:`wrap_model` - DDP is given ``device_ids=[LOCAL_RANK]``, which DDP refuses for a CPU
-  module: on CPU the wrapper is built without it.
+  module: on CPU the wrapper is built without it. mmengine wraps the model before the optimizer
+  exists, but apex's ``amp.initialize`` needs the optimizer and a model not yet in DDP: where
+  apex is installed, a distributed training run's DDP wrapper is built by
+  :meth:`build_optim_wrapper`, once, after apex.
 * :meth:`build_optim_wrapper` - mmengine replaces whatever wrapper the config names with
-  ``AmpOptimWrapper`` on Ascend SoCs below 220, without a word: the configured wrapper is built
-  (mmengine's own constructor) and what the SoC computes is logged; ``AmpOptimWrapper`` on CPU,
-  which mmengine asserts against, is refused with a sentence naming ``CpuAmpOptimWrapper``.
+  ``AmpOptimWrapper`` on Ascend SoCs below 220, without a word, and has no apex set-up in
+  Ascend's order: the wrapper :func:`resnest_mm.engine.amp_policy.decide` chooses is built once
+  (mmengine's own constructor; the configured one, or the one ``ApexAmpHook`` asks for), apex is
+  initialised on the bare model, and what the SoC computes is logged; ``AmpOptimWrapper`` on
+  CPU, which mmengine asserts against, is refused with a sentence naming ``CpuAmpOptimWrapper``.
 * :meth:`register_hooks` - the safety hooks (``NonFiniteLossHook``,
   ``UnreadableImageHook``, ``ProgressBarHook``) are part of the runner's defaults, so no config
   loses them by re-listing ``custom_hooks``; a ``None`` under their keys switches one off (logged),
