@@ -31,7 +31,7 @@ import torch
 from mmengine.optim import AmpOptimWrapper
 
 from .. import device
-from ..registry import OPTIMIZERS, bare_type
+from ..registry import OPTIMIZERS, bare_type, scoped
 from ..utils.errors import ExplainedRuntimeError, ExplainedValueError
 from .optimizers.apex_amp_optim_wrapper import ApexAmpOptimWrapper
 from .optimizers.npu_fused_sgd import build_npu_fused_sgd
@@ -41,6 +41,8 @@ OPT_LEVELS = ('O0', 'O1', 'O2', 'O3')
 NATIVE_WRAPPERS = ('AmpOptimWrapper', 'CpuAmpOptimWrapper')
 # what --amp and ApexAmpHook may switch to mixed precision
 SWITCHABLE_WRAPPERS = ('OptimWrapper', ) + NATIVE_WRAPPERS
+# the wrappers resnest_mm registers (in its scope)
+OURS = ('CpuAmpOptimWrapper', 'ApexAmpOptimWrapper')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -125,7 +127,7 @@ class AmpPlan:
         """A copy of the ``optim_wrapper`` config ``cfg`` that builds this plan's wrapper."""
         out = dict(cfg)
         if self.apex is not None:
-            out.update(type='ApexAmpOptimWrapper', opt_level=self.apex.opt_level,
+            out.update(type=scoped('ApexAmpOptimWrapper'), opt_level=self.apex.opt_level,
                        loss_scale=self.apex.loss_scale, combine_grad=self.apex.combine_grad,
                        float_functions=[list(p) for p in self.apex.float_functions])
             optimizer = out.get('optimizer')
@@ -133,7 +135,9 @@ class AmpPlan:
                 # apex's NpuFusedSGD where it exists (it steps only under amp.initialize)
                 out['optimizer'] = dict(optimizer, apex_amp=True)
         elif self.switch:
-            out['type'] = self.wrapper_type
+            # ours by their scoped name: the config's default scope may be mmpretrain's
+            out['type'] = scoped(self.wrapper_type) if self.wrapper_type in OURS \
+                else self.wrapper_type
             out.setdefault('dtype', str(self.dtype).replace('torch.', ''))
             if self.loss_scale is not None:
                 out.setdefault('loss_scale', self.loss_scale)

@@ -11,6 +11,7 @@ from mmengine.optim import AmpOptimWrapper, OptimWrapper
 from resnest_mm.engine import amp_policy
 from resnest_mm.engine.amp_policy import DeviceFacts
 from resnest_mm.engine.hooks import ApexAmpHook
+from resnest_mm.registry import bare_type
 from tests.helpers.toy_runner import make_runner
 
 HOOK = dict(type='resnest_mm.ApexAmpHook', opt_level='O1', loss_scale='dynamic')
@@ -44,7 +45,7 @@ def test_every_case_decides_wrapper_dtype_and_scaling(kind, amp, hook, apex):
     assert (plan.flavour, plan.wrapper_type, plan.dtype, plan.loss_scale) == \
         _expected(kind, amp, hook, apex)
     built = plan.optim_wrapper_cfg(cfg.optim_wrapper)
-    assert built.get('type', 'OptimWrapper') == plan.wrapper_type
+    assert bare_type(built.get('type', 'OptimWrapper')) == plan.wrapper_type
     if plan.flavour in ('fp16', 'bf16'):
         assert built['dtype'] == str(plan.dtype).replace('torch.', '')
     assert plan.mixed == (plan.flavour != 'off')
@@ -124,3 +125,15 @@ def test_the_runner_builds_the_decided_wrapper_once(tmp_path):
     assert amp_policy.runs_mixed_precision(runner.optim_wrapper)
     assert not amp_policy.runs_mixed_precision(OptimWrapper(torch.optim.SGD(
         [torch.nn.Parameter(torch.zeros(1))], lr=0.1)))
+
+
+def test_amp_flag_builds_under_another_default_scope(tmp_path):
+    """--amp's wrapper is built in a config whose default scope is mmpretrain's (ours by their
+    scoped name; mmengine's own by its plain one)."""
+    cfg = Config(dict(optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.1))))
+    amp_policy.apply_amp_flag(cfg)
+    runner = make_runner(str(tmp_path), default_scope='mmpretrain',
+                         optim_wrapper=cfg.optim_wrapper.to_dict(),
+                         train_cfg=dict(by_epoch=True, max_epochs=1))
+    runner.train()
+    assert amp_policy.runs_mixed_precision(runner.optim_wrapper)
