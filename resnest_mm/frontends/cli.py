@@ -132,7 +132,7 @@ def merge_train_args(cfg: Config, args: argparse.Namespace) -> Config:
     if args.amp_dtype and not args.amp:
         raise ExplainedValueError('--amp-dtype chooses the dtype of --amp: pass both')
     if args.amp:
-        enable_amp(cfg, args.amp_dtype)
+        print_log(amp_policy.apply_amp_flag(cfg, args.amp_dtype), logger='current')
     if args.auto_scale_lr:
         cfg.setdefault('auto_scale_lr', {})['enable'] = True
     if args.no_validate:
@@ -187,13 +187,6 @@ def restart_count() -> int:
     (``--max-restarts``), Slurm's ``SLURM_RESTART_COUNT`` (a requeued job)."""
     return max(int(os.environ.get(name) or 0)
                for name in ('TORCHELASTIC_RESTART_COUNT', 'SLURM_RESTART_COUNT'))
-
-
-def enable_amp(cfg: Config, dtype_name: Optional[str] = None) -> None:
-    """``--amp [--amp-dtype D]``: the device's flavour of mixed precision, as
-    :func:`resnest_mm.engine.amp_policy.apply_amp_flag` decides (a config with ``ApexAmpHook``
-    keeps it)."""
-    print_log(amp_policy.apply_amp_flag(cfg, dtype_name), logger='current')
 
 
 def enable_tensorboard(cfg: Config) -> None:
