@@ -9,8 +9,10 @@ mixed-precision dtype, which fused SGD exists, whether apex and channels_last ca
 the accelerator calls (synchronise, RNG state) that differ between ``torch.cuda`` and
 ``torch.npu``.
 
-``torch_npu`` and ``apex`` are never imported by resnest_mm itself unless an NPU is asked
-about: ``torch_npu`` installed without the CANN toolkit breaks ``import torch``. Where torch_npu
+``torch_npu`` is never imported by resnest_mm itself unless an NPU is asked about:
+``torch_npu`` installed without the CANN toolkit breaks ``import torch``. ``apex``, where
+installed, is imported when a run asks for apex AMP or builds its DDP wrapper (which must come
+after apex's ``amp.initialize``). Where torch_npu
 *is* installed, torch >= 2.5 loads it through its backend entry point and ``mmengine.device``
 imports it on import, so there it is loaded before resnest_mm asks anything.
 """
@@ -74,24 +76,11 @@ def npu_full_precision() -> bool:
 
     True off the NPU. On older SoCs (910A) CANN's default precision mode
     (``allow_fp32_to_fp16``) runs fp32 convolutions and matrix products in fp16 internally,
-    without loss scaling; see :func:`npu_precision_advice`.
+    without loss scaling; :mod:`resnest_mm.engine.amp_policy` says so when a run has no AMP.
     """
     if device_type() != 'npu':
         return True
     return mm_device.is_npu_support_full_precision()
-
-
-def npu_precision_advice(wrapper_type: str) -> Optional[str]:
-    """What a run with ``optim_wrapper.type=wrapper_type`` computes on this NPU, when it is not
-    what the config says; None when there is nothing to say."""
-    if npu_full_precision() or wrapper_type in ('AmpOptimWrapper', 'ApexAmpOptimWrapper'):
-        return None
-    return (f'This Ascend SoC (version < 220, 910A family) computes fp32 convolutions and matrix '
-            f'products in fp16 inside CANN (precision mode allow_fp32_to_fp16) without loss '
-            f'scaling, so small gradients can underflow; mmengine would silently replace '
-            f'optim_wrapper.type={wrapper_type} with AmpOptimWrapper here. resnest_mm keeps '
-            f'{wrapper_type} as configured: pass --amp (fp16 autocast with dynamic loss '
-            'scaling) or keep the ImageNet configs\' ApexAmpHook for scaled mixed precision.')
 
 
 def device_count() -> int:
@@ -216,14 +205,14 @@ def takes_device_ids() -> bool:
     return device_type() in ('cuda', 'npu')
 
 
-def amp_dtype() -> torch.dtype:
-    """The autocast dtype of native AMP on this device.
+def amp_dtype(kind: Optional[str] = None) -> torch.dtype:
+    """The autocast dtype of native AMP on device ``kind`` (default: this process's device).
 
     fp16 (with a loss scaler) on CUDA and NPU, the formats their matrix units are fastest in and
     the seed's apex O1; bf16 on CPU, the only dtype CPU autocast computes quickly, which needs
     no loss scaling.
     """
-    return torch.bfloat16 if device_type() == 'cpu' else torch.float16
+    return torch.bfloat16 if (kind or device_type()) == 'cpu' else torch.float16
 
 
 @functools.cache
@@ -241,22 +230,11 @@ def needs_loss_scaling(dtype: Optional[torch.dtype] = None) -> bool:
     return (dtype or amp_dtype()) == torch.float16
 
 
-def amp_wrapper_type() -> str:
-    """The optimizer wrapper of native AMP here: mmengine's ``AmpOptimWrapper`` on an
-    accelerator, resnest_mm's ``CpuAmpOptimWrapper`` on CPU (mmengine's refuses the CPU)."""
-    return 'CpuAmpOptimWrapper' if device_type() == 'cpu' else 'AmpOptimWrapper'
-
-
-def amp_flavour(apex_requested: bool = False) -> str:
-    """Which mixed precision runs here.
-
-    ``'apex'`` when apex AMP is asked for (``ApexAmpHook``) and apex is installed; otherwise the
-    device's native AMP: ``'fp16'`` (autocast + dynamic loss scaling) on CUDA and NPU, ``'bf16'``
-    (autocast, no scaling) on CPU.
-    """
-    if apex_requested and apex() is not None:
-        return 'apex'
-    return 'bf16' if amp_dtype() == torch.bfloat16 else 'fp16'
+def amp_wrapper_type(kind: Optional[str] = None) -> str:
+    """The optimizer wrapper of native AMP on device ``kind`` (default: this process's device):
+    mmengine's ``AmpOptimWrapper`` on an accelerator, resnest_mm's ``CpuAmpOptimWrapper`` on
+    CPU (mmengine's refuses the CPU)."""
+    return 'CpuAmpOptimWrapper' if (kind or device_type()) == 'cpu' else 'AmpOptimWrapper'
 
 
 def sgd_implementation(apex_amp: bool = False) -> str:

@@ -75,7 +75,7 @@ def synthetic(cfg: Config, iters: int, warmup: int) -> Dict[str, Any]:
     runner.optim_wrapper = runner.build_optim_wrapper(runner.optim_wrapper)
     # no LR schedule: it would need the data set's length, and the step costs the same
     runner.param_schedulers = None
-    runner.call_hook('before_run')  # ApexAmpHook sets up mixed precision here, as in training
+    runner.call_hook('before_run')  # as in training (ApexAmpHook checks the AMP set-up)
     if cfg.get('compile'):
         runner._maybe_compile('train_step')  # what Runner.train does with cfg.compile
         runner._maybe_compile('test_step')

@@ -16,15 +16,14 @@ import sys
 from types import SimpleNamespace
 from typing import Iterator, List, Optional
 
-import torch
 from mmengine.config import Config, ConfigDict
 from mmengine.logging import print_log
 from mmengine.runner import Runner
 
 from .. import device
 from ..datasets.device_decode import apply_decode_on_device
+from ..engine import amp_policy
 from ..engine.runner.process_group import leave_process_group
-from ..engine.runner.resnest_runner import configured_hook_types
 from ..registry import bare_type, scoped
 from ..utils.cfg_options import CfgOptionsAction
 from ..utils.errors import ExplainedError, ExplainedOSError, ExplainedValueError
@@ -133,7 +132,7 @@ def merge_train_args(cfg: Config, args: argparse.Namespace) -> Config:
     if args.amp_dtype and not args.amp:
         raise ExplainedValueError('--amp-dtype chooses the dtype of --amp: pass both')
     if args.amp:
-        enable_amp(cfg, args.amp_dtype)
+        print_log(amp_policy.apply_amp_flag(cfg, args.amp_dtype), logger='current')
     if args.auto_scale_lr:
         cfg.setdefault('auto_scale_lr', {})['enable'] = True
     if args.no_validate:
@@ -188,40 +187,6 @@ def restart_count() -> int:
     (``--max-restarts``), Slurm's ``SLURM_RESTART_COUNT`` (a requeued job)."""
     return max(int(os.environ.get(name) or 0)
                for name in ('TORCHELASTIC_RESTART_COUNT', 'SLURM_RESTART_COUNT'))
-
-
-def enable_amp(cfg: Config, dtype_name: Optional[str] = None) -> None:
-    """``--amp [--amp-dtype D]``: the device's flavour of mixed precision.
-
-    A config with ``ApexAmpHook`` keeps it (apex where installed, else the hook's native
-    fallback); otherwise the device's AMP wrapper: ``AmpOptimWrapper`` with fp16 (or
-    ``dtype_name``) and dynamic loss scaling where the dtype needs it on CUDA and NPU,
-    ``CpuAmpOptimWrapper`` (bf16 autocast) on CPU.
-    """
-    hooked = 'ApexAmpHook' in configured_hook_types(cfg)
-    if hooked and dtype_name:
-        raise ExplainedValueError(
-            '--amp-dtype: this config sets up mixed precision with ApexAmpHook (apex O1, or '
-            'its native fallback); to choose the dtype, drop the hook: --cfg-options '
-            'default_hooks.apex_amp=None')
-    if hooked:
-        print_log('--amp: the config has ApexAmpHook; it sets up mixed precision '
-                  f'({device.amp_flavour(apex_requested=True)}).', logger='current')
-        return
-    wrapper = cfg.optim_wrapper
-    if wrapper.get('type', 'OptimWrapper') not in ('OptimWrapper', 'AmpOptimWrapper',
-                                                   'CpuAmpOptimWrapper'):
-        raise ExplainedValueError(f'--amp: optim_wrapper.type={wrapper.type} is not an optimizer '
-                                  'wrapper --amp knows how to switch; set the AMP wrapper in the '
-                                  'config instead.')
-    dtype = getattr(torch, dtype_name) if dtype_name else device.amp_dtype()
-    wrapper.type = device.amp_wrapper_type()
-    if device.needs_loss_scaling(dtype):
-        wrapper.setdefault('loss_scale', 'dynamic')
-    wrapper.setdefault('dtype', str(dtype).replace('torch.', ''))
-    scaling = 'dynamic loss scaling' if device.needs_loss_scaling(dtype) else 'no loss scaling'
-    print_log(f'--amp: {wrapper.dtype} autocast on {device.device_type()} ({scaling}).',
-              logger='current')
 
 
 def enable_tensorboard(cfg: Config) -> None:

@@ -7,12 +7,11 @@ from typing import Optional
 
 from mmengine.dist import get_world_size, master_only
 from mmengine.hooks import Hook
-from mmengine.optim import AmpOptimWrapper
 
 from ... import device
 from ...registry import HOOKS
 from ...utils import atomic_write
-from ..optimizers import ApexAmpOptimWrapper
+from .. import amp_policy
 
 
 @HOOKS.register_module()
@@ -55,7 +54,7 @@ class RunSummaryHook(Hook):
         self._metrics = dict(metrics or {})
 
     def after_train(self, runner) -> None:
-        amp = isinstance(runner.optim_wrapper, (AmpOptimWrapper, ApexAmpOptimWrapper))
+        amp = amp_policy.runs_mixed_precision(runner.optim_wrapper)
         self._write(runner, 'train', runner.train_dataloader.batch_size, runner.epoch,
                     runner.iter, amp, iters_this_process=self._trained)
 

@@ -10,11 +10,16 @@ mmengine/torch extension point. The gaps, in mmengine 0.10.7 and torch 2.14:
   process group is set up by :func:`~.process_group.init_process_group` instead (hccl / nccl /
   gloo by device, ``torch.npu.set_device`` on Ascend, nothing on CPU), for every launcher.
 * :meth:`wrap_model` - DDP is given ``device_ids=[LOCAL_RANK]``, which DDP refuses for a CPU
-  module: on CPU the wrapper is built without it.
+  module: on CPU the wrapper is built without it. mmengine wraps the model before the optimizer
+  exists, but apex's ``amp.initialize`` needs the optimizer and a model not yet in DDP: where
+  apex is installed, a distributed training run's DDP wrapper is built by
+  :meth:`build_optim_wrapper`, once, after apex.
 * :meth:`build_optim_wrapper` - mmengine replaces whatever wrapper the config names with
-  ``AmpOptimWrapper`` on Ascend SoCs below 220, without a word: the configured wrapper is built
-  (mmengine's own constructor) and what the SoC computes is logged; ``AmpOptimWrapper`` on CPU,
-  which mmengine asserts against, is refused with a sentence naming ``CpuAmpOptimWrapper``.
+  ``AmpOptimWrapper`` on Ascend SoCs below 220, without a word, and has no apex set-up in
+  Ascend's order: the wrapper :func:`resnest_mm.engine.amp_policy.decide` chooses is built once
+  (mmengine's own constructor; the configured one, or the one ``ApexAmpHook`` asks for), apex is
+  initialised on the bare model, and what the SoC computes is logged; ``AmpOptimWrapper`` on
+  CPU, which mmengine asserts against, is refused with a sentence naming ``CpuAmpOptimWrapper``.
 * :meth:`register_hooks` - the safety hooks (``NonFiniteLossHook``,
   ``UnreadableImageHook``, ``ProgressBarHook``) are part of the runner's defaults, so no config
   loses them by re-listing ``custom_hooks``; a ``None`` under their keys switches one off (logged),
@@ -83,6 +88,7 @@ from ...utils.errors import (
 )
 from ...utils.fileio import NO_ROOM
 from ...utils.log_file_handler import LogFileHandler
+from .. import amp_policy
 from ..hooks.checkpoint_adapter_hook import bare_model
 from .process_group import init_process_group
 from .resumable_train_loop import ResumableEpochBasedTrainLoop
@@ -140,12 +146,6 @@ def _hook_types(hooks) -> List[str]:
         types.append(bare_type(kind) if isinstance(kind, str)
                      else getattr(kind, '__name__', str(kind)))
     return types
-
-
-def configured_hook_types(cfg) -> List[str]:
-    """The types of the hooks a config lists, in ``default_hooks`` and ``custom_hooks``."""
-    return _hook_types([h for h in (cfg.get('default_hooks') or {}).values() if h is not None]
-                       + list(cfg.get('custom_hooks') or []))
 
 
 def _class_differences(trained: List[str], data: List[str], shown: int = 3) -> str:
@@ -263,6 +263,15 @@ class ResNeStRunner(Runner):
         return logger
 
     def wrap_model(self, model_wrapper_cfg: Optional[Dict], model):
+        if self.distributed and self._train_loop is not None and not is_model_wrapper(model) \
+                and amp_policy.model_wrapper_after_optimizer():
+            # apex's amp.initialize must see the bare model, and needs the optimizer, which
+            # mmengine builds in train(): build_optim_wrapper wraps the model, once, after it
+            return model.to(device.device_type())
+        return self._build_model_wrapper(model_wrapper_cfg, model)
+
+    def _build_model_wrapper(self, model_wrapper_cfg: Optional[Dict], model):
+        """mmengine's ``wrap_model``, with a DDP wrapper without device ids on the CPU."""
         if not self.distributed or is_model_wrapper(model) or device.takes_device_ids():
             return super().wrap_model(model_wrapper_cfg, model)
         model = model.to(device.device_type())
@@ -287,31 +296,39 @@ class ResNeStRunner(Runner):
     # --- optimizer wrapper ----------------------------------------------------------------------
 
     def build_optim_wrapper(self, optim_wrapper):
+        wrapper = None
         if isinstance(optim_wrapper, (dict, ConfigDict, Config)):
             optimizer = optim_wrapper.get('optimizer', None)
             if not isinstance(optimizer, Optimizer) and \
                     (optimizer is not None or 'constructor' in optim_wrapper):
-                return self._build_configured_wrapper(optim_wrapper)
-        return super().build_optim_wrapper(optim_wrapper)
+                wrapper = self._build_configured_wrapper(optim_wrapper)
+        if wrapper is None:
+            wrapper = super().build_optim_wrapper(optim_wrapper)
+        if self.distributed and not is_model_wrapper(self.model):  # deferred by wrap_model
+            self.model = self._build_model_wrapper(self.cfg.get('model_wrapper_cfg'), self.model)
+        return wrapper
 
     def _build_configured_wrapper(self, optim_wrapper) -> OptimWrapper:
-        """mmengine's constructor path, building ``optim_wrapper.type`` as configured."""
-        cfg = copy.deepcopy(optim_wrapper)
+        """mmengine's constructor path, building the wrapper the AMP policy decides
+        (:func:`~resnest_mm.engine.amp_policy.decide`: the configured type, or the one
+        ``ApexAmpHook`` asks for) and setting up apex AMP on the bare model."""
+        plan = amp_policy.decide(optim_wrapper, amp_policy.apex_request(self.hooks))
+        if plan.note:
+            self.logger.warning(plan.note)
+        cfg = plan.optim_wrapper_cfg(copy.deepcopy(optim_wrapper))
         constructor = cfg.pop('constructor', 'DefaultOptimWrapperConstructor')
         paramwise_cfg = cfg.pop('paramwise_cfg', None)
-        wanted = cfg.get('type', 'OptimWrapper')
-        if wanted == 'AmpOptimWrapper' and device.amp_wrapper_type() != wanted:
-            raise ExplainedValueError(
-                "optim_wrapper.type='AmpOptimWrapper' needs a GPU or NPU (mmengine asserts "
-                "one); on the CPU use type='CpuAmpOptimWrapper' (bf16 autocast), which --amp "
-                'selects by itself.')
-        hooked = 'ApexAmpHook' in configured_hook_types(self.cfg)
-        advice = None if hooked else device.npu_precision_advice(wanted)
-        if advice:
-            self.logger.warning(advice)
         build = OPTIM_WRAPPER_CONSTRUCTORS.build(
             dict(type=constructor, optim_wrapper_cfg=cfg, paramwise_cfg=paramwise_cfg))
-        return build(self.model)
+        wrapper = build(self.model)
+        if plan.apex is not None:
+            if is_model_wrapper(self.model):
+                raise ExplainedValueError(
+                    f'ApexAmpHook: the model came already wrapped ({type(self.model).__name__}), '
+                    'and apex must initialise it before any DDP wrapper: give the runner the '
+                    'bare model (a config dict), and it builds the wrapper after apex.')
+            self.model = wrapper.initialize_amp(self.model)
+        return wrapper
 
     # --- hooks ------------------------------------------------------------------------------
 

@@ -1,11 +1,9 @@
 """ApexAmpHook: apex contract and numbers (stand-in apex), native fallback (real on CPU; fp16 in a
 simulated NPU process), DDP order (real gloo)."""
-import gc
 import json
 import os
 import subprocess
 import sys
-import weakref
 
 import pytest
 import torch
@@ -15,6 +13,7 @@ from mmengine.optim import AmpOptimWrapper
 
 from resnest_mm.engine.hooks import ApexAmpHook
 from resnest_mm.engine.optimizers import ApexAmpOptimWrapper
+from resnest_mm.registry import MODEL_WRAPPERS
 from tests.helpers.standins import npu_process_env
 from tests.helpers.standins.npu_process_run import WeightsProbe, overflow_model
 from tests.helpers.toy_runner import ToyModel, make_runner
@@ -168,23 +167,36 @@ def test_bad_arguments_are_named():
         ApexAmpHook(loss_scale='static')
 
 
-def test_contract_amp_initialize_runs_before_the_ddp_wrap(standin_apex, tmp_path, monkeypatch):
-    """Contract test (apex stand-in) on a real gloo process group: amp.initialize gets the bare
-    model, the model is wrapped in DDP afterwards, and the first wrapper is released."""
+class CountingDDP(MMDistributedDataParallel):
+    """mmengine's DDP wrapper, recording for each one built how many amp.initialize calls the
+    apex stand-in had seen by then."""
+
+    built: list = []
+
+    def __init__(self, module, **kwargs):
+        CountingDDP.built.append(len(_calls(sys.modules['apex.amp'], 'initialize')))
+        super().__init__(module=module, **kwargs)
+
+
+def test_contract_the_model_is_wrapped_once_after_amp_initialize(standin_apex, tmp_path,
+                                                                  monkeypatch):
+    """Contract test (apex stand-in, which refuses a DDP-wrapped model) on a real gloo process
+    group: the runner leaves the model bare until the optimizer exists, amp.initialize gets the
+    bare model, and the one DDP wrapper is built after it (never a second one)."""
     for key, value in dict(RANK='0', LOCAL_RANK='0', WORLD_SIZE='1').items():
         monkeypatch.setenv(key, value)
+    monkeypatch.setattr(CountingDDP, 'built', [])
+    MODEL_WRAPPERS.register_module(name='CountingDDP', module=CountingDDP, force=True)
     dist.init_process_group('gloo', init_method=f'file://{tmp_path}/store', rank=0,
                             world_size=1)
     try:
-        runner = make_runner(str(tmp_path / 'work'), custom_hooks=[HOOK], launcher='pytorch')
-        first = weakref.ref(runner.model)
-        assert isinstance(runner.model, MMDistributedDataParallel)
+        runner = make_runner(str(tmp_path / 'work'), custom_hooks=[HOOK], launcher='pytorch',
+                             cfg=dict(model_wrapper_cfg=dict(type='CountingDDP',
+                                                             broadcast_buffers=False)))
+        assert isinstance(runner.model, ToyModel)  # not wrapped before apex
         runner.train()
         (init, ) = _calls(standin_apex, 'initialize')
-        assert isinstance(init[1], ToyModel)
-        assert isinstance(runner.model, MMDistributedDataParallel)
-        assert runner.model.module is init[1]
-        gc.collect()
-        assert first() is None
+        assert CountingDDP.built == [1]  # one wrapper, built after amp.initialize
+        assert isinstance(runner.model, CountingDDP) and runner.model.module is init[1]
     finally:
         dist.destroy_process_group()
