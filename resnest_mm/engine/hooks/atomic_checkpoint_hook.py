@@ -15,6 +15,7 @@ from ..loops.checkpoints import (
     ITER_TEMPLATE,
     CheckpointList,
     batches_done,
+    record_saved,
     save_training_checkpoint,
 )
 
@@ -91,8 +92,9 @@ class AtomicCheckpointHook(CheckpointHook):
 
     def on_stop_signal(self, runner, signum: int, iters_done: int) -> None:
         """A stop signal every rank agreed on (mmengine calls custom hook methods by name):
-        save ``iter_N.pth`` of the iteration the run stops after."""
-        self.save_iteration(runner, iters_done=iters_done)
+        save ``iter_N.pth`` of the iteration the run stops after (or name the checkpoint of
+        that iteration already saved)."""
+        record_saved(runner, self.save_iteration(runner, iters_done=iters_done), iters_done)
 
     def save_iteration(self, runner, iters_done: int) -> str:
         """Save ``iter_N.pth`` (``N = iters_done``, the run's iterations so far), unless that

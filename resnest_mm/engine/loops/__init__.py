@@ -12,6 +12,7 @@ from .checkpoints import (
     checkpoint_folder,
     checkpoint_hook,
     last_checkpoint,
+    record_saved,
     save_training_checkpoint,
 )
 from .resumable_train_loop import ResumableEpochBasedTrainLoop
@@ -23,5 +24,5 @@ from .stop import HOOK_METHOD, STOP_KEY, StoppedBySignalError, exit_status, stop
 __all__ = ['AUTO', 'HOOK_METHOD', 'LAST_CHECKPOINT', 'STOP_KEY', 'CheckpointList',
            'ResumableEpochBasedTrainLoop', 'RunState', 'StoppedBySignalError', 'bare_model',
            'capture_random_state', 'checkpoint_folder', 'checkpoint_hook', 'exit_status',
-           'last_checkpoint', 'recorded_position', 'restore_random_state', 'resume',
-           'save_training_checkpoint', 'stateful_augments', 'stop']
+           'last_checkpoint', 'record_saved', 'recorded_position', 'restore_random_state',
+           'resume', 'save_training_checkpoint', 'stateful_augments', 'stop']

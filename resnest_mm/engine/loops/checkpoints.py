@@ -192,6 +192,13 @@ class CheckpointList:
         return None
 
 
+def record_saved(runner, path: str, iters_done: int) -> None:
+    """Say on the message hub (``resnest_mm.saved``, not kept in checkpoints) that ``path``
+    holds the run after ``iters_done`` iterations: a stop at that iteration is then saved."""
+    runner.message_hub.update_info(SAVED_KEY, dict(path=path, iters_done=iters_done),
+                                   resumed=False)
+
+
 def batches_done(runner) -> int:
     """Batches done in the epoch under way, as the loop counts them (ours only: other loops
     resume as mmengine does, from the iteration counter)."""
@@ -247,8 +254,7 @@ def save_training_checkpoint(runner, folder: str, filename: str, meta: dict, *,
             f'still names the last good checkpoint, {good or "none (none was saved yet)"}. '
             'Free space on that disk (or set --work-dir elsewhere), then continue with '
             'tools/train.py CONFIG --resume.') from None
-    runner.message_hub.update_info(SAVED_KEY, dict(path=final, iters_done=iters_done),
-                                   resumed=False)
+    record_saved(runner, final, iters_done)
     if not is_main_process():  # runner.save_checkpoint writes on rank 0 only
         return final
     atomic_write(os.path.join(runner.work_dir, LAST_CHECKPOINT),

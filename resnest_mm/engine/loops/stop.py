@@ -4,10 +4,11 @@ whichever hook takes it (or here, when none does), and the run ends with one sen
 What mmengine lacks: a Runner killed by SIGTERM loses every iteration since its last periodic
 checkpoint. The runner only detects the signal every rank agrees on and calls :func:`stop`;
 hooks learn of it through mmengine's custom hook methods (``Runner.call_hook`` calls any method
-name a hook has): ``on_stop_signal(runner, signum, iters_done)``. A hook saving there goes
-through :func:`~.checkpoints.save_training_checkpoint`; if none did (a user's own checkpoint
-hook, mmengine's plain ``CheckpointHook``, or none at all), :func:`stop` saves ``iter_N.pth``
-through the same function, so a stop signal never ends a run with nothing saved.
+name a hook has): ``on_stop_signal(runner, signum, iters_done)``. A hook that saves there
+says so with :func:`~.checkpoints.record_saved` (``save_training_checkpoint`` does); if none
+did (a user's own checkpoint hook, mmengine's plain ``CheckpointHook``, or none at all),
+:func:`stop` saves ``iter_N.pth`` through the same function, so a stop signal never ends a run
+with nothing saved.
 """
 from __future__ import annotations
 
@@ -51,9 +52,11 @@ def stop(runner, signum: int, validating: Optional[int] = None) -> NoReturn:
     iteration (the signal every rank agreed on).
 
     In order: the stop is posted on the message hub (``resnest_mm.stop``); hooks with an
-    ``on_stop_signal`` method run (``AtomicCheckpointHook`` saves ``iter_N.pth`` there); if
-    none saved this iteration, ``iter_N.pth`` is saved here into the checkpoint hook's folder
-    (the work dir without one), with the run state; all ranks wait for rank 0's write.
+    ``on_stop_signal`` method run (``AtomicCheckpointHook`` saves ``iter_N.pth`` there, or
+    names the checkpoint of this iteration it has, with
+    :func:`~.checkpoints.record_saved`); if none did, ``iter_N.pth`` is saved here into the
+    checkpoint hook's folder (the work dir without one), with the run state; all ranks wait
+    for rank 0's write.
 
     Args:
         runner: The runner.
@@ -67,6 +70,7 @@ def stop(runner, signum: int, validating: Optional[int] = None) -> NoReturn:
     iters_done = runner.iter + (1 if validating is None else 0)
     hub = runner.message_hub
     hub.update_info(STOP_KEY, dict(signum=signum, iters_done=iters_done), resumed=False)
+    hub.update_info(SAVED_KEY, None, resumed=False)  # what a hook saves now, nothing before
     runner.call_hook(HOOK_METHOD, signum=signum, iters_done=iters_done)
     saved = hub.get_info(SAVED_KEY)
     if saved and saved['iters_done'] == iters_done:
