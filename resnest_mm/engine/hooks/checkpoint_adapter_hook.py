@@ -2,26 +2,13 @@
 from __future__ import annotations
 
 from mmengine.hooks import Hook
-from mmengine.model import BaseTTAModel, is_model_wrapper
-from torch import nn
 
 from ...models.utils import convert_state_dict, detect_format
 from ...registry import HOOKS
 from ...utils.errors import ExplainedValueError
+from ..loops.bare_model import bare_model
 
 HEAD_MODES = ('error', 'reinit')
-
-
-def bare_model(model: nn.Module) -> nn.Module:
-    """The network whose keys a checkpoint holds: ``model`` without a distributed wrapper and
-    without a test-time-augmentation wrapper (``AverageClsScoreTTA``, ``--tta``), whose keys
-    gain a ``module.`` prefix that no checkpoint has (mmengine's ``load_state_dict`` unwraps
-    both the same way)."""
-    if is_model_wrapper(model):
-        model = model.module
-    if isinstance(model, BaseTTAModel):
-        model = model.module
-    return model
 
 
 @HOOKS.register_module()

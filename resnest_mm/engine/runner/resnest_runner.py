@@ -24,26 +24,26 @@ mmengine/torch extension point. The gaps, in mmengine 0.10.7 and torch 2.14:
   ``UnreadableImageHook``, ``ProgressBarHook``) are part of the runner's defaults, so no config
   loses them by re-listing ``custom_hooks``; a ``None`` under their keys switches one off (logged),
   which mmengine would refuse with an assertion.
-* :meth:`load_checkpoint` / :meth:`resume` / :meth:`load_or_resume` - every load (``load_from``,
-  ``--resume``, testing) goes through :func:`resnest_mm.utils.checkpoint_io.load_checkpoint_file`
-  (data only, bounded, interruptible, digest and CRC-32 verified, one sentence for a damaged or
-  refused file; ``unsafe_load=True`` in the config is the explicit opt-in; a model name or URL,
-  e.g. ``load_from='resnest50'``, is first downloaded once and verified by
-  :func:`resnest_mm.hub.weights_file`); the run state must fit the config (:mod:`~.run_state`);
-  the weights must fit the model
-  (keys and shapes) or the run stops naming them, instead of mmengine's partial load with a
-  warning; resuming without a path takes the newest checkpoint of the work dir whose digest
-  verifies, saying which ones it skipped; the run state is planned and applied
-  (:mod:`~.run_state`).
+* :meth:`load_checkpoint` / :meth:`load_weights` - every load (``load_from``, ``--resume``,
+  testing) goes through :func:`resnest_mm.utils.checkpoint_io.load_checkpoint_file` (data only,
+  bounded, interruptible, digest and CRC-32 verified, one sentence for a damaged or refused
+  file; ``unsafe_load=True`` in the config is the explicit opt-in; a model name or URL, e.g.
+  ``load_from='resnest50'``, is first downloaded once and verified by
+  :func:`resnest_mm.hub.weights_file`); the weights must fit the model (keys and shapes) or the
+  run stops naming them, instead of mmengine's partial load with a warning.
+* :meth:`resume` / :meth:`load_or_resume` - one call,
+  :func:`resnest_mm.engine.loops.resume` (its docstring gives the order of its steps): the
+  newest verified checkpoint when no path is given, the run state planned and applied.
 * :meth:`save_checkpoint` / :meth:`call_hook` - checkpoints of local work dirs are written
   through :class:`~resnest_mm.utils.atomic_local_backend.AtomicLocalBackend` (atomic, SHA-256),
   and the message hub's ``HistoryBuffer`` objects go in as tensors (mmengine pickles their
   methods, which torch's weights-only loading refuses).
 * :meth:`setup_env` / :meth:`train` - one training run per work dir
   (:class:`~.work_dir_lock.WorkDirLock`), claimed before mmengine's ``__init__`` writes its log
-  folder and config dump into it, held until training ends; SIGTERM,
-  SIGUSR1 and SIGINT save a checkpoint at the iteration all ranks agree on and stop with one
-  sentence (:class:`~.stop_signals.StopSignals`, :meth:`stop_if_requested`).
+  folder and config dump into it, held until training ends.
+* :meth:`call_hook` - SIGTERM, SIGUSR1 and SIGINT (:class:`~.stop_signals.StopSignals`): at the
+  iteration all ranks agree on, :func:`resnest_mm.engine.loops.stop` saves a checkpoint (the
+  checkpoint hook's ``on_stop_signal``, else the shared save) and stops with one sentence.
 """
 from __future__ import annotations
 
@@ -51,21 +51,18 @@ import copy
 import logging
 import os
 import re
-import shlex
 import shutil
-import signal
 from types import SimpleNamespace
 from typing import Dict, List, Optional
 
 import torch
 from mmengine.config import Config, ConfigDict
-from mmengine.dist import barrier, broadcast_object_list, is_distributed
+from mmengine.dist import broadcast_object_list, is_distributed
 from mmengine.fileio import LocalBackend, get_file_backend
-from mmengine.logging import print_log
 from mmengine.model import convert_sync_batchnorm, is_model_wrapper
 from mmengine.optim import OptimWrapper
 from mmengine.runner import Runner
-from mmengine.runner.checkpoint import find_latest_checkpoint, load_state_dict
+from mmengine.runner.checkpoint import load_state_dict
 from torch.optim import Optimizer
 
 from ... import device
@@ -77,8 +74,6 @@ from ...utils.checkpoint_io import (
     check_fits,
     load_checkpoint_file,
     plain_message_hub,
-    read_digest,
-    verify,
 )
 from ...utils.errors import (
     ExplainedError,
@@ -88,12 +83,10 @@ from ...utils.errors import (
 )
 from ...utils.fileio import NO_ROOM
 from ...utils.log_file_handler import LogFileHandler
-from .. import amp_policy
-from ..hooks.checkpoint_adapter_hook import bare_model
+from .. import amp_policy, loops
+from ..loops import bare_model
 from .process_group import init_process_group
-from .resumable_train_loop import ResumableEpochBasedTrainLoop
-from .run_state import RunState
-from .stop_signals import StopSignals, exit_status
+from .stop_signals import StopSignals
 from .work_dir_lock import LOCK_NAME, WorkDirLock
 
 # Hooks every run of ours has unless a config sets their key to None (scoped names: they are
@@ -106,36 +99,6 @@ SAFETY_HOOKS: Dict[str, dict] = dict(
 # mmengine's own default hook keys: a None there is mmengine's to handle.
 _MMENGINE_DEFAULT_HOOKS = ('runtime_info', 'timer', 'sampler_seed', 'logger', 'param_scheduler',
                            'checkpoint')
-
-
-def _check_resumable(checkpoint: dict, filename: str) -> None:
-    """Refuse what mmengine's ``resume`` would fail on or execute.
-
-    It reads ``meta['epoch']`` and ``meta['iter']``, and runs ``meta['config']`` through
-    ``Config.fromstring`` (Python code, for a GPU-count check of mmcv-era checkpoints);
-    mmengine 0.10 writes ``meta['cfg']`` instead, so a ``config`` entry is dropped unread.
-    """
-    meta = checkpoint.get('meta')
-    if not isinstance(meta, dict) or not all(isinstance(meta.get(k), int)
-                                             for k in ('epoch', 'iter')):
-        raise CheckpointError(
-            f'{filename} is not a training checkpoint (no meta with its epoch and iteration): '
-            'it can start a run with load_from (weights only), not be resumed')
-    if 'config' in meta:
-        meta.pop('config')
-        print_log(f'{filename}: dropped meta["config"] unread (mmengine would execute it as '
-                  'Python)', logger='current', level=logging.WARNING)
-    if 'optimizer' not in checkpoint:
-        print_log(f'{filename} holds no optimizer state: momentum starts from zero',
-                  logger='current', level=logging.WARNING)
-
-
-class StoppedBySignalError(ExplainedError):
-    """The run stopped at a signal after saving; exits with 128 + the signal's number."""
-
-    def __init__(self, message: str, signum: int) -> None:
-        super().__init__(message)
-        self.exit_code = exit_status(signum)
 
 
 def _hook_types(hooks) -> List[str]:
@@ -207,9 +170,6 @@ class ResNeStRunner(Runner):
     ``channels_last`` (the model in NHWC, whatever its backbone: ``--channels-last``).
     """
 
-    _resuming = False
-    _resume_plan = None
-    _verified_path = None  # the checkpoint newest_checkpoint just hashed
     _work_dir_lock: Optional[WorkDirLock] = None
     # the shell command that continues this run (tools/train.py sets it from its own command
     # line); quoted in the sentence a stop signal ends the run with
@@ -373,9 +333,9 @@ class ResNeStRunner(Runner):
         if fn_name in ('before_train', 'before_test'):
             self.loop_started = True  # from here on an error is the run's, not the config's
         elif fn_name == 'after_train_iter':  # every loop's iteration boundary
-            self.stop_if_requested()
+            self._stop_if_agreed()
         elif fn_name == 'after_val_iter' and self._stop_signals.installed:
-            self.stop_if_requested(validating=kwargs.get('batch_idx'))  # validation in training
+            self._stop_if_agreed(validating=kwargs.get('batch_idx'))  # validation in training
 
     def _no_room_error(self, fn_name: str, exc: OSError) -> ExplainedOSError:
         """A hook's write (mmengine's log and ``scalars.json``, a summary, a user's file) found
@@ -403,15 +363,19 @@ class ResNeStRunner(Runner):
                         revise_keys: list = [(r'^module.', '')]):  # noqa: B006 (mmengine's)
         filename = weights_file(filename)  # load_from='resnest50' or a URL: a verified download
         checkpoint = load_checkpoint_file(filename, map_location=map_location,
-                                          unsafe=bool(self.cfg.get('unsafe_load', False)),
-                                          verified=filename == self._verified_path)
-        self._verified_path = None
+                                          unsafe=bool(self.cfg.get('unsafe_load', False)))
         if not isinstance(checkpoint, dict):
             raise CheckpointError(f'{filename} holds a {type(checkpoint).__name__}, not a '
                                   'checkpoint (a dict with a state_dict)')
-        if self._resuming:
-            _check_resumable(checkpoint, filename)
-            self._resume_plan = RunState.plan(self, checkpoint)
+        self.load_weights(checkpoint, filename, revise_keys)
+        return checkpoint
+
+    def load_weights(self, checkpoint: dict, filename: str,
+                     revise_keys: list = [(r'^module.', '')]) -> None:  # noqa: B006
+        """Load the model's part of ``checkpoint`` (read from ``filename``): the
+        ``after_load_checkpoint`` hooks adapt it first, then its keys and shapes must fit the
+        model (the classifier may be missing when fine-tuning trains a new one) and, when
+        testing, its classes the test data's."""
         self.call_hook('after_load_checkpoint', checkpoint=checkpoint)
         model = bare_model(self.model)  # (no DDP, no --tta wrapper)
         state_dict = checkpoint.get('state_dict', checkpoint)
@@ -425,7 +389,6 @@ class ResNeStRunner(Runner):
         load_state_dict(model, state_dict, strict=False, logger=self.logger)
         self._has_loaded = True
         self.logger.info(f'Load checkpoint from {filename}')
-        return checkpoint
 
     def test(self) -> dict:
         self._testing = True
@@ -462,118 +425,27 @@ class ResNeStRunner(Runner):
             'match although the names differ.')
 
     def _reinitialised_prefixes(self) -> tuple:
-        """Keys a checkpoint may lack: the classifier, when fine-tuning trains a new one."""
-        from ..hooks import CheckpointAdapterHook
-        reinit = any(isinstance(h, CheckpointAdapterHook) and h.head_mismatch == 'reinit'
-                     for h in self._hooks)
+        """Keys a checkpoint may lack: the classifier, when fine-tuning trains a new one (a
+        hook with ``head_mismatch='reinit'``, ``CheckpointAdapterHook``, dropped it)."""
+        reinit = any(getattr(h, 'head_mismatch', None) == 'reinit' for h in self.hooks)
         return ('head.', ) if reinit else ()
 
     def resume(self, filename: str, resume_optimizer: bool = True,
                resume_param_scheduler: bool = True, map_location='default') -> None:
-        self._resuming, self._resume_plan = True, None
-        try:
-            super().resume(filename, resume_optimizer, resume_param_scheduler, map_location)
-        finally:
-            self._resuming = False
-        plan, self._resume_plan = self._resume_plan, None
-        if plan is not None:
-            plan.apply(self)
+        loops.resume(self, filename, resume_optimizer=resume_optimizer,
+                     resume_param_scheduler=resume_param_scheduler, map_location=map_location)
 
     def load_or_resume(self) -> None:
         if self._has_loaded:
             return
-        if not (self._resume and self._load_from is None):
-            return super().load_or_resume()
-        # rank 0 chooses, every rank loads the same file (directory listings can differ
-        # between nodes, on NFS for a while after a restart)
-        choice = [None, None]
-        if self.rank == 0:
-            try:
-                choice[0] = self.newest_checkpoint()
-            except CheckpointError as exc:
-                choice[1] = str(exc)
-        if self.distributed:
-            broadcast_object_list(choice)
-        path, error = choice
-        if error:
-            raise CheckpointError(error)
-        if path is not None:
-            self.logger.info(f'Resuming from {path}, the newest checkpoint of the work dir')
-            self.resume(path)
-        elif self.cfg.get('resume_fallback'):
-            # nothing saved yet in the work dir: start where the command asked to
-            fallback = self.cfg.resume_fallback
-            self.logger.info(f'--resume: no checkpoint in {self._checkpoint_dir()} yet; '
-                             f'{"resuming" if fallback["resume"] else "loading weights"} from '
-                             f'{fallback["path"]} as the command asked')
-            if fallback['resume']:
-                self.resume(fallback['path'])
-            else:
-                self.load_checkpoint(fallback['path'])
+        if self._resume:  # --resume PATH sets load_from; --resume alone the newest checkpoint
+            loops.resume(self, self._load_from or loops.AUTO,
+                         fallback=self.cfg.get('resume_fallback'))
+        elif self._load_from is not None:
+            self.load_checkpoint(self._load_from)
         else:
-            self.logger.info(f'--resume: no checkpoint in {self._checkpoint_dir()} yet: '
-                             'training starts from the beginning')
             return
         self._has_loaded = True
-
-    def _checkpoint_dir(self) -> str:
-        hook = self._checkpoint_hook()
-        return hook.checkpoint_dir(self) if hook is not None else self.work_dir
-
-    def _checkpoint_hook(self):
-        from ..hooks import AtomicCheckpointHook
-        return next((h for h in self._hooks if isinstance(h, AtomicCheckpointHook)), None)
-
-    def newest_checkpoint(self) -> Optional[str]:
-        """The newest training checkpoint of the work dir whose digest verifies (logging each
-        one skipped and why), or None when the work dir has none.
-
-        Training checkpoints are the checkpoint hook's own (``epoch_N.pth``, ``iter_N.pth``),
-        furthest in the run first by the position recorded inside each (never by file times:
-        a backup copied back is new on disk, not in the run); ``best_*.pth`` and other files
-        are never resumed from (they hold no optimizer, schedule or run state). Without an
-        ``AtomicCheckpointHook``, mmengine's ``last_checkpoint`` pointer names the candidate.
-        A checkpoint whose position could not be read (damaged, refused, not a regular file)
-        may be the newest: it is checked first and skipped with its reason, never silently.
-
-        Raises:
-            CheckpointError: checkpoints exist but none verifies.
-        """
-        hook = self._checkpoint_hook()
-        folder = self._checkpoint_dir()
-        unreadable = {}
-        if hook is not None:
-            paths = list(reversed(hook.training_checkpoints(folder)))
-            unreadable = {path: hook.unreadable(path) for path in paths}
-            paths = ([path for path in paths if unreadable[path]]
-                     + [path for path in paths if not unreadable[path]])
-        else:
-            latest = find_latest_checkpoint(self.work_dir)
-            paths = [latest] if latest else []
-        skipped = []
-        for path in paths:
-            try:
-                if read_digest(path) is None:
-                    skipped.append(f'{path} (no digest file: not written by this run\'s '
-                                   'checkpoint hook, or interrupted before its digest)')
-                    continue
-                verify(path)  # the digest's sentence first: damaged, not a regular file
-            except CheckpointError as exc:
-                skipped.append(f'{path} ({exc})')
-                continue
-            if unreadable.get(path):  # its digest matches, its content does not load
-                skipped.append(f'{path} ({unreadable[path]})')
-                continue
-            self._verified_path = path
-            for reason in skipped:
-                self.logger.warning(f'--resume skipped {reason}')
-            return path
-        if skipped:
-            raise CheckpointError(
-                f'--resume found no checkpoint in {folder} that verifies: '
-                + '; '.join(skipped) + '. Give one explicitly with --resume PATH if you trust '
-                'it.')
-        return None
 
     # --- saving ---------------------------------------------------------------------------------
 
@@ -607,52 +479,9 @@ class ResNeStRunner(Runner):
                 _release_process_lock(lock)
                 self._work_dir_lock = None
 
-    def stop_if_requested(self, validating: Optional[int] = None) -> None:
-        """After an iteration's hooks (every rank): if a stop signal reached any rank, save a
-        checkpoint of this iteration, wait until it is on disk, end the data workers and raise
-        :class:`StoppedBySignalError`.
-
-        Args:
-            validating: During the validation of a training run: the validation batch just
-                done. The rest of that validation is dropped (the saved position is the end of
-                the training iterations before it). Defaults to None (after a training
-                iteration).
-        """
+    def _stop_if_agreed(self, validating: Optional[int] = None) -> None:
+        """After an iteration's hooks (every rank): if a stop signal reached any rank, save and
+        stop (:func:`resnest_mm.engine.loops.stop`, which raises ``StoppedBySignalError``)."""
         signum = self._stop_signals.agreed()
-        if signum is None:
-            return
-        name = signal.Signals(signum).name
-        # after_train_iter: the loop counts the iteration next; in validation it has counted
-        iters_done = self.iter + (1 if validating is None else 0)
-        hook = self._checkpoint_hook()
-        if hook is not None:
-            saved = f'saved {hook.save_iteration(self, iters_done=iters_done)}'
-        else:
-            saved = ('nothing saved: default_hooks.checkpoint is not an AtomicCheckpointHook, '
-                     'so the last periodic checkpoint is where a resume starts')
-        if self.distributed:
-            barrier()  # rank 0 writes; no rank may exit (and get the step killed) before
-        self._shutdown_data_workers()
-        loop = self.train_loop
-        where = f'epoch {self.epoch + 1}'
-        if validating is not None:
-            where = (f'during validation, after batch {validating + 1}/'
-                     f'{len(self.val_dataloader)}; validation is not resumed')
-        elif isinstance(loop, ResumableEpochBasedTrainLoop):
-            where += f', batch {loop.batches_done}/{len(loop.dataloader)}'
-        command = self.continue_command or shlex.join(
-            ['python', 'tools/train.py', self.cfg.filename or 'CONFIG', '--work-dir',
-             self.work_dir, '--resume'])
-        message = (f'{name} received: training stopped after iteration {iters_done} ({where}); '
-                   f'{saved}. Continue with: {command}')
-        self.logger.info(message)
-        raise StoppedBySignalError(message, signum)
-
-    def _shutdown_data_workers(self) -> None:
-        """End the data loader workers now, not seconds after the process exits: torch's
-        DataLoader has no public close, and persistent workers outlive their epoch."""
-        for loader in (self._train_dataloader, self._val_dataloader):
-            iterator = getattr(loader, '_iterator', None)
-            if iterator is not None and hasattr(iterator, '_shutdown_workers'):
-                iterator._shutdown_workers()
-
+        if signum is not None:
+            loops.stop(self, signum, validating=validating)

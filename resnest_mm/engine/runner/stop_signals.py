@@ -14,12 +14,6 @@ from mmengine.dist import all_reduce, is_distributed
 SIGNALS = (signal.SIGTERM, signal.SIGUSR1, signal.SIGINT)
 
 
-def exit_status(signum: int) -> int:
-    """The exit status of a run stopped by ``signum``: 128 + the signal number, as a shell
-    reports a process ended by that signal (143 for SIGTERM, 138 for SIGUSR1, 130 for SIGINT)."""
-    return 128 + int(signum)
-
-
 class StopSignals:
     """Turn the stop signals into a flag the training loop reads after each iteration.
 

@@ -452,7 +452,9 @@ def test_best_checkpoints_are_never_resumed_and_record_the_right_epoch(tiny_data
     assert checkpoint['meta']['run_state']['position']['epochs_done'] == 1
     assert [p.name for p in tmp_path.glob('best_*.pth')]  # written after epoch_1.pth
     resumed = runner(2, resume=True)
-    assert resumed.newest_checkpoint() == str(tmp_path / 'epoch_1.pth')
+    from resnest_mm.engine.loops import CheckpointList, checkpoint_folder
+    newest = CheckpointList(checkpoint_folder(resumed)).newest_verified(resumed.logger)
+    assert newest == str(tmp_path / 'epoch_1.pth')
     resumed.train()
     assert resumed.train_loop.iters_this_process == 6 and resumed.epoch == 2
 

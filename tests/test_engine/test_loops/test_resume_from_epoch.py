@@ -59,10 +59,20 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
-def test_one_process_mixup_no_workers(tiny_data, tmp_path, one_thread):
-    """In this process: the uninterrupted run and the resume from its epoch_1.pth."""
+def test_train_resume_test_round_trip_in_process(tiny_data, tmp_path, one_thread):
+    """The inner loop's round trip, in this process (seconds): train, resume from epoch_1.pth
+    (bit-identical, mmpretrain's Mixup, no loader workers), test both epoch_2.pth files as
+    tools/test.py does: the same scores."""
+    from resnest_mm.frontends.cli import test
+    from tests.helpers.epoch_resume import TINY, case_options
+
     run_case(str(tiny_data), str(tmp_path), 'Mixup-0')
     _assert_bit_identical(tmp_path, 'Mixup-0')
+    scores = [test([TINY, str(tmp_path / 'Mixup-0' / kind / 'epoch_2.pth'), '--work-dir',
+                    str(tmp_path / f'test-{kind}'),
+                    *case_options(str(tiny_data), 'Mixup-0', f'test-{kind}')])
+              for kind in ('whole', 'resumed')]
+    assert 'accuracy/top1' in scores[0] and scores[0] == scores[1]
 
 
 @pytest.fixture(scope='module')

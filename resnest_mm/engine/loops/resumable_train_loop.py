@@ -9,7 +9,7 @@ from mmengine.runner import EpochBasedTrainLoop
 
 from ...registry import LOOPS
 from ...utils.errors import ExplainedValueError
-from .run_state import capture_random_state, restore_random_state
+from .rng import capture_random_state, restore_random_state
 
 # torch's message for a BatchNorm in training mode given one value per channel
 ONE_VALUE_PER_CHANNEL = 'Expected more than 1 value per channel when training'
@@ -61,12 +61,9 @@ class ResumableEpochBasedTrainLoop(EpochBasedTrainLoop):
         with this rank's RNG states ``random_state`` (None: leave them), which :meth:`run_epoch`
         restores before anything draws from them.
 
-        A resume, in order: ``RunState.plan`` reads the run state from the checkpoint before
-        mmengine does; mmengine's ``Runner.resume`` loads weights, optimizer, schedulers and
-        message hub (and reseeds the global RNGs when the saved seed differs from the
-        configured one); ``ResumePlan.apply`` restores the sampler seed and the batch augments'
-        own generators and calls this; then ``before_train`` hooks run, and :meth:`run_epoch`
-        restores the RNG states (whatever drew from them since is undone).
+        Called by :func:`~.resume.resume` (whose docstring gives the order of a resume) as its
+        last step; then ``before_train`` hooks run, and :meth:`run_epoch` restores the RNG
+        states (whatever drew from them since is undone).
         """
         self._epoch = epochs_done
         self._iter = iters_done

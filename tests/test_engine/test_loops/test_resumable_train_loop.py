@@ -143,7 +143,7 @@ def test_random_state_survives_a_weights_only_load():
 
     import numpy as np
 
-    from resnest_mm.engine.runner import capture_random_state, restore_random_state
+    from resnest_mm.engine.loops import capture_random_state, restore_random_state
     buf = io.BytesIO()
     torch.save(dict(meta=dict(random_state=capture_random_state())), buf)
     buf.seek(0)

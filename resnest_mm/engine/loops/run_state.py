@@ -13,8 +13,8 @@ component records, at every save, in explicit terms:
   of their own (``NpuMixup``), gathered from all ranks;
 * the sampler's seed.
 
-On resume (:meth:`RunState.plan` when the checkpoint is read, :meth:`ResumePlan.apply` after
-mmengine's resume) it decides what a changed run may do:
+On resume (:meth:`RunState.plan` when the checkpoint is read, :meth:`ResumePlan.apply` once the
+weights, optimizer and schedules are in) it decides what a changed run may do:
 
 * same world size, batch size and dataset: exact, bit for bit (``ResumableEpochBasedTrainLoop``
   skips the batches done without loading them and restores the RNG states before anything
@@ -26,78 +26,24 @@ mmengine's resume) it decides what a changed run may do:
 * a mid-epoch checkpoint in a changed world: refused with a sentence (the rest of that epoch
   cannot be defined).
 
-The checkpoint hook calls :meth:`RunState.capture`; the runner calls :meth:`RunState.plan` and the
-plan's :meth:`~ResumePlan.apply`; the loop receives its position through
-``ResumableEpochBasedTrainLoop.resume_at``.
+The shared save (:func:`~.checkpoints.save_training_checkpoint`) calls :meth:`RunState.capture`;
+:func:`~.resume.resume` calls :meth:`RunState.plan` and the plan's :meth:`~ResumePlan.apply`; the
+loop receives its position through ``ResumableEpochBasedTrainLoop.resume_at``.
 """
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Protocol, runtime_checkable
+from typing import Any, Dict, List, Optional
 
-import numpy as np
-import torch
 from mmengine.dist import all_gather_object, get_dist_info
-from mmengine.model import is_model_wrapper
 
-from ... import device
 from ...datasets.samplers import ResumableSampler
 from ...utils.errors import ExplainedValueError
+from .resumable_train_loop import ResumableEpochBasedTrainLoop
+from .rng import capture_random_state, random_state_problem, restore_random_state, stateful_augments
 
 KEY = 'run_state'  # in checkpoint['meta']
 VERSION = 1
-
-
-@runtime_checkable
-class StatefulAugment(Protocol):
-    """A batch augment with generators of its own, saved and restored with the run."""
-
-    def state_dict(self) -> dict:
-        ...
-
-    def load_state_dict(self, state: dict) -> None:
-        ...
-
-
-def capture_random_state() -> dict:
-    """The global RNG states of this process (Python, numpy, torch, its accelerator device).
-
-    Only ints, floats, strings, tuples, dicts and tensors: a checkpoint holding them still loads
-    with ``torch.load(weights_only=True)``.
-    """
-    numpy_state = np.random.get_state(legacy=False)
-    numpy_state['state'] = dict(numpy_state['state'],
-                                key=[int(k) for k in numpy_state['state']['key']])
-    state = dict(python=random.getstate(), numpy=numpy_state, torch=torch.get_rng_state())
-    accelerator = device.rng_state()
-    if accelerator is not None:
-        state['accelerator'] = accelerator
-    return state
-
-
-def restore_random_state(state: dict) -> None:
-    """Undo :func:`capture_random_state`.
-
-    Resuming loads checkpoints onto the device (``map_location`` is the GPU/NPU there), while
-    the RNG setters take CPU byte tensors only: states are moved back first.
-    """
-    random.setstate(state['python'])
-    numpy_state = dict(state['numpy'])
-    numpy_state['state'] = dict(numpy_state['state'],
-                                key=np.asarray(numpy_state['state']['key'], dtype=np.uint32))
-    np.random.set_state(numpy_state)
-    torch.set_rng_state(state['torch'].cpu())
-    if torch.is_tensor(state.get('accelerator')):
-        device.set_rng_state(state['accelerator'])
-
-
-def stateful_augments(runner) -> List[StatefulAugment]:
-    """Batch augments with their own generators in the model's data preprocessor."""
-    model = runner.model.module if is_model_wrapper(runner.model) else runner.model
-    batch_augments = getattr(getattr(model, 'data_preprocessor', None), 'batch_augments', None)
-    augments = getattr(batch_augments, 'augments', None) or []
-    return [a for a in augments if isinstance(a, StatefulAugment)]
 
 
 def _shape(runner) -> Dict[str, int]:
@@ -133,7 +79,8 @@ class RunState:
                           iters_done=int(iters_done), samples_seen=int(samples_seen),
                           **_shape(runner)),
             random_states=all_gather_object(random_state or capture_random_state()),
-            batch_augments=all_gather_object([a.state_dict() for a in stateful_augments(runner)]),
+            batch_augments=all_gather_object(
+                [a.state_dict() for a in stateful_augments(runner.model)]),
             sampler_seed=getattr(sampler, 'seed', None))
 
     @staticmethod
@@ -188,7 +135,6 @@ class RunState:
                 f'one ({said}), so the rest of that epoch is not defined. Resume with the same '
                 'devices, batch size and data, or from an epoch checkpoint (epoch_N.pth) of '
                 'the run, after which every remaining epoch trains in full.')
-        from .resumable_train_loop import ResumableEpochBasedTrainLoop
         if not isinstance(runner.train_loop, ResumableEpochBasedTrainLoop):
             # other loops count in iterations: mmengine restores their schedules as saved
             said = ''
@@ -226,15 +172,9 @@ def _implausible(saved: Dict[str, int], max_epochs: Any, random_states: list) ->
     if len(random_states) > saved['world_size']:
         return f'{len(random_states)} random states for {saved["world_size"]} processes'
     for state in random_states:
-        try:  # checked by the libraries themselves, on generators of their own
-            random.Random().setstate(state['python'])
-            numpy_state = dict(state['numpy'])
-            numpy_state['state'] = dict(numpy_state['state'], key=np.asarray(
-                numpy_state['state']['key'], dtype=np.uint32))
-            np.random.RandomState().set_state(numpy_state)
-            torch.Generator().set_state(state['torch'].cpu())
-        except Exception as exc:  # TypeError, ValueError, KeyError, RuntimeError
-            return f'random states that are not ({type(exc).__name__}: {exc})'
+        problem = random_state_problem(state)
+        if problem:
+            return f'random states that are not ({problem})'
     return ''
 
 
@@ -278,8 +218,6 @@ class ResumePlan:
     def apply(self, runner) -> None:
         """Put the loop, sampler, augments and (in a changed world) the LR schedule where the
         checkpoint says; called after mmengine's ``resume``."""
-        from .resumable_train_loop import ResumableEpochBasedTrainLoop
-
         loop = runner.train_loop
         position = self.position
         sampler = runner.train_dataloader.sampler
@@ -288,7 +226,7 @@ class ResumePlan:
             runner.logger.info(f'sampler seed {sampler.seed} -> {self.sampler_seed}, as in the '
                                'run being resumed (the same shuffling and augmentation)')
             sampler.seed = self.sampler_seed
-        for augment, augment_state in zip(stateful_augments(runner), self.augment_states):
+        for augment, augment_state in zip(stateful_augments(runner.model), self.augment_states):
             augment.load_state_dict(augment_state)
         if not isinstance(loop, ResumableEpochBasedTrainLoop):
             if position['batches_done']:

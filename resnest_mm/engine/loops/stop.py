@@ -1,0 +1,120 @@
+"""Stopping at a signal: the agreed stop is posted, a checkpoint of that iteration is saved by
+whichever hook takes it (or here, when none does), and the run ends with one sentence.
+
+What mmengine lacks: a Runner killed by SIGTERM loses every iteration since its last periodic
+checkpoint. The runner only detects the signal every rank agrees on and calls :func:`stop`;
+hooks learn of it through mmengine's custom hook methods (``Runner.call_hook`` calls any method
+name a hook has): ``on_stop_signal(runner, signum, iters_done)``. A hook that saves there
+says so with :func:`~.checkpoints.record_saved` (``save_training_checkpoint`` does); if none
+did (a user's own checkpoint hook, mmengine's plain ``CheckpointHook``, or none at all),
+:func:`stop` saves ``iter_N.pth`` through the same function, so a stop signal never ends a run
+with nothing saved.
+"""
+from __future__ import annotations
+
+import shlex
+import signal
+from typing import NoReturn, Optional
+
+from mmengine.dist import barrier
+
+from ...utils.errors import ExplainedError
+from .checkpoints import (
+    ITER_TEMPLATE,
+    SAVED_KEY,
+    batches_done,
+    checkpoint_hook,
+    save_training_checkpoint,
+)
+from .resumable_train_loop import ResumableEpochBasedTrainLoop
+
+STOP_KEY = 'resnest_mm.stop'  # message hub: dict(signum, iters_done) while a stop is under way
+HOOK_METHOD = 'on_stop_signal'
+
+
+def exit_status(signum: int) -> int:
+    """The exit status of a run stopped by ``signum``: 128 + the signal number, as a shell
+    reports a process ended by that signal (143 for SIGTERM, 138 for SIGUSR1, 130 for SIGINT)."""
+    return 128 + int(signum)
+
+
+class StoppedBySignalError(ExplainedError):
+    """The run stopped at a signal after saving; exits with 128 + the signal's number."""
+
+    def __init__(self, message: str, signum: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_status(signum)
+
+
+def stop(runner, signum: int, validating: Optional[int] = None) -> NoReturn:
+    """Save a checkpoint of this iteration, wait until it is on disk, end the data workers and
+    raise :class:`StoppedBySignalError`. Collective: every rank calls it after the same
+    iteration (the signal every rank agreed on).
+
+    In order: the stop is posted on the message hub (``resnest_mm.stop``); hooks with an
+    ``on_stop_signal`` method run (``AtomicCheckpointHook`` saves ``iter_N.pth`` there, or
+    names the checkpoint of this iteration it has, with
+    :func:`~.checkpoints.record_saved`); if none did, ``iter_N.pth`` is saved here into the
+    checkpoint hook's folder (the work dir without one), with the run state; all ranks wait
+    for rank 0's write.
+
+    Args:
+        runner: The runner.
+        signum (int): The agreed signal.
+        validating (int, optional): During the validation of a training run: the validation
+            batch just done. The rest of that validation is dropped (the saved position is the
+            end of the training iterations before it). Defaults to None (after a training
+            iteration).
+    """
+    # after_train_iter: the loop counts the iteration next; in validation it has counted
+    iters_done = runner.iter + (1 if validating is None else 0)
+    hub = runner.message_hub
+    hub.update_info(STOP_KEY, dict(signum=signum, iters_done=iters_done), resumed=False)
+    hub.update_info(SAVED_KEY, None, resumed=False)  # what a hook saves now, nothing before
+    runner.call_hook(HOOK_METHOD, signum=signum, iters_done=iters_done)
+    saved = hub.get_info(SAVED_KEY)
+    if saved and saved['iters_done'] == iters_done:
+        path = saved['path']
+    else:  # no hook took the stop: the same save, into the checkpoint hook's folder
+        hook = checkpoint_hook(runner)
+        folder = getattr(hook, 'out_dir', None) or runner.work_dir
+        path = save_training_checkpoint(
+            runner, folder, ITER_TEMPLATE.format(iters_done),
+            dict(epoch=runner.epoch, iter=iters_done), by_epoch=False,
+            epochs_done=runner.epoch, batches_done=batches_done(runner))
+    hub.update_info(STOP_KEY, None, resumed=False)
+    if runner.distributed:
+        barrier()  # rank 0 writes; no rank may exit (and get the step killed) before
+    _shutdown_data_workers(runner)
+    raise StoppedBySignalError(_message(runner, signum, iters_done, validating, path), signum)
+
+
+def _message(runner, signum: int, iters_done: int, validating: Optional[int],
+             path: str) -> str:
+    name = signal.Signals(signum).name
+    loop = runner.train_loop
+    where = f'epoch {runner.epoch + 1}'
+    if validating is not None:
+        where = (f'during validation, after batch {validating + 1}/'
+                 f'{len(runner.val_dataloader)}; validation is not resumed')
+    elif isinstance(loop, ResumableEpochBasedTrainLoop):
+        where += f', batch {loop.batches_done}/{len(loop.dataloader)}'
+    command = getattr(runner, 'continue_command', None) or shlex.join(
+        ['python', 'tools/train.py', runner.cfg.filename or 'CONFIG', '--work-dir',
+         runner.work_dir, '--resume'])
+    message = (f'{name} received: training stopped after iteration {iters_done} ({where}); '
+               f'saved {path}. Continue with: {command}')
+    runner.logger.info(message)
+    return message
+
+
+def _shutdown_data_workers(runner) -> None:
+    """End the data loader workers now, not seconds after the process exits: torch's
+    DataLoader has no public close, and persistent workers outlive their epoch."""
+    loaders = [runner.train_dataloader]
+    if runner.val_loop is not None:  # built by Runner.train when the run validates
+        loaders.append(runner.val_loop.dataloader)
+    for loader in loaders:
+        iterator = getattr(loader, '_iterator', None)
+        if iterator is not None and hasattr(iterator, '_shutdown_workers'):
+            iterator._shutdown_workers()
