@@ -19,6 +19,7 @@ from mmpretrain.datasets import ImageNet as _ImageNet
 from ..registry import DATASETS
 from ..utils.errors import ExplainedFileNotFoundError, ExplainedRuntimeError, ExplainedValueError
 from ..utils.escape import escape_name
+from ..utils.mmengine_private import random_dataset_index, set_dataset_classes
 from .image_files import scan_split
 from .transforms.load_image import write_unreadable_list
 
@@ -71,7 +72,7 @@ class _ScanByRule:
                 f'set names {len(self.CLASSES)} classes; give every class a folder, or set '
                 'metainfo.classes to the folders\' names')
         if self.CLASSES is None:
-            self._metainfo['classes'] = tuple(scan.classes)
+            set_dataset_classes(self, scan.classes)
         self.folder_to_idx = {c: i for i, c in enumerate(scan.classes)}
         if scan.empty_classes:
             logger.warning(f'{name}: no image in the class folder(s) '
@@ -85,13 +86,12 @@ class _ScanByRule:
         1000! ...')`` with neither (a folder of unreadable files)."""
         if self.test_mode:
             return super().__getitem__(idx)
-        if not self._fully_initialized:
-            self.full_init()
+        self.full_init()  # at once when loaded already
         for _ in range(self.max_refetch + 1):
             data = self.prepare_data(idx)
             if data is not None:  # None: a file the loader recorded as unreadable
                 return data
-            idx = self._rand_another()
+            idx = random_dataset_index(self)
         listed = write_unreadable_list('train')
         where = f'they are listed in {escape_name(listed)}' if listed else \
             'they are logged above'

@@ -93,7 +93,7 @@ class DecodeOnDevicePreprocessor(ClsDataPreprocessor):
 
     def _augment(self, inputs: List[torch.Tensor], samples: list
                  ) -> Tuple[torch.Tensor, list]:
-        where = devices.jpeg_decode_device(self._device)
+        where = devices.jpeg_decode_device(self.device)
         encoded = [i for i, x in enumerate(inputs) if x.ndim == 1]
         decoded = dict(zip(encoded, _decode_jpegs([inputs[i] for i in encoded], where)))
         images, kept = [], []
@@ -104,9 +104,9 @@ class DecodeOnDevicePreprocessor(ClsDataPreprocessor):
                     image = self._decode_on_cpu(inputs[index], sample)
                     if image is None:
                         continue
-                image = self._crop_resize(image.to(self._device), sample)
+                image = self._crop_resize(image.to(self.device), sample)
             else:  # decoded and cropped by the worker (BGR, CHW)
-                image = image.to(self._device).float()
+                image = image.to(self.device).float()
             if sample.flip:
                 image = image.flip(-1)
             if sample.jitter_order is not None:
