@@ -10,7 +10,7 @@ read exactly as mmpretrain reads them.
 """
 from __future__ import annotations
 
-from typing import List, Tuple, Union
+from typing import List, Optional, Tuple, Union
 
 from mmengine.logging import MMLogger
 from mmpretrain.datasets import CustomDataset as _CustomDataset
@@ -21,7 +21,7 @@ from ..utils.errors import ExplainedFileNotFoundError, ExplainedRuntimeError, Ex
 from ..utils.escape import escape_name
 from ..utils.mmengine_private import random_dataset_index, set_dataset_classes
 from .image_files import scan_split
-from .transforms.load_image import write_unreadable_list
+from .unreadable_log import UnreadableLog
 
 
 class NoReadableSampleError(ExplainedRuntimeError):
@@ -43,6 +43,10 @@ class NoReadableSampleError(ExplainedRuntimeError):
 
 class _ScanByRule:
     """``_find_samples`` of mmpretrain's ``CustomDataset``, by the rule of ``image_files``."""
+
+    # the run's record of unreadable files (UnreadableImageHook gives it): where a data set
+    # that gives up writes the list at once
+    unreadable_log: Optional[UnreadableLog] = None
 
     def _find_samples(self) -> List[Union[str, Tuple[str, int]]]:
         name = type(self).__name__
@@ -92,7 +96,7 @@ class _ScanByRule:
             if data is not None:  # None: a file the loader recorded as unreadable
                 return data
             idx = random_dataset_index(self)
-        listed = write_unreadable_list('train')
+        listed = self.unreadable_log.write_list('train') if self.unreadable_log else None
         where = f'they are listed in {escape_name(listed)}' if listed else \
             'they are logged above'
         raise NoReadableSampleError(
