@@ -21,6 +21,7 @@ from ..utils.errors import ExplainedFileNotFoundError, ExplainedRuntimeError, Ex
 from ..utils.escape import escape_name
 from ..utils.mmengine_private import random_dataset_index, set_dataset_classes
 from .image_files import scan_split
+from .samplers.resumable_sampler import SampleKey
 from .unreadable_log import UnreadableLog
 
 
@@ -84,18 +85,31 @@ class _ScanByRule:
                            f'{escape_name(self.img_prefix)}')
         return scan.samples
 
-    def __getitem__(self, idx: int) -> dict:
+    # ResumableSampler hands it SampleKey(index, key) pairs: the key seeds the sample's
+    # augmentation (results['sample_key'], read by LoadImageRobust)
+    takes_sample_keys = True
+
+    def _prepare(self, idx: int, key: Optional[Tuple[int, int, int]]) -> Optional[dict]:
+        """mmengine's ``prepare_data`` with the sample's augmentation key."""
+        data_info = self.get_data_info(idx)
+        if key is not None:
+            data_info['sample_key'] = key
+        return self.pipeline(data_info)
+
+    def __getitem__(self, idx: Union[int, SampleKey]) -> dict:
         """mmengine's ``BaseDataset.__getitem__``, ending in a sentence and the written list
         of unreadable files where mmengine raises ``Exception('Cannot find valid image after
-        1000! ...')`` with neither (a folder of unreadable files)."""
-        if self.test_mode:
+        1000! ...')`` with neither (a folder of unreadable files); a :class:`SampleKey` from
+        ``ResumableSampler`` gives the pipeline its ``sample_key``."""
+        idx, key = (idx.index, idx.key) if isinstance(idx, SampleKey) else (idx, None)
+        if self.test_mode:  # evaluation pipelines draw nothing random
             return super().__getitem__(idx)
         self.full_init()  # at once when loaded already
         for _ in range(self.max_refetch + 1):
-            data = self.prepare_data(idx)
+            data = self._prepare(idx, key)
             if data is not None:  # None: a file the loader recorded as unreadable
                 return data
-            idx = random_dataset_index(self)
+            idx, key = random_dataset_index(self), None  # drawn after the seeded draws
         listed = self.unreadable_log.write_list('train') if self.unreadable_log else None
         where = f'they are listed in {escape_name(listed)}' if listed else \
             'they are logged above'

@@ -67,8 +67,9 @@ class LoadImageRobust(BaseTransform):
       ``placeholder_size`` image stands in, so the metric still covers every file and is, if
       anything, a lower bound.
 
-    Being the first transform, it also seeds the sample's augmentation when the index comes from
-    ``ResumableSampler`` (:func:`~resnest_mm.datasets.samplers.seed_sample`).
+    Being the first transform, it also seeds the sample's augmentation from the
+    ``sample_key`` that a data set fed by ``ResumableSampler`` adds
+    (:func:`~resnest_mm.datasets.samplers.seed_sample`).
 
     Required keys: ``img_path``, or ``img`` (a decoded BGR array: inference on images in memory,
     mmpretrain's ``ImageClassificationInferencer``). Added keys: ``img``, ``img_shape``,
@@ -121,7 +122,7 @@ class LoadImageRobust(BaseTransform):
 
     def transform(self, results: dict) -> Optional[dict]:
         # First transform of the pipeline: seed this sample's augmentation (ResumableSampler).
-        seed_sample(results.get('sample_idx'))
+        seed_sample(results.get('sample_key'))
         path = results.get('img_path')
         if path is None and isinstance(results.get('img'), np.ndarray):
             # An image already in memory (inference on arrays, mmpretrain's inferencer).
