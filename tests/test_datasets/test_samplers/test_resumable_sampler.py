@@ -101,3 +101,24 @@ def test_plain_indices_when_asked_or_when_the_data_set_takes_no_keys(folder):
     assert all(isinstance(i, int) for i in ResumableSampler(_dataset(folder), seed=0,
                                                             seed_samples=False))
     assert all(isinstance(i, int) for i in ResumableSampler(list(range(4)), seed=0))
+
+
+@pytest.mark.slow  # starts data-loader worker processes
+def test_augmented_batches_are_the_same_in_workers_and_after_a_mid_epoch_start(folder):
+    import torch
+    from mmengine.dataset import pseudo_collate
+    from torch.utils.data import DataLoader
+
+    data = _dataset(folder, [dict(type='LoadImageRobust'),
+                             dict(type='RandomResizedCrop', scale=16),
+                             dict(type='RandomFlip', prob=0.5), dict(type='PackInputs')])
+    images = []
+    for workers, skip in ((0, 0), (2, 0), (2, 4)):
+        sampler = ResumableSampler(data, seed=3)
+        sampler.skip(skip)
+        loader = DataLoader(data, batch_size=2, sampler=sampler, num_workers=workers,
+                            collate_fn=pseudo_collate)
+        images.append([image for batch in loader for image in batch['inputs']])
+    assert len(images[0]) == 8 and len(images[2]) == 4
+    assert all(torch.equal(a, b) for a, b in zip(images[0], images[1]))
+    assert all(torch.equal(a, b) for a, b in zip(images[0][4:], images[2]))
