@@ -12,13 +12,15 @@ import resnest.torch as original
 import torch
 from mmengine.config import Config
 
+from resnest_mm.engine.runner.resnest_runner import SAFETY_HOOKS as RUNNER_SAFETY_HOOKS
 from resnest_mm.frontends.cli import build_runner
 from resnest_mm.registry import bare_type
 from tests.helpers.images import write_image_folder
 
 CONFIGS = sorted(p for p in glob.glob('configs/*.py'))
 EVERY_CONFIG = sorted(glob.glob('configs/**/*.py', recursive=True))
-SAFETY_HOOKS = {'NonFiniteLossHook', 'UnreadableImageHook', 'ProgressBarHook'}
+# the runner's one list of them
+SAFETY_HOOKS = {bare_type(h['type']) for h in RUNNER_SAFETY_HOOKS.values()}
 WNIDS = [f'n{i:08d}' for i in range(1000)]
 
 

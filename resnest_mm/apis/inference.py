@@ -27,6 +27,7 @@ from .. import device as device_info
 from ..datasets.transforms import LoadImageRobust
 from ..utils.checkpoint_io import check_fits, load_checkpoint_file
 from ..utils.errors import ExplainedFileNotFoundError, ExplainedValueError
+from ..utils.mmengine_private import set_inference_meta
 
 ImageInput = Union[str, os.PathLike, np.ndarray]
 
@@ -166,10 +167,7 @@ def init_model(config: Union[str, Config],
         print_log(f'{len(classes)} class names for a {num_classes}-class model: names not '
                   'used, classes are shown by index', logger='current', level=logging.WARNING)
         dataset_meta.pop('classes')  # names of another data set would be wrong names
-    model.cfg = cfg
-    model._config = cfg  # what mmpretrain's inferencers read
-    model.dataset_meta = dataset_meta
-    model._dataset_meta = dataset_meta
+    set_inference_meta(model, cfg, dataset_meta)  # also where mmpretrain's inferencers look
     model.to(device or device_info.device_type())
     model.eval()
     return model

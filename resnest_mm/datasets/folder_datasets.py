@@ -10,7 +10,7 @@ read exactly as mmpretrain reads them.
 """
 from __future__ import annotations
 
-from typing import List, Tuple, Union
+from typing import List, Optional, Tuple, Union
 
 from mmengine.logging import MMLogger
 from mmpretrain.datasets import CustomDataset as _CustomDataset
@@ -19,8 +19,10 @@ from mmpretrain.datasets import ImageNet as _ImageNet
 from ..registry import DATASETS
 from ..utils.errors import ExplainedFileNotFoundError, ExplainedRuntimeError, ExplainedValueError
 from ..utils.escape import escape_name
+from ..utils.mmengine_private import random_dataset_index, set_dataset_classes
 from .image_files import scan_split
-from .transforms.load_image import write_unreadable_list
+from .samplers.resumable_sampler import SampleKey
+from .unreadable_log import UnreadableLog
 
 
 class NoReadableSampleError(ExplainedRuntimeError):
@@ -42,6 +44,10 @@ class NoReadableSampleError(ExplainedRuntimeError):
 
 class _ScanByRule:
     """``_find_samples`` of mmpretrain's ``CustomDataset``, by the rule of ``image_files``."""
+
+    # the run's record of unreadable files (UnreadableImageHook gives it): where a data set
+    # that gives up writes the list at once
+    unreadable_log: Optional[UnreadableLog] = None
 
     def _find_samples(self) -> List[Union[str, Tuple[str, int]]]:
         name = type(self).__name__
@@ -71,7 +77,7 @@ class _ScanByRule:
                 f'set names {len(self.CLASSES)} classes; give every class a folder, or set '
                 'metainfo.classes to the folders\' names')
         if self.CLASSES is None:
-            self._metainfo['classes'] = tuple(scan.classes)
+            set_dataset_classes(self, scan.classes)
         self.folder_to_idx = {c: i for i, c in enumerate(scan.classes)}
         if scan.empty_classes:
             logger.warning(f'{name}: no image in the class folder(s) '
@@ -79,20 +85,32 @@ class _ScanByRule:
                            f'{escape_name(self.img_prefix)}')
         return scan.samples
 
-    def __getitem__(self, idx: int) -> dict:
+    # ResumableSampler hands it SampleKey(index, key) pairs: the key seeds the sample's
+    # augmentation (results['sample_key'], read by LoadImageRobust)
+    takes_sample_keys = True
+
+    def _prepare(self, idx: int, key: Optional[Tuple[int, int, int]]) -> Optional[dict]:
+        """mmengine's ``prepare_data`` with the sample's augmentation key."""
+        data_info = self.get_data_info(idx)
+        if key is not None:
+            data_info['sample_key'] = key
+        return self.pipeline(data_info)
+
+    def __getitem__(self, idx: Union[int, SampleKey]) -> dict:
         """mmengine's ``BaseDataset.__getitem__``, ending in a sentence and the written list
         of unreadable files where mmengine raises ``Exception('Cannot find valid image after
-        1000! ...')`` with neither (a folder of unreadable files)."""
-        if self.test_mode:
+        1000! ...')`` with neither (a folder of unreadable files); a :class:`SampleKey` from
+        ``ResumableSampler`` gives the pipeline its ``sample_key``."""
+        idx, key = (idx.index, idx.key) if isinstance(idx, SampleKey) else (idx, None)
+        if self.test_mode:  # evaluation pipelines draw nothing random
             return super().__getitem__(idx)
-        if not self._fully_initialized:
-            self.full_init()
+        self.full_init()  # at once when loaded already
         for _ in range(self.max_refetch + 1):
-            data = self.prepare_data(idx)
+            data = self._prepare(idx, key)
             if data is not None:  # None: a file the loader recorded as unreadable
                 return data
-            idx = self._rand_another()
-        listed = write_unreadable_list('train')
+            idx, key = random_dataset_index(self), None  # drawn after the seeded draws
+        listed = self.unreadable_log.write_list('train') if self.unreadable_log else None
         where = f'they are listed in {escape_name(listed)}' if listed else \
             'they are logged above'
         raise NoReadableSampleError(

@@ -26,6 +26,7 @@ import torch
 from mmengine.config import Config
 
 from .. import device
+from ..utils.mmengine_private import compile_model_step
 
 
 def crop_size(cfg: Config) -> int:
@@ -77,8 +78,8 @@ def synthetic(cfg: Config, iters: int, warmup: int) -> Dict[str, Any]:
     runner.param_schedulers = None
     runner.call_hook('before_run')  # as in training (ApexAmpHook checks the AMP set-up)
     if cfg.get('compile'):
-        runner._maybe_compile('train_step')  # what Runner.train does with cfg.compile
-        runner._maybe_compile('test_step')
+        compile_model_step(runner, 'train_step')  # what Runner.train does with cfg.compile
+        compile_model_step(runner, 'test_step')
     model = runner.model
     seen = _autocast_probe(model)
     batch = cfg.train_dataloader.batch_size

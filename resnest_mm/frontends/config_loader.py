@@ -16,6 +16,7 @@ from typing import List, Optional, Tuple
 from mmengine.config import Config
 
 from ..utils.errors import ExplainedFileNotFoundError, ExplainedValueError
+from ..utils.mmengine_private import config_path
 
 
 def _bases(path: str, tree: ast.Module) -> List[str]:
@@ -41,7 +42,7 @@ def _base_names(tree: ast.Module) -> List[str]:
 def _resolve(name: str, path: str) -> Optional[str]:
     """The file a ``_base_`` entry of ``path`` names, the way mmengine finds it."""
     try:
-        found, _ = Config._get_cfg_path(name, path)  # package::path through the package
+        found, _ = config_path(name, path)  # package::path through the package
     except Exception:  # a package that is not installed: mmengine says so when loading
         return None
     return osp.normpath(osp.abspath(found))

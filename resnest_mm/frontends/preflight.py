@@ -56,13 +56,9 @@ def _keys_read(source: str) -> set:
     return set(re.findall(r"(?<![\w.])(?:self\.)?(?:cfg|args)(?:\.get\(|\[)\s*'(\w+)'", source))
 
 
-@functools.cache  # reads sources: once per runner type and process
-def runner_keys(runner_type: Optional[str] = None) -> frozenset:
-    """The top-level keys a run reads, asked of the code that reads them: the parameters of
-    mmengine's ``Runner.__init__`` and of the runner class of ``runner_type`` (ours by
-    default), and the keys their source reads from the config (``compile``, ``sync_bn``,
-    ``unsafe_load`` ...), plus ``runner_type`` as mmengine's runner builder reads it."""
-    from mmengine.registry import build_functions
+def _runner_classes(runner_type: Optional[str]) -> List[type]:
+    """mmengine's ``Runner`` and the classes of the runner ``runner_type`` names (ours by
+    default) up to it."""
     from mmengine.runner import Runner
 
     from ..registry import RUNNERS
@@ -70,8 +66,19 @@ def runner_keys(runner_type: Optional[str] = None) -> frozenset:
     runner = RUNNERS.get(runner_type or 'ResNeStRunner')
     if isinstance(runner, type):
         classes += [c for c in runner.__mro__ if issubclass(c, Runner) and c is not Runner]
+    return classes
+
+
+@functools.cache  # reads sources: once per runner type and process
+def runner_keys(runner_type: Optional[str] = None) -> frozenset:
+    """The top-level keys a run reads, asked of the code that reads them: the parameters of
+    mmengine's ``Runner.__init__`` and of the runner class of ``runner_type`` (ours by
+    default), and the keys their source reads from the config (``compile``, ``sync_bn``,
+    ``unsafe_load`` ...), plus ``runner_type`` as mmengine's runner builder reads it."""
+    from mmengine.registry import build_functions
+
     keys = set()
-    for cls in classes:
+    for cls in _runner_classes(runner_type):
         keys |= set(inspect.signature(cls.__init__).parameters) - {'self', 'args', 'kwargs'}
         try:
             keys |= _keys_read(inspect.getsource(cls))
@@ -89,14 +96,37 @@ CONFIG_KEYS = frozenset({'_base_', 'custom_imports', 'tta_model', 'tta_pipeline'
                          'data_preprocessor', 'default_scope', 'runner_type', 'decode_on_device'})
 # Runner.from_cfg reads these top-level keys when present, so a config may lack them.
 RUNNER_KEYS = runner_keys() | CONFIG_KEYS
-# Keys the Runner reads from these dicts although a config may not spell them out
-# (Runner.set_randomness, Runner.setup_env and its mp_cfg); dist_cfg, the log processor and the
-# model wrapper pass any key on to functions with many options (init_process_group ...).
-KNOWN_KEYS = {
-    'randomness': {'seed', 'deterministic', 'diff_rank_seed'},
-    'env_cfg': {'cudnn_benchmark', 'mp_cfg', 'dist_cfg', 'resource_limit'},
-    'env_cfg.mp_cfg': {'mp_start_method', 'opencv_num_threads'},
-}
+
+
+def _parameters(function) -> set:
+    return set(inspect.signature(function).parameters) - {'self', 'args', 'kwargs'}
+
+
+@functools.cache  # reads sources: once per runner type and process
+def known_keys(runner_type: Optional[str] = None) -> Dict[str, frozenset]:
+    """Keys the Runner reads from these dicts although a config may not spell them out, asked
+    of the code that reads them: ``randomness`` is passed to ``Runner.set_randomness``,
+    ``env_cfg`` is read by the ``setup_env`` of mmengine's Runner and of the runner class of
+    ``runner_type`` (``env_cfg.get('key')``; ours by default), and its ``mp_cfg`` is passed to
+    ``set_multi_processing`` (beside ``distributed``, which the runner gives)."""
+    from mmengine.runner import Runner
+    from mmengine.utils.dl_utils import set_multi_processing
+
+    env_keys = set()
+    for cls in _runner_classes(runner_type):
+        setup_env = vars(cls).get('setup_env')
+        if setup_env is not None:
+            env_keys |= set(re.findall(r"env_cfg\.get\(\s*'(\w+)'",
+                                       inspect.getsource(setup_env)))
+    return {
+        'randomness': frozenset(_parameters(Runner.set_randomness)),
+        'env_cfg': frozenset(env_keys),
+        'env_cfg.mp_cfg': frozenset(_parameters(set_multi_processing) - {'distributed'}),
+    }
+
+
+# dist_cfg, the log processor and the model wrapper pass any key on to functions with many
+# options (init_process_group ...).
 OPEN_KEYS = ('env_cfg.dist_cfg', 'log_processor', 'model_wrapper_cfg')
 
 
@@ -132,15 +162,16 @@ def check_cfg_options(cfg: Config, options: Optional[Dict[str, Any]]) -> None:
                     f'--cfg-options {dotted}: {where} is a value, not a dict; it has '
                     f'no key {part!r}')
             if part not in node:
-                known = KNOWN_KEYS.get('.'.join(parts[:depth]), set())
+                known = known_keys(cfg.get('runner_type')).get('.'.join(parts[:depth]),
+                                                             frozenset())
                 if part in known or (depth == 0 and part in RUNNER_KEYS):
                     break  # read by the Runner
                 if leaf and 'type' in node:
                     break  # a component argument: its class validates it
                 raise ExplainedKeyError(
                     f'--cfg-options {dotted}: {where} has no key {part!r}'
-                    f'{_suggest(part, set(node.keys()) | known)}; check the spelling against '
-                    f'the config ({cfg.filename or "as loaded"})')
+                    f'{_suggest(part, set(node.keys()) | set(known))}; check the spelling '
+                    f'against the config ({cfg.filename or "as loaded"})')
             node = node[part]
 
 

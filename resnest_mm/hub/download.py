@@ -12,7 +12,6 @@ hashed before it is used.
 """
 from __future__ import annotations
 
-import hashlib
 import http.client
 import logging
 import os
@@ -22,8 +21,8 @@ from typing import Optional
 from urllib.parse import urlparse
 
 from ..utils.errors import ExplainedRuntimeError, ExplainedValueError
+from ..utils.fileio import stream_sha256
 
-_CHUNK = 16 << 20
 # torch.hub's convention: `name-<first hex digits of the SHA-256>.ext`
 _NAME_HASH = re.compile(r'-([a-f0-9]{8,64})\.')
 
@@ -50,11 +49,8 @@ def hash_in_name(url: str) -> Optional[str]:
 
 def sha256_of(path: str) -> str:
     """SHA-256 of a file's bytes (hex), read in chunks."""
-    sha = hashlib.sha256()
     with open(path, 'rb') as f:
-        for chunk in iter(lambda: f.read(_CHUNK), b''):
-            sha.update(chunk)
-    return sha.hexdigest()
+        return stream_sha256(f)
 
 
 def _expected(sha256: str) -> str:

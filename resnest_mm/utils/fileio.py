@@ -19,6 +19,16 @@ _CHUNK = 16 << 20
 NO_ROOM = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
 
+def stream_sha256(stream: IO[bytes]) -> str:
+    """SHA-256 (hex) of the bytes left in an open binary file, read in 16 MiB chunks: the one
+    such loop of the package (checkpoints, downloads). ``hashlib.file_digest`` does the same
+    from Python 3.11; this package still supports 3.9."""
+    sha = hashlib.sha256()
+    for chunk in iter(lambda: stream.read(_CHUNK), b''):
+        sha.update(chunk)
+    return sha.hexdigest()
+
+
 class DiskFullError(ExplainedError, OSError):
     """A file could not be written for lack of space; its partial copy is already removed."""
 

@@ -7,14 +7,19 @@ else a plain line each time another ``every_percent`` of the work is done.
 """
 from __future__ import annotations
 
+import datetime
+import math
 import sys
 import time
 from typing import IO, Optional
 
 
-def _duration(seconds: float) -> str:
-    seconds = int(seconds)
-    return f'{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}'
+def clock(seconds: Optional[float]) -> str:
+    """A duration as ``H:MM:SS`` (``1 day, 2:03:04`` past a day), by ``datetime.timedelta``;
+    ``-:--:--`` when it is not known (None, NaN, infinite). Negative counts as 0."""
+    if seconds is None or not math.isfinite(seconds):
+        return '-:--:--'
+    return str(datetime.timedelta(seconds=int(max(seconds, 0))))
 
 
 class TaskProgress:
@@ -76,8 +81,8 @@ class TaskProgress:
         elapsed = time.monotonic() - self._start
         left = elapsed * (self.total - self.done) / self.done if self.done < self.total else 0
         self.stream.write(f'{self.description}: {min(percent, 100):.0f}% ({self.done:,}/'
-                          f'{self.total:,}), {_duration(elapsed)} elapsed, '
-                          f'{_duration(left)} left\n')
+                          f'{self.total:,}), {clock(elapsed)} elapsed, '
+                          f'{clock(left)} left\n')
         self.stream.flush()
 
     def close(self) -> None:

@@ -11,7 +11,8 @@ from PIL import Image
 
 from resnest_mm.datasets.decode_limits import DecodeLimitError, read_image_file
 from resnest_mm.datasets.image_header import count_jpeg_scans
-from resnest_mm.datasets.transforms import UNREADABLE_DIR_ENV
+from resnest_mm.datasets.transforms import LoadImageRobust
+from resnest_mm.datasets.unreadable_log import UnreadableLog
 from tests.helpers.hostile_images import progressive_jpeg
 from tests.helpers.timeouts import ends_within
 from tests.test_datasets.test_transforms.test_load_image import LOADERS
@@ -49,7 +50,7 @@ def test_a_jpeg_of_too_many_scans_is_refused_before_decoding(name, tmp_path, mon
     the markers in milliseconds."""
     path = tmp_path / 'scans.JPEG'
     path.write_bytes(progressive_jpeg(2000, 2000, 1010))
-    monkeypatch.setenv(UNREADABLE_DIR_ENV, str(tmp_path / 'records'))
+    monkeypatch.setattr(LoadImageRobust, 'unreadable_log', UnreadableLog(str(tmp_path / 'records')))
     loader = LOADERS[name]()
     start = time.thread_time()
     out = loader.transform({'img_path': str(path)})
@@ -68,7 +69,7 @@ def test_a_jpeg_of_too_many_scans_is_refused_before_decoding(name, tmp_path, mon
 def test_a_decode_over_its_cpu_time_is_refused_and_not_repeated(name, tmp_path, monkeypatch):
     path = tmp_path / 'slow.JPEG'
     path.write_bytes(progressive_jpeg(1500, 1500, 400))  # about 0.3 s of CPU
-    monkeypatch.setenv(UNREADABLE_DIR_ENV, str(tmp_path / 'records'))
+    monkeypatch.setattr(LoadImageRobust, 'unreadable_log', UnreadableLog(str(tmp_path / 'records')))
     loader = LOADERS[name](max_scans=400, max_decode_seconds=0.02)
     out = loader.transform({'img_path': str(path)})
     assert out is None or not np.any(out['img'])
@@ -87,7 +88,7 @@ def test_a_fifo_or_a_device_is_not_read(name, tmp_path, monkeypatch):
     """open() on a FIFO waits for a writer for ever; a device is not an image."""
     os.mkfifo(tmp_path / 'fifo.JPEG')
     os.symlink('/dev/null', tmp_path / 'null.JPEG')
-    monkeypatch.setenv(UNREADABLE_DIR_ENV, str(tmp_path / 'records'))
+    monkeypatch.setattr(LoadImageRobust, 'unreadable_log', UnreadableLog(str(tmp_path / 'records')))
     with ends_within(5):
         for file in ('fifo.JPEG', 'null.JPEG'):
             out = LOADERS[name]().transform({'img_path': str(tmp_path / file)})
@@ -105,7 +106,7 @@ def test_read_image_file_reads_a_regular_file(tmp_path):
 
 
 def test_names_with_control_characters_are_one_record_each(tmp_path, monkeypatch):
-    monkeypatch.setenv(UNREADABLE_DIR_ENV, str(tmp_path / 'records'))
+    monkeypatch.setattr(LoadImageRobust, 'unreadable_log', UnreadableLog(str(tmp_path / 'records')))
     for name in ('a\nb.JPEG', 'tab\tx.JPEG', '\x1b[2Jclear.JPEG'):
         (tmp_path / name).write_bytes(b'not an image')
         assert LOADERS['LoadImageRobust']().transform({'img_path': str(tmp_path / name)}) is None

@@ -137,3 +137,26 @@ def test_pretrained_init_is_refused_for_load_from():
                                          r"loads x.pth past .*use load_from=x.pth"):
         preflight.check_pretrained_init(cfg)
     preflight.check_pretrained_init(Config(dict(model=dict(backbone=dict(type='ResNeSt')))))
+
+
+def test_env_cfg_keys_are_those_the_configured_runner_reads(cfg):
+    """Asked of the runner class the config names, not a list copied from mmengine: a runner
+    whose ``setup_env`` reads one more ``env_cfg`` key gets it accepted."""
+    from resnest_mm.engine.runner import ResNeStRunner
+    from resnest_mm.registry import RUNNERS
+
+    @RUNNERS.register_module(name='NumaBindingRunner', force=True)
+    class NumaBindingRunner(ResNeStRunner):
+        def setup_env(self, env_cfg):
+            if env_cfg.get('numa_bind'):  # a key of this runner only
+                pass
+            super().setup_env(env_cfg)
+
+    cfg.runner_type = 'resnest_mm.NumaBindingRunner'
+    check_cfg_options(cfg, {'env_cfg.numa_bind': True, 'env_cfg.mp_cfg.mp_start_method': 1})
+    with pytest.raises(KeyError, match=r"env_cfg has no key 'numa_bnd' \(did you mean "
+                                       r"'numa_bind'\?\)"):
+        check_cfg_options(cfg, {'env_cfg.numa_bnd': True})
+    cfg.runner_type = 'resnest_mm.ResNeStRunner'
+    with pytest.raises(KeyError, match="env_cfg has no key 'numa_bind'"):
+        check_cfg_options(cfg, {'env_cfg.numa_bind': True})

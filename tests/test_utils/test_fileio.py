@@ -35,3 +35,15 @@ def test_atomic_write_onto_a_folder_names_it_and_leaves_nothing(tmp_path):
                                               'file cannot be written there'):
         atomic_write(str(tmp_path / 'summary.json'), lambda f: f.write(b'{}'))
     assert sorted(os.listdir(tmp_path)) == ['summary.json']
+
+
+def test_stream_sha256_is_the_files_sha256_across_chunks(tmp_path):
+    import hashlib
+
+    from resnest_mm.utils.fileio import stream_sha256
+    data = os.urandom(1 << 20) * 17 + b'tail'  # over one 16 MiB chunk
+    path = tmp_path / 'blob'
+    path.write_bytes(data)
+    with open(path, 'rb') as f:
+        f.read(3)  # what is left of the stream
+        assert stream_sha256(f) == hashlib.sha256(data[3:]).hexdigest()

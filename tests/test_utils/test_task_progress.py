@@ -21,3 +21,13 @@ def test_on_a_terminal_it_draws_a_bar():
         for _ in range(50):
             progress.update()
     assert 'prepare' in screen.getvalue() and '50/50' in screen.getvalue()
+
+
+def test_one_clock_for_every_duration_shown():
+    """TaskProgress and ProgressBarHook show durations alike."""
+    from resnest_mm.engine.hooks import progress_bar_hook
+    from resnest_mm.utils.task_progress import clock
+    assert progress_bar_hook.clock is clock
+    assert [clock(s) for s in (0, 59.9, 3725, -4, 90061)] == [
+        '0:00:00', '0:00:59', '1:02:05', '0:00:00', '1 day, 1:01:01']
+    assert clock(None) == clock(float('nan')) == clock(float('inf')) == '-:--:--'

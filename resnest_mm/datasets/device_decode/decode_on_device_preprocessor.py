@@ -11,7 +11,7 @@ from torch.nn import functional as F
 from ... import device as devices
 from ...registry import MODELS
 from ..decode import UnreadableImageError, decode_image
-from ..transforms.load_image import record_unreadable
+from ..unreadable_log import UnreadableLog, record_unreadable
 
 # BT.601 luma in BGR order, as OpenCV's COLOR_BGR2GRAY (FastColorJitter's grey image).
 _GREY = (0.114, 0.587, 0.299)
@@ -75,14 +75,17 @@ class DecodeOnDevicePreprocessor(ClsDataPreprocessor):
 
     A file the device decoder refuses is decoded by the CPU decoder
     (:func:`~resnest_mm.datasets.decode.decode_image`, every check included); one that cannot be
-    read at all is recorded for ``UnreadableImageHook`` (counted, listed, limited) and left out
-    of the batch, as the CPU path skips it. Images the workers already decoded (not JPEGs,
+    read at all is recorded in ``unreadable_log``, which ``UnreadableImageHook`` gives it
+    (counted, listed, limited), and left out of the batch, as the CPU path skips it. Images
+    the workers already decoded (not JPEGs,
     CMYK, rotated) only get the flip, jitter and lighting here. Batches without
     ``device_augment`` (validation) pass through unchanged.
 
     Args:
         **kwargs: ``ClsDataPreprocessor``'s arguments.
     """
+
+    unreadable_log: Optional[UnreadableLog] = None  # given by UnreadableImageHook
 
     def forward(self, data: dict, training: bool = False) -> dict:
         samples = data.get('data_samples')
@@ -93,7 +96,7 @@ class DecodeOnDevicePreprocessor(ClsDataPreprocessor):
 
     def _augment(self, inputs: List[torch.Tensor], samples: list
                  ) -> Tuple[torch.Tensor, list]:
-        where = devices.jpeg_decode_device(self._device)
+        where = devices.jpeg_decode_device(self.device)
         encoded = [i for i, x in enumerate(inputs) if x.ndim == 1]
         decoded = dict(zip(encoded, _decode_jpegs([inputs[i] for i in encoded], where)))
         images, kept = [], []
@@ -104,9 +107,9 @@ class DecodeOnDevicePreprocessor(ClsDataPreprocessor):
                     image = self._decode_on_cpu(inputs[index], sample)
                     if image is None:
                         continue
-                image = self._crop_resize(image.to(self._device), sample)
+                image = self._crop_resize(image.to(self.device), sample)
             else:  # decoded and cropped by the worker (BGR, CHW)
-                image = image.to(self._device).float()
+                image = image.to(self.device).float()
             if sample.flip:
                 image = image.flip(-1)
             if sample.jitter_order is not None:
@@ -121,13 +124,12 @@ class DecodeOnDevicePreprocessor(ClsDataPreprocessor):
                 f'{samples[0].get("img_path")}); check the data set')
         return torch.stack(images), kept
 
-    @staticmethod
-    def _decode_on_cpu(data: torch.Tensor, sample) -> Optional[torch.Tensor]:
+    def _decode_on_cpu(self, data: torch.Tensor, sample) -> Optional[torch.Tensor]:
         path = sample.get('img_path', '<bytes>')
         try:
             bgr = decode_image(data.numpy().tobytes(), path)
         except UnreadableImageError as exc:
-            record_unreadable(path, str(exc))
+            record_unreadable(self.unreadable_log, path, str(exc))
             return None
         return torch.from_numpy(np.ascontiguousarray(bgr[..., ::-1])).permute(2, 0, 1)
 

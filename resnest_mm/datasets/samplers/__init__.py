@@ -1,3 +1,3 @@
-from .resumable_sampler import ResumableSampler, SampleIndex, seed_sample
+from .resumable_sampler import ResumableSampler, SampleKey, seed_sample
 
-__all__ = ['ResumableSampler', 'SampleIndex', 'seed_sample']
+__all__ = ['ResumableSampler', 'SampleKey', 'seed_sample']

@@ -5,13 +5,27 @@ from abc import abstractmethod
 from typing import Sequence, Tuple, Union
 
 import numpy as np
+import torch
+from torchvision.transforms.v2 import functional as tv_functional
 
 from ...utils.errors import ExplainedValueError
 from ..decode import check_declared_size, decode_image, jpeg_header
 from ..image_header import displayed_size
 from ..jpeg_roi import decode_region
-from ..resize import resize_bilinear
 from .load_image import LoadImageRobust, bgr_image
+
+
+def resize_hwc(image: np.ndarray, size: Tuple[int, int]) -> np.ndarray:
+    """An ``(H, W, C)`` uint8 array resized to ``size=(height, width)`` by torchvision's
+    antialiased bilinear ``resize`` (Pillow's filter within one grey level, without Pillow's
+    image type; its uint8 channels-last kernel works on the NumPy buffer), as a C-contiguous
+    ``(height, width, C)`` uint8 array."""
+    if image.shape[:2] == tuple(size):
+        return np.ascontiguousarray(image)
+    tensor = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)
+    with torch.inference_mode():
+        out = tv_functional.resize(tensor, list(size), antialias=True)  # bilinear by default
+    return np.ascontiguousarray(out.permute(1, 2, 0).numpy())
 
 
 class DecodeCrop(LoadImageRobust):
@@ -23,7 +37,7 @@ class DecodeCrop(LoadImageRobust):
     1/8 size in the DCT whenever the box still covers the output size at that scale, only the
     box's region of it is decoded (:mod:`~resnest_mm.datasets.jpeg_roi`, when built; rotated and
     CMYK JPEGs are decoded whole), and the crop is resized with Pillow's antialiased bilinear
-    filter by PyTorch's uint8 kernel (:func:`~resnest_mm.datasets.resize.resize_bilinear`).
+    filter by torchvision's uint8 kernel (:func:`resize_hwc`).
     Files that are not plain JPEGs (PNG, broken headers) are decoded in full first; the result
     is the same crop. With a reduction the box snaps to the reduced pixel grid (edges move by at
     most ``reduce / 2`` source pixels, less than half an output pixel).
@@ -94,7 +108,7 @@ class DecodeCrop(LoadImageRobust):
         results['crop_bbox'] = np.array([x1 * reduce, y1 * reduce, min(width, x2 * reduce),
                                          min(height, y2 * reduce)])
         results['decode_reduce'] = reduce
-        return resize_bilinear(crop, self.out_size)
+        return resize_hwc(crop, self.out_size)
 
     @staticmethod
     def _crop(image: np.ndarray, top: int, left: int, crop_h: int, crop_w: int, reduce: int):
@@ -108,7 +122,7 @@ class DecodeCrop(LoadImageRobust):
         results['ori_shape'] = (height, width)
         results['crop_bbox'] = np.array([left, top, left + crop_w, top + crop_h])
         results['decode_reduce'] = 1
-        return resize_bilinear(image[top:top + crop_h, left:left + crop_w], self.out_size)
+        return resize_hwc(image[top:top + crop_h, left:left + crop_w], self.out_size)
 
     def __repr__(self) -> str:
         return (f'{type(self).__name__}(scale={self.out_size[::-1]}, '

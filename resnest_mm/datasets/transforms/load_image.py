@@ -1,19 +1,15 @@
 """``LoadImageRobust``: mmcv's ``LoadImageFromFile`` that survives ImageNet's oddities."""
 from __future__ import annotations
 
-import os
-from typing import Dict, List, Optional
+from typing import Dict, Optional
 
 import cv2
 import numpy as np
 from mmcv.transforms import BaseTransform
 from mmengine import fileio
-from mmengine.logging import print_log
 
 from ...registry import TRANSFORMS
 from ...utils.errors import ExplainedValueError
-from ...utils.escape import escape_name
-from ...utils.fileio import atomic_write
 from ..decode import UnreadableImageError, decode_image
 from ..decode_limits import (
     DEFAULT_MAX_DECODE_SECONDS,
@@ -25,63 +21,7 @@ from ..decode_limits import (
 )
 from ..image_header import DEFAULT_MAX_PIXELS
 from ..samplers.resumable_sampler import seed_sample
-
-# Set by UnreadableImageHook in the main process; data-loader workers inherit it and append one
-# ``path<TAB>reason`` line per failure to a file of their own there.
-UNREADABLE_DIR_ENV = 'RESNEST_MM_UNREADABLE_DIR'
-# Also set by the hook: the run's list (``<work_dir>/unreadable_images.txt``), written by a
-# worker itself when the data set gives up (no epoch end, so no hook, will write it).
-UNREADABLE_LIST_ENV = 'RESNEST_MM_UNREADABLE_LIST'
-
-
-def recorded_unreadable() -> List[str]:
-    """The ``path<TAB>reason`` entries recorded so far by every process of this rank, each once
-    (complete lines only)."""
-    folder = os.environ.get(UNREADABLE_DIR_ENV)
-    if not folder or not os.path.isdir(folder):
-        return []
-    entries: Dict[str, str] = {}
-    for name in sorted(os.listdir(folder)):
-        if name.endswith('.tsv'):
-            with open(os.path.join(folder, name), encoding='utf-8') as f:
-                text = f.read()
-            for line in text[:text.rfind('\n') + 1].split('\n')[:-1]:
-                entries.setdefault(line.split('\t', 1)[0], line)
-    return list(entries.values())
-
-
-def write_unreadable_list(mode: str) -> Optional[str]:
-    """Merge this rank's records into the run's list (``<mode><TAB>path<TAB>reason`` lines,
-    as UnreadableImageHook writes them) at once, atomically; return its path, or None when no
-    hook set one up."""
-    target = os.environ.get(UNREADABLE_LIST_ENV)
-    if not target:
-        return None
-    lines: List[str] = []
-    if os.path.isfile(target):
-        with open(target, encoding='utf-8') as f:
-            lines = f.read().split('\n')[:-1]
-    known = {line.split('\t')[1] for line in lines if line.count('\t') >= 2}
-    lines += [f'{mode}\t{entry}' for entry in recorded_unreadable()
-              if entry.split('\t', 1)[0] not in known]
-    text = ''.join(line + '\n' for line in lines).encode('utf-8')
-    atomic_write(target, lambda f: f.write(text), size=len(text))
-    return target
-
-
-def record_unreadable(path: str, reason: str) -> None:
-    """Note an unreadable file for UnreadableImageHook (or log it when no hook is listening).
-
-    The path and the reason are escaped (:func:`~resnest_mm.utils.escape.escape_name`): a name
-    holding a newline or a tab is one entry of the list, never two.
-    """
-    folder = os.environ.get(UNREADABLE_DIR_ENV)
-    if not folder:
-        print_log(f'unreadable image {escape_name(reason)}', logger='current', level=30)
-        return
-    os.makedirs(folder, exist_ok=True)
-    with open(os.path.join(folder, f'{os.getpid()}.tsv'), 'a', encoding='utf-8') as f:
-        f.write(f'{escape_name(path)}\t{escape_name(reason)}\n')
+from ..unreadable_log import UnreadableLog, record_unreadable
 
 
 def bgr_image(image: np.ndarray) -> np.ndarray:
@@ -117,8 +57,9 @@ class LoadImageRobust(BaseTransform):
     that lies, one declaring more than ``max_pixels`` (read from the header before
     decoding, so a 700-byte file claiming 40000 x 40000 pixels costs nothing), a JPEG of more
     than ``max_scans`` scans, a decode that took more than ``max_decode_seconds``, a FIFO or a
-    device (:mod:`~resnest_mm.datasets.decode_limits`) -- is recorded (``UnreadableImageHook``
-    counts, lists and limits them) and then:
+    device (:mod:`~resnest_mm.datasets.decode_limits`) -- is recorded in ``unreadable_log``
+    (an :class:`~resnest_mm.datasets.unreadable_log.UnreadableLog` that ``UnreadableImageHook``
+    gives it, then counts, lists and limits; logged as a warning without one) and then:
 
     * ``on_error='skip'`` (training): the transform returns None and mmengine's dataset draws
       another sample, so the batch still forms;
@@ -126,8 +67,9 @@ class LoadImageRobust(BaseTransform):
       ``placeholder_size`` image stands in, so the metric still covers every file and is, if
       anything, a lower bound.
 
-    Being the first transform, it also seeds the sample's augmentation when the index comes from
-    ``ResumableSampler`` (:func:`~resnest_mm.datasets.samplers.seed_sample`).
+    Being the first transform, it also seeds the sample's augmentation from the
+    ``sample_key`` that a data set fed by ``ResumableSampler`` adds
+    (:func:`~resnest_mm.datasets.samplers.seed_sample`).
 
     Required keys: ``img_path``, or ``img`` (a decoded BGR array: inference on images in memory,
     mmpretrain's ``ImageClassificationInferencer``). Added keys: ``img``, ``img_shape``,
@@ -147,6 +89,8 @@ class LoadImageRobust(BaseTransform):
             over it is unreadable (and not decoded again by this loader). None for no limit.
             Defaults to 10.
     """
+
+    unreadable_log: Optional[UnreadableLog] = None  # given by UnreadableImageHook
 
     def __init__(self, on_error: str = 'skip', placeholder_size: int = 256,
                  to_float32: bool = False, backend_args: Optional[dict] = None,
@@ -178,7 +122,7 @@ class LoadImageRobust(BaseTransform):
 
     def transform(self, results: dict) -> Optional[dict]:
         # First transform of the pipeline: seed this sample's augmentation (ResumableSampler).
-        seed_sample(results.get('sample_idx'))
+        seed_sample(results.get('sample_key'))
         path = results.get('img_path')
         if path is None and isinstance(results.get('img'), np.ndarray):
             # An image already in memory (inference on arrays, mmpretrain's inferencer).
@@ -193,7 +137,7 @@ class LoadImageRobust(BaseTransform):
             image = self.load(path, results)
         except (UnreadableImageError, OSError) as exc:
             reason = str(exc) if isinstance(exc, UnreadableImageError) else f'{path}: {exc}'
-            record_unreadable(path, reason)
+            record_unreadable(self.unreadable_log, path, reason)
             if self.on_error == 'skip':
                 return None
             image = np.zeros(self.placeholder_shape + (3, ), np.uint8)

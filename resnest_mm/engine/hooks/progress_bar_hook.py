@@ -2,7 +2,6 @@
 elsewhere."""
 from __future__ import annotations
 
-import datetime
 import logging
 import math
 import sys
@@ -24,6 +23,7 @@ from rich.progress import (
 )
 
 from ...registry import HOOKS
+from ...utils.task_progress import clock
 
 MODES = ('auto', 'bar', 'lines', 'off')
 
@@ -35,12 +35,6 @@ def _batch_size(data_batch) -> int:
         return len(inputs) if inputs is not None else 0
     except TypeError:
         return 0
-
-
-def _clock(seconds: Optional[float]) -> str:
-    if seconds is None or not math.isfinite(seconds):
-        return '-:--:--'
-    return str(datetime.timedelta(seconds=int(max(seconds, 0))))
 
 
 class _WipeBeforeLog(logging.Filter):
@@ -197,7 +191,7 @@ class ProgressBarHook(Hook):
     def _line(self, runner) -> None:
         share = 100 * self._done / self._total if self._total else 100.
         text = (f'{self._title} {self._done}/{self._total} ({share:.0f}%)  '
-                f'elapsed {_clock(time.monotonic() - self._start)}  ETA {_clock(self._eta())}')
+                f'elapsed {clock(time.monotonic() - self._start)}  ETA {clock(self._eta())}')
         extra = self._extra(runner)
         if extra:
             text += '  ' + extra

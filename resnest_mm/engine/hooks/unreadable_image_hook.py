@@ -9,9 +9,10 @@ from typing import Dict, List, Optional
 from mmengine.dist import all_gather_object, get_rank, is_main_process
 from mmengine.hooks import Hook
 
-from ...datasets.transforms import UNREADABLE_DIR_ENV, UNREADABLE_LIST_ENV
+from ...datasets.unreadable_log import UnreadableLog, attach_unreadable_log
 from ...registry import HOOKS
 from ...utils.errors import ExplainedRuntimeError, ExplainedValueError
+from .checkpoint_adapter_hook import bare_model
 
 
 @HOOKS.register_module()
@@ -19,8 +20,12 @@ class UnreadableImageHook(Hook):
     """Report unreadable images by path at the end of every epoch, and stop when too many fail.
 
     :class:`~resnest_mm.datasets.LoadImageRobust` records each file it cannot read (in the data
-    loader workers) in a per-rank folder this hook names through the environment before the
-    workers start. After every train, validation and test epoch the hook gathers the new entries
+    loader workers) in a per-rank folder: this hook gives the loop's data set, its loading
+    transforms and the data preprocessor an
+    :class:`~resnest_mm.datasets.unreadable_log.UnreadableLog` naming that folder, as their
+    ``unreadable_log`` attribute, before each loop starts its workers (``before_train``,
+    ``before_val``, ``before_test``). After every train, validation and test epoch the hook
+    gathers the new entries
     of every rank (``all_gather_object``, so all ranks decide alike), logs how many there were
     and the first paths, appends them to ``<work_dir>/unreadable_images.txt`` (rank 0) and raises
     on every rank when the unreadable files exceed ``max_fraction`` of that loop's data set.
@@ -42,6 +47,7 @@ class UnreadableImageHook(Hook):
         self.max_fraction = max_fraction
         self.show = show
         self._folder: Optional[str] = None
+        self._log: Optional[UnreadableLog] = None
         self._offsets: Dict[str, int] = {}
         self._seen: Dict[str, set] = {}
 
@@ -49,10 +55,19 @@ class UnreadableImageHook(Hook):
         self._folder = os.path.join(runner.work_dir, '.unreadable_images', f'rank{get_rank()}')
         shutil.rmtree(self._folder, ignore_errors=True)
         os.makedirs(self._folder, exist_ok=True)
-        os.environ[UNREADABLE_DIR_ENV] = self._folder
-        if is_main_process():
-            os.environ[UNREADABLE_LIST_ENV] = os.path.join(runner.work_dir,
-                                                           'unreadable_images.txt')
+        self._log = UnreadableLog(self._folder, os.path.join(
+            runner.work_dir, 'unreadable_images.txt') if is_main_process() else None)
+        attach_unreadable_log(getattr(bare_model(runner.model), 'data_preprocessor', None),
+                              self._log)
+
+    def before_train(self, runner) -> None:
+        attach_unreadable_log(runner.train_dataloader.dataset, self._log)
+
+    def before_val(self, runner) -> None:
+        attach_unreadable_log(runner.val_dataloader.dataset, self._log)
+
+    def before_test(self, runner) -> None:
+        attach_unreadable_log(runner.test_dataloader.dataset, self._log)
 
     def _collect(self) -> List[str]:
         lines: List[str] = []

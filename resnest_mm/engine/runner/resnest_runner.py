@@ -83,22 +83,22 @@ from ...utils.errors import (
 )
 from ...utils.fileio import NO_ROOM
 from ...utils.log_file_handler import LogFileHandler
+from ...utils.mmengine_private import default_hook_keys
 from .. import amp_policy, loops
 from ..loops import bare_model
 from .process_group import init_process_group
 from .stop_signals import StopSignals
 from .work_dir_lock import LOCK_NAME, WorkDirLock
 
-# Hooks every run of ours has unless a config sets their key to None (scoped names: they are
-# built in the config's default scope, which may be mmpretrain's).
+# The one list of the hooks every run of ours has unless a config sets their key to None
+# (configs/_base_/default_runtime.py gives them settings under the same keys; the tests import
+# this list). Scoped names: they are built in the config's default scope, which may be
+# mmpretrain's.
 SAFETY_HOOKS: Dict[str, dict] = dict(
     non_finite_loss=dict(type=scoped('NonFiniteLossHook')),
     unreadable_images=dict(type=scoped('UnreadableImageHook')),
     progress_bar=dict(type=scoped('ProgressBarHook')),
 )
-# mmengine's own default hook keys: a None there is mmengine's to handle.
-_MMENGINE_DEFAULT_HOOKS = ('runtime_info', 'timer', 'sampler_seed', 'logger', 'param_scheduler',
-                           'checkpoint')
 
 
 def _hook_types(hooks) -> List[str]:
@@ -310,8 +310,11 @@ class ResNeStRunner(Runner):
                                         'safety net is off for this run')
             elif elsewhere:
                 merged[name] = None  # the config lists it elsewhere: register it once
+        # a None under one of mmengine's own default keys is mmengine's to drop; under any
+        # other key mmengine would fail an assertion, so ours are left out here
+        mmengine_defaults = default_hook_keys()
         super().register_hooks(
-            {k: v for k, v in merged.items() if v is not None or k in _MMENGINE_DEFAULT_HOOKS},
+            {k: v for k, v in merged.items() if v is not None or k in mmengine_defaults},
             custom_hooks)
 
     def call_hook(self, fn_name: str, **kwargs) -> None:

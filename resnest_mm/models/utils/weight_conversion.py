@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import re
 from collections import OrderedDict
-from typing import Dict, Optional, Tuple
+from typing import Callable, Dict, Optional, Tuple
 
 import torch
 from mmengine.logging import print_log
@@ -34,6 +34,9 @@ _MMPRETRAIN_STEM = {
     'stem.1.conv.': 'conv1.3.', 'stem.1.bn.': 'conv1.4.',
     'stem.2.conv.': 'conv1.6.', 'stem.2.bn.': 'bn1.',
 }
+_TO_MMPRETRAIN_STEM = {new: old for old, new in _MMPRETRAIN_STEM.items()}
+# the shortcut of a stage's first block: (prefix, index in the Sequential, rest)
+_SHORTCUT = re.compile(r'(layer\d+\.0\.downsample\.)(\d)(\..*)')
 _WRAPPER_KEYS = ('state_dict', 'model', 'state_dict_ema', 'model_ema')
 
 StateDict = Dict[str, torch.Tensor]
@@ -87,21 +90,28 @@ def detect_format(state_dict: StateDict) -> str:
         f'resnest_mm (first keys: {sample}); pass --format if you know the layout.')
 
 
+def _mmpretrain_key(key: str, to_mmpretrain: bool, pool_free: Callable[[str], bool]) -> str:
+    """A bare backbone key renamed between mmpretrain's names and the original's, either way:
+    the stem, and the shortcut of a stage whose first block has no pool in mmpretrain
+    (``pool_free(prefix)``, layer1's stride 1), where conv and norm sit one index lower."""
+    for old, new in (_TO_MMPRETRAIN_STEM if to_mmpretrain else _MMPRETRAIN_STEM).items():
+        if key.startswith(old):
+            key = new + key[len(old):]
+            break
+    match = _SHORTCUT.match(key)
+    if match and pool_free(match.group(1)):
+        key = f'{match.group(1)}{int(match.group(2)) + (-1 if to_mmpretrain else 1)}' \
+            f'{match.group(3)}'
+    return key
+
+
 def _from_mmpretrain(state_dict: StateDict) -> StateDict:
     bare = {k[len('backbone.'):] if k.startswith('backbone.') else k for k in state_dict}
-    out: StateDict = OrderedDict()
-    for key, value in state_dict.items():
-        key = key[len('backbone.'):] if key.startswith('backbone.') else key
-        for old, new in _MMPRETRAIN_STEM.items():
-            if key.startswith(old):
-                key = new + key[len(old):]
-                break
-        # mmpretrain omits the stride-1 pool of layer1's shortcut: conv/norm sit one index lower.
-        match = re.match(r'(layer\d+\.0\.downsample\.)(\d)(\..*)', key)
-        if match and f'{match.group(1)}0.weight' in bare:
-            key = f'{match.group(1)}{int(match.group(2)) + 1}{match.group(3)}'
-        out[key] = value
-    return out
+    # a shortcut whose index 0 holds weights (a conv, not a pool) has no pool
+    return OrderedDict(
+        (_mmpretrain_key(key[len('backbone.'):] if key.startswith('backbone.') else key, False,
+                         lambda prefix: f'{prefix}0.weight' in bare), value)
+        for key, value in state_dict.items())
 
 
 def convert_state_dict(state_dict: StateDict,
@@ -169,7 +179,6 @@ def convert_checkpoint(src: str,
 
 
 EXPORT_FORMATS = ('official', 'timm', 'mmpretrain')
-_TO_MMPRETRAIN_STEM = {new: old for old, new in _MMPRETRAIN_STEM.items()}
 
 
 def export_state_dict(state_dict: StateDict, fmt: str) -> StateDict:
@@ -207,16 +216,9 @@ def export_state_dict(state_dict: StateDict, fmt: str) -> StateDict:
                 f'weight {key!r} belongs to neither the backbone nor the linear head; only a '
                 'ResNeSt with a LinearClsHead can be exported.')
         key = key[len('backbone.'):]
-        if fmt == 'mmpretrain':
-            for ours, theirs in _TO_MMPRETRAIN_STEM.items():
-                if key.startswith(ours):
-                    key = theirs + key[len(ours):]
-                    break
-            # mmpretrain has no stride-1 pool in layer1's shortcut: conv/norm one index lower.
-            match = re.match(r'(layer1\.0\.downsample\.)(\d)(\..*)', key)
-            if match:
-                key = f'{match.group(1)}{int(match.group(2)) - 1}{match.group(3)}'
-            key = 'backbone.' + key
+        if fmt == 'mmpretrain':  # mmpretrain has no stride-1 pool in layer1's shortcut
+            key = 'backbone.' + _mmpretrain_key(
+                key, True, lambda prefix: prefix == 'layer1.0.downsample.')
         out[key] = value
     return out
 

@@ -9,18 +9,15 @@ read for ever).
 """
 from __future__ import annotations
 
-import hashlib
 import re
 from typing import Optional
 
 from ..errors import ExplainedFileNotFoundError
-from ..fileio import DIGEST_SUFFIX
+from ..fileio import DIGEST_SUFFIX, stream_sha256
 from ..safe_open import UnsafeFileError, open_regular_file, read_regular_file
 from .errors import CheckpointError, CheckpointNotFoundError
 from .limits import CheckpointLimits
 from .stop_during_load import stop_during_load
-
-_CHUNK = 16 << 20
 
 
 def digest_path(path: str) -> str:
@@ -66,14 +63,11 @@ def file_sha256(path: str, limits: Optional[CheckpointLimits] = None) -> str:
         CheckpointError: not a regular file, too large, missing or unreadable.
     """
     limits = limits or CheckpointLimits.from_env()
-    sha = hashlib.sha256()
     try:
         with open_regular_file(path, limits.file_bytes, 'checkpoint') as f:
-            for chunk in iter(lambda: f.read(_CHUNK), b''):
-                sha.update(chunk)
+            return stream_sha256(f)
     except (ExplainedFileNotFoundError, UnsafeFileError) as exc:
         raise checkpoint_file_error(exc) from None
-    return sha.hexdigest()
 
 
 def damaged_digest_error(path: str, found: str, expected: str) -> CheckpointError:

@@ -11,7 +11,8 @@ from mmengine.dataset import Compose, pseudo_collate
 from PIL import Image
 
 from resnest_mm.datasets.device_decode import apply_decode_on_device
-from resnest_mm.datasets.transforms import UNREADABLE_DIR_ENV
+from resnest_mm.datasets.transforms import LoadImageRobust
+from resnest_mm.datasets.unreadable_log import UnreadableLog
 from resnest_mm.registry import MODELS, TRANSFORMS
 from resnest_mm.utils.errors import ExplainedValueError
 from tests.helpers.odd_images import write_odd_images
@@ -99,12 +100,13 @@ def _broken_jpeg(path):
 
 def test_a_hostile_file_on_the_device_path_is_listed_and_left_out(tmp_path, monkeypatch):
     folder = tmp_path / 'unreadable'
-    monkeypatch.setenv(UNREADABLE_DIR_ENV, str(folder))
+    monkeypatch.setattr(LoadImageRobust, 'unreadable_log', UnreadableLog(str(folder)))
     good = _photo(tmp_path / 'good.JPEG', 200, 150, seed=1)
     bad = _broken_jpeg(tmp_path / 'bad.JPEG')
     write_odd_images(str(tmp_path))
     odd = [str(tmp_path / name) for name in ('cmyk.JPEG', 'rotated.JPEG', 'gray.JPEG')]
     _, (dev, dev_pre) = _pipelines(scale=32)
+    dev_pre.unreadable_log = UnreadableLog(str(folder))  # as UnreadableImageHook gives it
     outs = _batch(dev, [good, bad] + odd, seed=0)
     assert outs[1]['inputs'].ndim == 1  # the header is fine: it reaches the device path
     result = dev_pre(pseudo_collate(outs), training=True)

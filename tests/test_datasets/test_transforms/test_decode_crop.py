@@ -87,8 +87,9 @@ def test_oddities_crop_the_right_picture(tmp_path, name):
 
 
 def test_unreadable_files_are_skipped_or_stood_in_for(tmp_path, monkeypatch):
-    from resnest_mm.datasets.transforms.load_image import UNREADABLE_DIR_ENV
-    monkeypatch.setenv(UNREADABLE_DIR_ENV, str(tmp_path / 'record'))
+    from resnest_mm.datasets.unreadable_log import UnreadableLog
+    monkeypatch.setattr(LoadImageRobust, 'unreadable_log',
+                        UnreadableLog(str(tmp_path / 'record')))
     reasons = write_unreadable_images(str(tmp_path))
     for name in reasons:
         path = str(tmp_path / name)

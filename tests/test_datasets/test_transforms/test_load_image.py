@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 from resnest_mm.datasets.transforms import (
-    UNREADABLE_DIR_ENV,
     DecodeCenterCrop,
     DecodeRandomResizedCrop,
     LoadImageRobust,
 )
+from resnest_mm.datasets.unreadable_log import UnreadableLog
 from tests.helpers.hostile_images import jpeg_declaring
 from tests.helpers.images import write_image_folder
 
@@ -26,7 +26,7 @@ LOADERS = {
 def test_max_pixels_is_configurable_and_a_file_over_it_is_recorded(name, tmp_path, monkeypatch):
     path = os.path.join(write_image_folder(str(tmp_path / 'data'), ['a'], size=40), 'a',
                         '000.JPEG')
-    monkeypatch.setenv(UNREADABLE_DIR_ENV, str(tmp_path / 'records'))
+    monkeypatch.setattr(LoadImageRobust, 'unreadable_log', UnreadableLog(str(tmp_path / 'records')))
     assert LOADERS[name](max_pixels=1600).transform({'img_path': path}) is not None
     out = LOADERS[name](max_pixels=1599).transform({'img_path': path})
     if 'placeholder' in name or name == 'DecodeCenterCrop':
@@ -45,7 +45,7 @@ def test_a_bomb_is_recorded_by_every_loading_transform_at_the_default_limit(name
                                                                             monkeypatch):
     path = tmp_path / 'bomb.JPEG'
     path.write_bytes(jpeg_declaring(40000, 40000))  # OpenCV raised cv2.error, killing workers
-    monkeypatch.setenv(UNREADABLE_DIR_ENV, str(tmp_path / 'records'))
+    monkeypatch.setattr(LoadImageRobust, 'unreadable_log', UnreadableLog(str(tmp_path / 'records')))
     out = LOADERS[name]().transform({'img_path': str(path)})
     assert out is None or not np.any(out['img'])
     (record, ) = os.listdir(tmp_path / 'records')

@@ -89,6 +89,13 @@ def test_mixed_folder_trains_validates_and_lists_unreadable_files(messy, tmp_pat
     assert any('truncated JPEG' in line for line in lines)
     log = open(next(tmp_path.glob('*/*.log'))).read()
     assert 'unreadable image(s) in this train epoch' in log and 'truncated.JPEG' in log
+    # the workers learnt where to record from the transforms they were given, not from the
+    # environment
+    assert not [name for name in os.environ if name.startswith('RESNEST_MM_UNREADABLE')]
+    for loader in (runner.train_dataloader, runner.val_dataloader):
+        first = loader.dataset.pipeline.transforms[0]
+        assert first.unreadable_log.folder == str(tmp_path / '.unreadable_images' / 'rank0')
+        assert loader.dataset.unreadable_log is first.unreadable_log
 
 
 @pytest.mark.slow  # a real ResNeSt-50 Runner run

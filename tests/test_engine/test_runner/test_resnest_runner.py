@@ -15,6 +15,9 @@ from mmengine.runner import Runner
 
 from resnest_mm.engine.optimizers import CpuAmpOptimWrapper, EmulatedBf16Convolution
 from resnest_mm.engine.runner import ResNeStRunner
+from resnest_mm.engine.runner.resnest_runner import SAFETY_HOOKS
+from resnest_mm.registry import bare_type
+from resnest_mm.utils.mmengine_private import default_hook_keys
 from tests.helpers.toy_runner import ROOT, ToyModel, make_runner
 
 CHECKPOINT = dict(type='AtomicCheckpointHook', interval=1)
@@ -362,7 +365,9 @@ def _types(runner):
 
 def test_safety_hooks_are_the_runners_defaults(tmp_path):
     runner = make_runner(str(tmp_path))
-    assert {'NonFiniteLossHook', 'UnreadableImageHook', 'ProgressBarHook'} <= set(_types(runner))
+    safety = {bare_type(h['type']) for h in SAFETY_HOOKS.values()}
+    assert {'NonFiniteLossHook', 'UnreadableImageHook', 'ProgressBarHook'} <= safety
+    assert safety <= set(_types(runner))
     released = make_runner(str(tmp_path / 'r'), runner_cls=Runner)
     assert 'NonFiniteLossHook' not in _types(released)
 
@@ -376,6 +381,15 @@ def test_a_safety_hook_is_switched_off_only_by_its_key(tmp_path):
     runner = make_runner(str(tmp_path), default_hooks=dict(non_finite_loss=None))
     assert 'NonFiniteLossHook' not in _types(runner)
     assert isinstance(runner, ResNeStRunner)
+
+
+def test_none_drops_mmengines_default_hooks_and_ours_alike(tmp_path):
+    """mmengine's default keys (asked of mmengine) are its to drop; ours are the runner's."""
+    off = {key: None for key in list(default_hook_keys()) + list(SAFETY_HOOKS)}
+    runner = make_runner(str(tmp_path), default_hooks=off)
+    dropped = {h['type'] for h in default_hook_keys().values()} | {
+        bare_type(h['type']) for h in SAFETY_HOOKS.values()}
+    assert not dropped & set(_types(runner))
 
 
 def test_channels_last_converts_any_model(tmp_path):
