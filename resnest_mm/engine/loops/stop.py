@@ -19,6 +19,7 @@ from typing import NoReturn, Optional
 from mmengine.dist import barrier
 
 from ...utils.errors import ExplainedError
+from ...utils.mmengine_private import shutdown_loader_workers
 from .checkpoints import (
     ITER_TEMPLATE,
     SAVED_KEY,
@@ -115,6 +116,4 @@ def _shutdown_data_workers(runner) -> None:
     if runner.val_loop is not None:  # built by Runner.train when the run validates
         loaders.append(runner.val_loop.dataloader)
     for loader in loaders:
-        iterator = getattr(loader, '_iterator', None)
-        if iterator is not None and hasattr(iterator, '_shutdown_workers'):
-            iterator._shutdown_workers()
+        shutdown_loader_workers(loader)
