@@ -24,8 +24,24 @@ from typing import Any, Dict, Optional, Tuple
 
 from .errors import ExplainedImportError
 
-__all__ = ['compile_model_step', 'config_path', 'default_hook_keys', 'random_dataset_index',
-           'set_dataset_classes', 'set_inference_meta', 'shutdown_loader_workers']
+__all__ = ['SUBCLASS_MEMBERS', 'compile_model_step', 'config_path', 'default_hook_keys',
+           'random_dataset_index', 'randomness_cfg', 'set_dataset_classes',
+           'set_inference_meta', 'set_loop_position', 'shutdown_loader_workers']
+
+#: Private members that our subclasses of mmengine's classes read, write or override as their
+#: own (a subclass overriding ``Runner.load_or_resume`` reads the flags that method reads; a
+#: function here would only hide that). Listed so that this module stays the one place that
+#: knows every private name; each is checked against the installed mmengine by the tests.
+SUBCLASS_MEMBERS: Dict[str, Tuple[str, ...]] = {
+    # ResNeStRunner.load_or_resume / _lock_work_dir / wrap_model
+    'mmengine.runner.Runner': ('_has_loaded', '_resume', '_load_from', '_train_loop'),
+    # AtomicCheckpointHook overrides the one method every periodic save goes through
+    'mmengine.hooks.CheckpointHook': ('_save_checkpoint_with_step', ),
+    # ApexAmpOptimWrapper.backward counts as OptimWrapper.backward does
+    'mmengine.optim.OptimWrapper': ('_inner_count', ),
+    # CpuAmpOptimWrapper keeps the scaler's update argument as AmpOptimWrapper does
+    'mmengine.optim.AmpOptimWrapper': ('_scale_update_param', ),
+}
 
 
 def _literal(node: ast.expr) -> Any:
@@ -110,6 +126,24 @@ def set_inference_meta(model: Any, cfg: Any, dataset_meta: Dict[str, Any]) -> No
     model._config = cfg
     model.dataset_meta = dataset_meta
     model._dataset_meta = dataset_meta
+
+
+def set_loop_position(loop: Any, epoch: int, iteration: int) -> None:
+    """Put a train loop at ``epoch`` epochs and ``iteration`` iterations done.
+
+    mmengine's loops expose ``epoch``/``iter`` read-only and keep them in the private
+    ``_epoch``/``_iter``, which ``Runner.resume`` writes and ``run_epoch``/``run_iter``
+    advance; a resumable loop must set them too.
+    """
+    loop._epoch, loop._iter = int(epoch), int(iteration)
+
+
+def randomness_cfg(runner: Any) -> Dict[str, Any]:
+    """The ``randomness`` settings the runner called ``set_randomness`` with (seed,
+    ``diff_rank_seed``, ``deterministic``), as mmengine's ``Runner.resume`` reads and updates
+    them (private ``_randomness_cfg``; ``runner.cfg`` is empty for a runner built from keyword
+    arguments). The dict itself, so that an update is seen by a later ``set_randomness``."""
+    return runner._randomness_cfg
 
 
 def shutdown_loader_workers(loader: Any) -> bool:

@@ -13,12 +13,15 @@ from mmengine.runner import Runner
 from torch.utils.data import DataLoader
 
 from resnest_mm.utils.mmengine_private import (
+    SUBCLASS_MEMBERS,
     compile_model_step,
     config_path,
     default_hook_keys,
     random_dataset_index,
+    randomness_cfg,
     set_dataset_classes,
     set_inference_meta,
+    set_loop_position,
     shutdown_loader_workers,
 )
 
@@ -120,3 +123,64 @@ def test_shutdown_loader_workers_ends_persistent_workers():
         worker.join(timeout=10)
     assert not any(w.is_alive() for w in workers)
 
+
+
+def test_set_loop_position_is_what_the_loops_public_counters_read(tmp_path):
+    from mmengine.runner import EpochBasedTrainLoop
+
+    runner = _runner(tmp_path / 'a')
+    loop = EpochBasedTrainLoop(runner, DataLoader(list(range(4)), batch_size=2), max_epochs=3)
+    set_loop_position(loop, 2, 5)
+    assert (loop.epoch, loop.iter) == (2, 5)
+
+
+def test_randomness_cfg_is_the_dict_set_randomness_was_called_with(tmp_path):
+    runner = _runner(tmp_path / 'a', randomness=dict(seed=3, diff_rank_seed=True))
+    settings = randomness_cfg(runner)
+    assert settings == dict(seed=3, diff_rank_seed=True)
+    settings.update(seed=4)  # Runner.resume updates it so, and dumps it into the env info
+    assert randomness_cfg(runner)['seed'] == 4
+
+
+def _defines(cls, name: str) -> bool:
+    import inspect
+
+    source = ''.join(inspect.getsource(klass) for klass in cls.__mro__
+                     if klass.__module__.startswith('mmengine'))
+    return f'self.{name} =' in source or f'def {name}(' in source
+
+
+@pytest.mark.parametrize('owner,name', [(owner, name) for owner, names in SUBCLASS_MEMBERS.items()
+                                        for name in names])
+def test_each_private_member_our_subclasses_use_is_mmengines(owner, name):
+    import importlib
+
+    module, _, cls_name = owner.rpartition('.')
+    cls = getattr(importlib.import_module(module), cls_name)
+    assert _defines(cls, name), f'{owner} no longer defines {name}'
+
+
+def test_the_runner_flags_load_or_resume_reads_mean_what_our_override_assumes(tmp_path):
+    """``ResNeStRunner.load_or_resume`` reads ``_resume``/``_load_from`` and sets
+    ``_has_loaded`` as mmengine's does: a second call must not load again."""
+    runner = _runner(tmp_path / 'a', load_from='missing.pth', resume=False)
+    assert (runner._resume, runner._load_from, runner._has_loaded) == (False, 'missing.pth',
+                                                                       False)
+    runner._has_loaded = True
+    runner.load_or_resume()  # mmengine returns at once: no attempt to read missing.pth
+
+
+def test_checkpoint_hook_saves_every_period_through_the_overridden_method(tmp_path):
+    from mmengine.hooks import CheckpointHook
+
+    steps = []
+
+    class Counting(CheckpointHook):
+        def _save_checkpoint_with_step(self, runner, step, meta):
+            steps.append(step)
+
+    runner = _runner(tmp_path / 'a')
+    hook = Counting(interval=1, by_epoch=True)
+    hook.before_train(runner)
+    hook.after_train_epoch(runner)
+    assert steps == [1]

@@ -9,6 +9,7 @@ from mmengine.runner import EpochBasedTrainLoop
 
 from ...registry import LOOPS
 from ...utils.errors import ExplainedValueError
+from ...utils.mmengine_private import set_loop_position
 from .rng import capture_random_state, restore_random_state
 
 # torch's message for a BatchNorm in training mode given one value per channel
@@ -65,8 +66,7 @@ class ResumableEpochBasedTrainLoop(EpochBasedTrainLoop):
         last step; then ``before_train`` hooks run, and :meth:`run_epoch` restores the RNG
         states (whatever drew from them since is undone).
         """
-        self._epoch = epochs_done
-        self._iter = iters_done
+        set_loop_position(self, epochs_done, iters_done)
         self._resume_batches = batches_done
         self.samples_seen = samples_seen
         self._pending_random_state = random_state
@@ -103,7 +103,7 @@ class ResumableEpochBasedTrainLoop(EpochBasedTrainLoop):
         done, self._resume_batches = self._resume_batches, 0
         resumed, self._pending_random_state = self._pending_random_state, None
         start = resumed if resumed is not None else \
-            self.epoch_end_random_state(self._epoch)
+            self.epoch_end_random_state(self.epoch)
         if not done and start is not None:
             restore_random_state(start)
         self.runner.call_hook('before_train_epoch')
@@ -112,7 +112,7 @@ class ResumableEpochBasedTrainLoop(EpochBasedTrainLoop):
             sampler = self.dataloader.sampler
             sampler.skip(min(done * self.dataloader.batch_size, len(sampler)))
             self.runner.logger.info(
-                f'Resuming epoch {self._epoch + 1} at batch {done + 1}/{len(self.dataloader)}: '
+                f'Resuming epoch {self.epoch + 1} at batch {done + 1}/{len(self.dataloader)}: '
                 f'{done} batches skipped without loading them')
         self._batches_done = done
         with torch.random.fork_rng(devices=[]):  # the iterator draws from torch's CPU RNG only
@@ -121,9 +121,9 @@ class ResumableEpochBasedTrainLoop(EpochBasedTrainLoop):
             restore_random_state(resumed)
         for idx, data_batch in enumerate(batches, start=done):
             self.run_iter(idx, data_batch)
-        self._epoch_end = (self._epoch + 1, capture_random_state())
+        self._epoch_end = (self.epoch + 1, capture_random_state())
         self.runner.call_hook('after_train_epoch')
-        self._epoch += 1
+        set_loop_position(self, self.epoch + 1, self.iter)
         self._batches_done = 0
 
     def run_iter(self, idx: int, data_batch) -> None:
@@ -142,7 +142,7 @@ class ResumableEpochBasedTrainLoop(EpochBasedTrainLoop):
         self.samples_seen += self.dataloader.batch_size * self.runner.world_size
         self.runner.call_hook('after_train_iter', batch_idx=idx, data_batch=data_batch,
                               outputs=outputs)
-        self._iter += 1
+        set_loop_position(self, self.epoch, self.iter + 1)
 
     def _single_sample_error(self, idx: int, data_batch) -> ExplainedValueError:
         """torch's BatchNorm refuses a batch of one sample in training mode (split attention
@@ -153,7 +153,7 @@ class ResumableEpochBasedTrainLoop(EpochBasedTrainLoop):
         world = self.runner.world_size
         devices = f' per device on {world} devices' if world > 1 else ''
         return ExplainedValueError(
-            f'Iteration {self._iter + 1} (epoch {self._epoch + 1}, batch {idx + 1}/'
+            f'Iteration {self.iter + 1} (epoch {self.epoch + 1}, batch {idx + 1}/'
             f'{len(loader)}): a batch of {size} sample reached a BatchNorm layer in training '
             f'mode, which cannot normalise a single value per channel ({len(loader.dataset)} '
             f'samples in batches of {loader.batch_size}{devices} leave a last batch of '

@@ -19,6 +19,7 @@ from mmengine.dist import broadcast_object_list
 from mmengine.logging import print_log
 
 from ...utils.checkpoint_io import CheckpointError, load_checkpoint_file
+from ...utils.mmengine_private import randomness_cfg, set_loop_position
 from .checkpoints import CheckpointList, checkpoint_folder, epoch_template
 from .run_state import RunState
 
@@ -153,10 +154,9 @@ def _as_mmengine(runner, checkpoint: dict, resume_optimizer: bool,
     """What mmengine 0.10's ``Runner.resume`` does after loading the weights (less its
     ``meta['config']`` check, dropped by :func:`check_resumable`)."""
     meta = checkpoint['meta']
-    loop = runner.train_loop
-    loop._epoch, loop._iter = meta['epoch'], meta['iter']  # mmengine's loops keep them there
+    set_loop_position(runner.train_loop, meta['epoch'], meta['iter'])
     resumed_seed = meta.get('seed')
-    randomness = runner._randomness_cfg  # what set_randomness was called with
+    randomness = randomness_cfg(runner)  # what set_randomness was called with
     if resumed_seed is not None and resumed_seed != randomness.get('seed'):
         if randomness.get('seed') is not None:
             runner.logger.warning(f'The value of random seed in the checkpoint "{resumed_seed}" '
