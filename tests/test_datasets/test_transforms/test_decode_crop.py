@@ -72,6 +72,18 @@ def test_center_crop_matches_efficientnet_center_crop(tmp_path):
     assert np.abs(fast['img'].astype(int) - ref).mean() < 2.5
 
 
+def test_center_crop_is_packed_without_a_copy(tmp_path):
+    """The evaluation crop is written as CHW planes: PackInputs's tensor is that memory."""
+    from mmpretrain.datasets.transforms import PackInputs
+    path = _photo_file(tmp_path, 'photo.JPEG', 500, 375)
+    out = DecodeCenterCrop(crop_size=96, crop_padding=14)(dict(img_path=path))
+    interleaved = DecodeCenterCrop(crop_size=96, crop_padding=14, planar=False)(
+        dict(img_path=path))['img']
+    assert np.array_equal(out['img'], interleaved) and interleaved.flags['C_CONTIGUOUS']
+    packed = PackInputs()(out)['inputs']
+    assert packed.shape == (3, 96, 96) and np.shares_memory(packed.numpy(), out['img'])
+
+
 @pytest.mark.parametrize('name', ['cmyk.JPEG', 'gray.JPEG', 'png_named.JPEG', 'rgba.png',
                                   'gray16.png', 'rotated.JPEG'])
 def test_oddities_crop_the_right_picture(tmp_path, name):
