@@ -14,7 +14,10 @@ from ..image_layout import interleaved
 
 Range = Union[float, Sequence[float]]
 # BT.601 luma weights in BGR order (Pillow's convert('L'), OpenCV's COLOR_BGR2GRAY)
-_GREY = np.array([0.114, 0.587, 0.299], np.float32)
+_GREY = (0.114, 0.587, 0.299)
+_EYE = np.eye(3, 4, dtype=np.float32)
+_BLEND = np.eye(3, 4, dtype=np.float32) - np.array(_GREY + (0., ), np.float32)
+_BLEND_BASE = _EYE - _BLEND  # every row the grey weights: factor 0 is the grey image
 
 
 def _factor_range(value: Range, name: str, centre: float, bound: Tuple[float, float]
@@ -92,18 +95,18 @@ class FastColorJitter(BaseTransform):
             factor = factors[index]
             if factor is None:
                 continue
+            # each adjustment one affine map of the pixel's channels, rounded and saturated
             if index == 0:
-                img = cv2.transform(img, np.eye(3, dtype=np.float32) * factor)
+                img = cv2.transform(img, _EYE * factor)
             elif index == 1:
                 # Pillow rounds the mean of the grey image: the luma of the channel means
-                mean = int(float(np.dot(cv2.mean(img)[:3], _GREY)) + 0.5)
-                matrix = np.eye(3, 4, dtype=np.float32) * factor
+                blue, green, red, _ = cv2.mean(img)
+                mean = int(blue * _GREY[0] + green * _GREY[1] + red * _GREY[2] + 0.5)
+                matrix = _EYE * factor
                 matrix[:, 3] = mean * (1 - factor)
                 img = cv2.transform(img, matrix)
-            elif index == 2:
-                # each channel blended with the grey image: one 3 x 3 matrix per pixel
-                matrix = np.eye(3, dtype=np.float32) * factor + (1 - factor) * _GREY
-                img = cv2.transform(img, matrix)
+            elif index == 2:  # blended with the grey image: grey + factor * (pixel - grey)
+                img = cv2.transform(img, _BLEND_BASE + _BLEND * factor)
             else:
                 img = _shift_hue(img, factor)
         results['img'] = img
