@@ -146,3 +146,24 @@ def test_an_image_in_memory_is_cropped_as_its_file(tmp_path):
         assert from_array['ori_shape'] == from_file['ori_shape'] == (375, 500)
     with pytest.raises(ValueError, match='neither img_path'):
         LoadImageRobust()(dict())
+
+
+@pytest.mark.parametrize('ranges', [dict(crop_ratio_range=(0.1, 1.0)),
+                                    dict(crop_ratio_range=(0.08, 1.0), max_attempts=3),
+                                    dict(crop_ratio_range=(0.9, 1.0),
+                                         aspect_ratio_range=(0.5, 0.6)),
+                                    dict(crop_ratio_range=(1.0, 1.0),
+                                         aspect_ratio_range=(1.5, 2.0))])
+def test_crop_boxes_are_mmpretrains_draw_for_draw(ranges):
+    """The box is mmpretrain's for the same seed, fallbacks included, and the random stream
+    is left where mmpretrain leaves it (the flip and jitter that follow draw the same)."""
+    ours = DecodeRandomResizedCrop(scale=224, **ranges)
+    theirs = RandomResizedCrop(scale=224, **ranges)
+    for height, width in [(375, 500), (500, 375), (100, 1000), (1000, 100), (224, 224), (7, 9)]:
+        for seed in range(40):
+            np.random.seed(seed)
+            box = ours.crop_box(height, width)
+            after = np.random.random()
+            np.random.seed(seed)
+            assert box == theirs.rand_crop_params(np.empty((height, width, 0))), (height, seed)
+            assert after == np.random.random()
