@@ -181,3 +181,39 @@ def test_input_bound_benchmark_prints_both_decode_paths(repo_root):
     assert found['images'] == 6 and set(found['rows']) == {'cpu decode', 'device decode'}
     table = _gpu_check_module(repo_root).input_table(dict(input_bound=found))
     assert re.search(r'^device decode +[\d.]+ img/s +[\d.]+ CPU-ms/img$', table, re.M), table
+
+
+def test_digits_decode_on_device_runs_the_same_recipe_twice(repo_root, monkeypatch):
+    """benchmarks/digits_decode_on_device.py: the two commands it runs are tools/train.py's,
+    equal but for --decode-on-device, with the schedule shortened alike (the trainings themselves
+    take minutes: run the script by hand)."""
+    import argparse
+    import importlib.util
+
+    from resnest_mm.frontends.cli import merge_train_args, train_parser
+    from resnest_mm.frontends.config_loader import load_config
+    spec = importlib.util.spec_from_file_location(
+        'digits_decode_on_device',
+        os.path.join(repo_root, 'benchmarks', 'digits_decode_on_device.py'))
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    monkeypatch.chdir(repo_root)
+    args = argparse.Namespace(epochs=3, data='/data/digits', work_dir='/w', together=False)
+    commands = {mode: script.train_command(mode, args) for mode in ('cpu', 'device')}
+    assert commands['device'] == [c.replace('/w/cpu', '/w/device') for c in commands['cpu']] + \
+        ['--decode-on-device']
+    configs = {}
+    for mode, command in commands.items():
+        assert command[1] == 'tools/train.py'
+        configs[mode] = merge_train_args(load_config(command[2]),
+                                         train_parser().parse_args(command[2:]))
+    for cfg in configs.values():
+        assert cfg.train_cfg.max_epochs == 3 and cfg.param_scheduler[1].T_max == 2
+        assert cfg.param_scheduler[1].end == 3
+        assert cfg.val_dataloader.dataset.data_root == '/data/digits'
+    pipelines = {mode: [step['type'].split('.')[-1] for step in
+                        cfg.train_dataloader.dataset.pipeline] for mode, cfg in configs.items()}
+    assert pipelines == {'cpu': ['LoadImageRobust', 'RandomResizedCrop', 'PackInputs'],
+                         'device': ['ReadForDeviceDecode', 'PackInputs']}
+    assert configs['device'].data_preprocessor.type.endswith('DecodeOnDevicePreprocessor')
+    assert configs['cpu'].test_dataloader == configs['device'].test_dataloader

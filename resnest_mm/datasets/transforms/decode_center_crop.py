@@ -16,7 +16,8 @@ class DecodeCenterCrop(DecodeCrop):
     the seed), resized to ``crop_size``; see :class:`DecodeCrop` for how it is decoded. Defaults to
     ``on_error='placeholder'`` (evaluation scores every file) and ``dct_reduce=False``: the
     full-size decode gives mmpretrain's pixels (within 2 grey levels), so accuracies stay
-    comparable with published ones; set it True for speed on large photos.
+    comparable with published ones; set it True for speed on large photos. Defaults to
+    ``planar=True``: an evaluation pipeline packs next, and ``PackInputs`` then copies nothing.
 
     Args:
         crop_size (int): Output side. Defaults to 224.
@@ -27,6 +28,7 @@ class DecodeCenterCrop(DecodeCrop):
     def __init__(self, crop_size: int = 224, crop_padding: int = 32, **kwargs) -> None:
         kwargs.setdefault('on_error', 'placeholder')
         kwargs.setdefault('dct_reduce', False)
+        kwargs.setdefault('planar', True)
         super().__init__(crop_size, **kwargs)
         if crop_padding < 0:
             raise ExplainedValueError(f'DecodeCenterCrop: crop_padding={crop_padding} must be >= 0')

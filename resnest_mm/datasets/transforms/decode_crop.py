@@ -11,6 +11,7 @@ from torchvision.transforms.v2 import functional as tv_functional
 from ...utils.errors import ExplainedValueError
 from ..decode import check_declared_size, decode_image, jpeg_header
 from ..image_header import displayed_size
+from ..image_layout import planar
 from ..jpeg_roi import decode_region
 from .load_image import LoadImageRobust, bgr_image
 
@@ -51,12 +52,15 @@ class DecodeCrop(LoadImageRobust):
         dct_reduce (bool): Allow the reduced-size decode. Defaults to True.
         region_decode (bool): Decode only the box's region of a JPEG when the region decoder is
             built (same pixels as the whole decode, cropped). Defaults to True.
+        planar (bool): Store the output as CHW planes behind its ``(H, W, 3)`` view, which
+            ``PackInputs`` packs without copying (for a pipeline that packs next; OpenCV-based
+            steps prefer interleaved pixels). Defaults to False.
         **kwargs: ``LoadImageRobust``'s arguments (``on_error``, ``max_pixels``,
             ``backend_args`` ...).
     """
 
     def __init__(self, scale: Union[int, Sequence[int]], dct_reduce: bool = True,
-                 region_decode: bool = True, **kwargs) -> None:
+                 region_decode: bool = True, planar: bool = False, **kwargs) -> None:
         super().__init__(**kwargs)
         if self.to_float32:
             raise ExplainedValueError(
@@ -69,6 +73,7 @@ class DecodeCrop(LoadImageRobust):
         self.placeholder_shape = self.out_size  # a stand-in for an unreadable file
         self.dct_reduce = dct_reduce
         self.region_decode = region_decode
+        self.planar = planar
 
     @abstractmethod
     def crop_box(self, height: int, width: int) -> Tuple[int, int, int, int]:
@@ -108,7 +113,11 @@ class DecodeCrop(LoadImageRobust):
         results['crop_bbox'] = np.array([x1 * reduce, y1 * reduce, min(width, x2 * reduce),
                                          min(height, y2 * reduce)])
         results['decode_reduce'] = reduce
-        return resize_hwc(crop, self.out_size)
+        return self._resize(crop)
+
+    def _resize(self, crop: np.ndarray) -> np.ndarray:
+        image = resize_hwc(crop, self.out_size)
+        return planar(image) if self.planar else image
 
     @staticmethod
     def _crop(image: np.ndarray, top: int, left: int, crop_h: int, crop_w: int, reduce: int):
@@ -122,11 +131,12 @@ class DecodeCrop(LoadImageRobust):
         results['ori_shape'] = (height, width)
         results['crop_bbox'] = np.array([left, top, left + crop_w, top + crop_h])
         results['decode_reduce'] = 1
-        return resize_hwc(image[top:top + crop_h, left:left + crop_w], self.out_size)
+        return self._resize(image[top:top + crop_h, left:left + crop_w])
 
     def __repr__(self) -> str:
         return (f'{type(self).__name__}(scale={self.out_size[::-1]}, '
                 f'dct_reduce={self.dct_reduce}, region_decode={self.region_decode}, '
+                f'planar={self.planar}, '
                 f'on_error={self.on_error!r}, '
                 f'max_pixels={self.max_pixels})')
 

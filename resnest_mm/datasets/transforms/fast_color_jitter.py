@@ -10,8 +10,14 @@ from mmcv.transforms.utils import cache_randomness
 
 from ...registry import TRANSFORMS
 from ...utils.errors import ExplainedValueError
+from ..image_layout import interleaved
 
 Range = Union[float, Sequence[float]]
+# BT.601 luma weights in BGR order (Pillow's convert('L'), OpenCV's COLOR_BGR2GRAY)
+_GREY = (0.114, 0.587, 0.299)
+_EYE = np.eye(3, 4, dtype=np.float32)
+_BLEND = np.eye(3, 4, dtype=np.float32) - np.array(_GREY + (0., ), np.float32)
+_BLEND_BASE = _EYE - _BLEND  # every row the grey weights: factor 0 is the grey image
 
 
 def _factor_range(value: Range, name: str, centre: float, bound: Tuple[float, float]
@@ -45,7 +51,8 @@ class FastColorJitter(BaseTransform):
     adjustments in a random order, each rounded and clipped to uint8 as Pillow's ``ImageEnhance``
     does. What mmpretrain's lacks is speed: its cv2 backend converts to float32 for every
     adjustment (and truncates instead of rounding), its Pillow backend converts images both ways;
-    here each adjustment is one saturating OpenCV call on the uint8 array (~6x faster at 224 px).
+    here each adjustment is one pass of ``cv2.transform`` (a 3 x 4 affine map of each pixel's
+    channels, rounded and saturated) over the uint8 array (~10 us at 224 px).
 
     * brightness ``f``: ``img * f``;
     * contrast ``f``: blend with the mean of the grey image, ``img * f + mean * (1 - f)``;
@@ -81,20 +88,25 @@ class FastColorJitter(BaseTransform):
             raise ExplainedValueError(f'FastColorJitter needs a BGR uint8 image, got {img.dtype} '
                                       f'{img.shape}; put it before Lighting/normalisation')
         order, factors = self._rand_params()
+        if all(factor is None for factor in factors):
+            return results
+        img = interleaved(img)  # RandomFlip's view: OpenCV would copy it slowly at every call
         for index in order:
             factor = factors[index]
             if factor is None:
                 continue
+            # each adjustment one affine map of the pixel's channels, rounded and saturated
             if index == 0:
-                img = cv2.convertScaleAbs(img, alpha=factor)
+                img = cv2.transform(img, _EYE * factor)
             elif index == 1:
-                # Pillow rounds the grey mean; addWeighted saturates (convertScaleAbs would
-                # mirror negative values instead of clipping them).
-                mean = int(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY).mean() + 0.5)
-                img = cv2.addWeighted(img, factor, img, 0, mean * (1 - factor))
-            elif index == 2:
-                grey = cv2.cvtColor(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
-                img = cv2.addWeighted(img, factor, grey, 1 - factor, 0)
+                # Pillow rounds the mean of the grey image: the luma of the channel means
+                blue, green, red, _ = cv2.mean(img)
+                mean = int(blue * _GREY[0] + green * _GREY[1] + red * _GREY[2] + 0.5)
+                matrix = _EYE * factor
+                matrix[:, 3] = mean * (1 - factor)
+                img = cv2.transform(img, matrix)
+            elif index == 2:  # blended with the grey image: grey + factor * (pixel - grey)
+                img = cv2.transform(img, _BLEND_BASE + _BLEND * factor)
             else:
                 img = _shift_hue(img, factor)
         results['img'] = img

@@ -72,6 +72,18 @@ def test_center_crop_matches_efficientnet_center_crop(tmp_path):
     assert np.abs(fast['img'].astype(int) - ref).mean() < 2.5
 
 
+def test_center_crop_is_packed_without_a_copy(tmp_path):
+    """The evaluation crop is written as CHW planes: PackInputs's tensor is that memory."""
+    from mmpretrain.datasets.transforms import PackInputs
+    path = _photo_file(tmp_path, 'photo.JPEG', 500, 375)
+    out = DecodeCenterCrop(crop_size=96, crop_padding=14)(dict(img_path=path))
+    interleaved = DecodeCenterCrop(crop_size=96, crop_padding=14, planar=False)(
+        dict(img_path=path))['img']
+    assert np.array_equal(out['img'], interleaved) and interleaved.flags['C_CONTIGUOUS']
+    packed = PackInputs()(out)['inputs']
+    assert packed.shape == (3, 96, 96) and np.shares_memory(packed.numpy(), out['img'])
+
+
 @pytest.mark.parametrize('name', ['cmyk.JPEG', 'gray.JPEG', 'png_named.JPEG', 'rgba.png',
                                   'gray16.png', 'rotated.JPEG'])
 def test_oddities_crop_the_right_picture(tmp_path, name):
@@ -135,3 +147,24 @@ def test_an_image_in_memory_is_cropped_as_its_file(tmp_path):
         assert from_array['ori_shape'] == from_file['ori_shape'] == (375, 500)
     with pytest.raises(ValueError, match='neither img_path'):
         LoadImageRobust()(dict())
+
+
+@pytest.mark.parametrize('ranges', [dict(crop_ratio_range=(0.1, 1.0)),
+                                    dict(crop_ratio_range=(0.08, 1.0), max_attempts=3),
+                                    dict(crop_ratio_range=(0.9, 1.0),
+                                         aspect_ratio_range=(0.5, 0.6)),
+                                    dict(crop_ratio_range=(1.0, 1.0),
+                                         aspect_ratio_range=(1.5, 2.0))])
+def test_crop_boxes_are_mmpretrains_draw_for_draw(ranges):
+    """The box is mmpretrain's for the same seed, fallbacks included, and the random stream
+    is left where mmpretrain leaves it (the flip and jitter that follow draw the same)."""
+    ours = DecodeRandomResizedCrop(scale=224, **ranges)
+    theirs = RandomResizedCrop(scale=224, **ranges)
+    for height, width in [(375, 500), (500, 375), (100, 1000), (1000, 100), (224, 224), (7, 9)]:
+        for seed in range(40):
+            np.random.seed(seed)
+            box = ours.crop_box(height, width)
+            after = np.random.random()
+            np.random.seed(seed)
+            assert box == theirs.rand_crop_params(np.empty((height, width, 0))), (height, seed)
+            assert after == np.random.random()

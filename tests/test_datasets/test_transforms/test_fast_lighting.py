@@ -17,8 +17,25 @@ def test_same_noise_as_mmcv(to_rgb):
     ours = FastLighting(EIGVAL, EIGVEC, alphastd=0.1, to_rgb=to_rgb)(dict(img=img))['img']
     np.random.seed(7)
     want = mmcv.adjust_lighting(img, np.array(EIGVAL), np.array(EIGVEC), 0.1, to_rgb=to_rgb)
-    assert ours.dtype == np.float32 and ours.flags['C_CONTIGUOUS']
+    assert ours.dtype == np.float32 and ours.shape == (20, 30, 3)
     assert np.abs(ours - want).max() < 1e-3
+
+
+def test_a_flipped_image_is_lit_as_its_copy_and_packed_without_a_copy():
+    """RandomFlip hands over a view; the output's planes are the tensor PackInputs makes."""
+    from mmpretrain.datasets.transforms import PackInputs
+    img = np.random.default_rng(1).integers(0, 256, (20, 30, 3), dtype=np.uint8)
+    lighting = FastLighting(EIGVAL, EIGVEC, alphastd=0.1)
+    np.random.seed(3)
+    ours = lighting(dict(img=np.flip(img, 1)))['img']
+    np.random.seed(3)
+    want = lighting(dict(img=np.flip(img, 1).copy()))['img']
+    assert np.array_equal(ours, want)
+    np.random.seed(3)
+    ours = lighting(dict(img=img))['img']
+    packed = PackInputs()(dict(img=ours))['inputs']
+    assert packed.shape == (3, 20, 30) and np.shares_memory(packed.numpy(), ours)
+    assert np.array_equal(packed.numpy(), ours.transpose(2, 0, 1))
 
 
 def test_extremes_are_not_wrapped_round():
