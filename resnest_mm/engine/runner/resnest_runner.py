@@ -52,7 +52,6 @@ import signal
 from types import SimpleNamespace
 from typing import Dict, List, Optional
 
-import torch
 from mmengine.config import Config, ConfigDict
 from mmengine.dist import barrier, broadcast_object_list, is_distributed
 from mmengine.fileio import LocalBackend, get_file_backend
@@ -84,6 +83,7 @@ from ...utils.errors import (
 from ...utils.fileio import NO_ROOM
 from ...utils.log_file_handler import LogFileHandler
 from ..hooks.checkpoint_adapter_hook import bare_model
+from .memory_format import memory_format, to_memory_format
 from .process_group import init_process_group
 from .resumable_train_loop import ResumableEpochBasedTrainLoop
 from .run_state import RunState
@@ -204,7 +204,8 @@ class ResNeStRunner(Runner):
     (unpickle checkpoints that are not plain data; only for trusted files),
     ``allow_other_classes`` (test a checkpoint on data whose class names differ from those it
     was trained on), ``lock_work_dir`` (False: no work-dir lock; tools/test.py) and
-    ``channels_last`` (the model in NHWC, whatever its backbone: ``--channels-last``).
+    ``channels_last`` (the model and its input batches in NHWC, whatever the model:
+    ``--channels-last``; see :mod:`~.memory_format`).
     """
 
     _resuming = False
@@ -277,12 +278,8 @@ class ResNeStRunner(Runner):
 
     def build_model(self, model):
         model = super().build_model(model)
-        if self.cfg.get('channels_last'):  # --channels-last: weights (and so activations) NHWC
-            if not device.supports_channels_last():
-                raise ExplainedValueError(f'channels_last=True: {device.device_type().upper()} '
-                                          'does not run channels_last tensors')
-            model = model.to(memory_format=torch.channels_last)
-        return model
+        # --channels-last: weights and batches NHWC, whatever the model (decided in memory_format)
+        return to_memory_format(model, memory_format(bool(self.cfg.get('channels_last'))))
 
     # --- optimizer wrapper ----------------------------------------------------------------------
 
