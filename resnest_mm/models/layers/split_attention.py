@@ -17,33 +17,6 @@ from torch import nn
 from ...utils.errors import ExplainedValueError
 
 
-def split_batch_norm(bn: nn.BatchNorm2d, x: torch.Tensor, split: int,
-                     splits: int = 2) -> torch.Tensor:
-    """``bn`` on the channels of one of ``splits`` equal parts: BatchNorm2d's forward, sliced.
-
-    What torch lacks: ``nn.BatchNorm2d`` normalises whole tensors only.
-
-    Per-channel statistics make the parts together the same function as ``bn`` on the whole
-    tensor; the running statistics are updated in place through the slices, and the batch
-    counter once (on part 0), as one call of ``bn`` would.
-    """
-    size = bn.num_features // splits
-    part = slice(split * size, (split + 1) * size)
-    factor = 0. if bn.momentum is None else bn.momentum  # as _BatchNorm.forward
-    if bn.training and bn.track_running_stats:
-        if split == 0:
-            bn.num_batches_tracked.add_(1)
-        if bn.momentum is None:  # cumulative moving average
-            factor = 1. / float(bn.num_batches_tracked)
-    use_batch = bn.training or (bn.running_mean is None and bn.running_var is None)
-    track = not bn.training or bn.track_running_stats
-    mean = bn.running_mean[part] if track and bn.running_mean is not None else None
-    var = bn.running_var[part] if track and bn.running_var is not None else None
-    return F.batch_norm(x, mean, var, bn.weight[part] if bn.weight is not None else None,
-                        bn.bias[part] if bn.bias is not None else None, use_batch, factor,
-                        bn.eps)
-
-
 def global_avg_pool(x: torch.Tensor) -> torch.Tensor:
     """Mean over H and W as ``(B, C, 1, 1)``, whose gradient keeps ``x``'s memory format.
 
@@ -112,11 +85,7 @@ class SplitAttentionConv2d(nn.Module):
         # (a 1x1 map is contiguous in both layouts: it stays on the general path)
         if self.radix == 2 and not x.is_contiguous() and \
                 x.is_contiguous(memory_format=torch.channels_last):
-            if not torch.jit.is_scripting():  # (TorchScript cannot compare module types)
-                # a plain BatchNorm2d only: SyncBN must see the whole tensor to synchronise
-                if type(self.bn0) is nn.BatchNorm2d:
-                    return self._radix2_split_channels_last(x)
-            return self._radix2_channels_last(self.relu(self.bn0(self.conv(x))))
+            return self._radix2_channels_last(x)
         x = self.relu(self.bn0(self.conv(x)))
         batch = x.shape[0]
         if self.radix > 1:
@@ -137,50 +106,37 @@ class SplitAttentionConv2d(nn.Module):
         return x * torch.sigmoid(attn)
 
     def _radix2_channels_last(self, x: torch.Tensor) -> torch.Tensor:
-        """The same function for ``radix == 2``, in the form that is fast in channels_last.
+        """The same function for ``radix == 2`` and a channels_last ``x``, in the form that is
+        fast there.
 
         In NHWC the (radix, C) view of the channels is not a cheap reshape, and the general
         path's product-and-sum over splits runs 2x slower than in NCHW (the reason channels_last
-        made ResNeSt slower). Here: the pooled sum of the splits is the sum of the pooled
-        splits (pooling is linear), a softmax over two logits is the sigmoid of their
-        difference, and the weighted sum of two splits is one ``lerp``. Equal to the general
-        path within float rounding (parity tests run both layouts); in NCHW the general path is
-        the faster one, so it stays there.
+        made ResNeSt slower). Here:
+
+        * the grouped convolution runs as one convolution per split: split ``r`` is the ``r``-th
+          half of the input channels convolved with the ``r``-th half of the filters in
+          ``groups`` groups (oneDNN trains two such convolutions faster than the grouped one
+          in NHWC); their outputs are joined for ``bn0``, which sees the whole tensor as on
+          the general path (running statistics, batch counter, SyncBN's synchronisation);
+        * the pooled sum of the splits is the sum of the pooled splits (pooling is linear);
+        * a softmax over two logits is the sigmoid of their difference, and the weighted sum
+          of two splits is one ``lerp``.
+
+        Equal to the general path within float rounding (parity tests run both layouts); in
+        NCHW the general path is the faster one, so it stays there.
         """
+        conv = self.conv
+        # chunk, not slicing: its backward is one concatenation (slices' would zero-fill and
+        # add two full-size gradients)
+        halves = [F.conv2d(half, weight, None, conv.stride, conv.padding, conv.dilation,
+                           self.groups)
+                  for half, weight in zip(x.chunk(2, dim=1), conv.weight.chunk(2, dim=0))]
+        x = self.relu(self.bn0(torch.cat(halves, dim=1)))
         batch = x.shape[0]
         gap = global_avg_pool(x).view(batch, 2, self.channels).sum(dim=1)
-        split0, split1 = x.chunk(2, dim=1)  # (slices' backward would zero-fill in NCHW)
-        return self._radix2_weigh(split0, split1, gap.view(batch, self.channels, 1, 1))
-
-    def _radix2_weigh(self, split0: torch.Tensor, split1: torch.Tensor,
-                      gap: torch.Tensor) -> torch.Tensor:
-        """Attention of the two splits from their pooled sum ``gap``, and their weighted sum."""
-        batch = gap.shape[0]
-        attn = self.fc2(self.relu(self.bn1(self.fc1(gap))))
+        attn = self.fc2(self.relu(self.bn1(self.fc1(gap.view(batch, self.channels, 1, 1)))))
         # fc2's channels run (group, radix, C/group): logits of split 0 and 1 per group.
         attn = attn.view(batch, self.groups, 2, -1)
         weight0 = torch.sigmoid(attn[:, :, 0] - attn[:, :, 1]).reshape(batch, self.channels, 1, 1)
+        split0, split1 = x.chunk(2, dim=1)
         return torch.lerp(split1, split0, weight0)
-
-    def _radix2_split_channels_last(self, x: torch.Tensor) -> torch.Tensor:
-        """The whole layer for ``radix == 2`` in channels_last, one convolution per split.
-
-        Split ``r`` of the grouped convolution (``groups * 2`` groups) is a convolution of the
-        ``r``-th half of the input channels with ``groups`` groups and the ``r``-th half of the
-        filters. On oneDNN, in NHWC, two such convolutions train faster than the grouped one:
-        the ResNeSt-50 train step (fp32, batch 8, 2 cores, interleaved A/B) takes 0.92x the time
-        of the grouped convolution + :meth:`_radix2_channels_last`, and the splits
-        never need to be cut out of one tensor. Then ``bn0`` per split and the radix-2 form of
-        :meth:`_radix2_channels_last`. The same function as the general path within float
-        rounding (the parity tests run it against the original network).
-        """
-        conv = self.conv
-        splits = []
-        # chunk, not slicing: its backward is one concatenation (slices' would zero-fill and
-        # add two full-size gradients)
-        for r, (half, weight) in enumerate(zip(x.chunk(2, dim=1), conv.weight.chunk(2, dim=0))):
-            y = F.conv2d(half, weight, None, conv.stride, conv.padding, conv.dilation,
-                         self.groups)
-            splits.append(self.relu(split_batch_norm(self.bn0, y, r)))
-        gap = global_avg_pool(splits[0]) + global_avg_pool(splits[1])
-        return self._radix2_weigh(splits[0], splits[1], gap)
