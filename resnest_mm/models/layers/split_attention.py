@@ -137,14 +137,18 @@ class SplitAttentionConv2d(nn.Module):
         the faster one, so it stays there.
 
         Why a second path, measured on a 2-vCPU AMD EPYC VM (``lscpu``: "AMD EPYC", AVX2;
-        torch 2.14.1, fp32, batch 8, 224 px, shared and noisy, medians of interleaved
-        repeats): ``python benchmarks/model_step.py --models ours original timm --repeats 5``
-        gives ours channels_last / ours NCHW 0.893 with this path (the quietest run; 0.886 and
-        0.789 with the former three-path layer). The ResNeSt-50 train step with this layer's
-        channels_last forward swapped in-process (8 interleaved repeats, paired per repeat, the
-        former per-split form with its own copy of BatchNorm's forward = 1): this form 1.00;
-        the two convolutions joined by ``torch.cat`` for one ``bn0`` call 1.10; the grouped
-        convolution with one ``bn0`` call (the former whole-tensor path) 1.10 (10 repeats).
+        torch 2.14.1, fp32, batch 8, 224 px; 2026-12-07, shared by other jobs, load 2-9): the
+        ResNeSt-50 train step (``benchmarks/model_step.py``'s ``step``) with this layer's
+        channels_last forward swapped in-process, interleaved, 8-16 repeats, paired per repeat
+        against the former per-split form that carried its own copy of BatchNorm's forward
+        (= 1), median of the paired ratios per run: this form 1.00 in the quietest run (1.05
+        and 1.06 under load); the two convolutions joined by ``torch.cat`` for one ``bn0`` call
+        1.10 in that run (others 1.09, 1.05, 1.04, 0.83); the grouped convolution with one
+        ``bn0`` call (the former whole-tensor path) 1.10, 1.19, 1.04, 1.15.
+        ``python benchmarks/model_step.py --models ours original timm --repeats 5`` on the
+        same machine that day, ours channels_last / ours NCHW: 0.940 with this layer, 0.886,
+        0.789 and 0.716 with the former one (steps of 1-11 s as the load came and went: within
+        the noise).
         """
         conv, norm = self.conv, self.bn0
         states: List[Dict[str, torch.Tensor]] = [{}, {}]
