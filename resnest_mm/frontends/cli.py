@@ -24,7 +24,7 @@ from .. import device
 from ..datasets.device_decode import apply_decode_on_device
 from ..engine import amp_policy
 from ..engine.runner.process_group import leave_process_group
-from ..registry import bare_type, scoped
+from ..registry import scoped
 from ..utils.cfg_options import CfgOptionsAction
 from ..utils.errors import ExplainedError, ExplainedOSError, ExplainedValueError
 from ..utils.extras import require
@@ -70,7 +70,7 @@ def train_parser() -> argparse.ArgumentParser:
                         'WORK_DIR/<timestamp>/vis_data; view with tensorboard --logdir WORK_DIR')
     speed = parser.add_argument_group('speed switches')
     speed.add_argument('--channels-last', action='store_true',
-                       help='weights and activations in NHWC (backbone.channels_last=True): '
+                       help='model and input batches in NHWC (the config key channels_last=True): '
                        'faster convolutions on tensor cores and oneDNN; same results')
     speed.add_argument('--compile', action='store_true',
                        help="torch.compile the train step (MMEngine's cfg.compile)")
@@ -142,14 +142,7 @@ def merge_train_args(cfg: Config, args: argparse.Namespace) -> Config:
     if args.tensorboard:
         enable_tensorboard(cfg)
     if args.channels_last:
-        if not device.supports_channels_last():
-            raise ExplainedValueError(
-                f'--channels-last: {device.device_type().upper()} does not run channels_last '
-                'tensors (torch_npu takes only the contiguous format); drop the flag there')
-        cfg.channels_last = True  # the runner converts the model (any backbone)
-        backbone = cfg.model.get('backbone', {})
-        if bare_type(backbone.get('type')) == 'ResNeSt':
-            backbone.channels_last = True  # and ours switches to its NHWC formulation
+        cfg.channels_last = True  # the runner decides and converts (engine/runner/memory_format)
     if args.compile:
         cfg.compile = True
     if getattr(args, 'decode_on_device', False):

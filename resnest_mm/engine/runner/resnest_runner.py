@@ -55,7 +55,6 @@ import shutil
 from types import SimpleNamespace
 from typing import Dict, List, Optional
 
-import torch
 from mmengine.config import Config, ConfigDict
 from mmengine.dist import broadcast_object_list, is_distributed
 from mmengine.fileio import LocalBackend, get_file_backend
@@ -86,6 +85,7 @@ from ...utils.log_file_handler import LogFileHandler
 from ...utils.mmengine_private import default_hook_keys
 from .. import amp_policy, loops
 from ..loops import bare_model
+from .memory_format import memory_format, to_memory_format
 from .process_group import init_process_group
 from .stop_signals import StopSignals
 from .work_dir_lock import LOCK_NAME, WorkDirLock
@@ -167,7 +167,8 @@ class ResNeStRunner(Runner):
     (unpickle checkpoints that are not plain data; only for trusted files),
     ``allow_other_classes`` (test a checkpoint on data whose class names differ from those it
     was trained on), ``lock_work_dir`` (False: no work-dir lock; tools/test.py) and
-    ``channels_last`` (the model in NHWC, whatever its backbone: ``--channels-last``).
+    ``channels_last`` (the model and its input batches in NHWC, whatever the model:
+    ``--channels-last``; see :mod:`~.memory_format`).
     """
 
     _work_dir_lock: Optional[WorkDirLock] = None
@@ -246,12 +247,8 @@ class ResNeStRunner(Runner):
 
     def build_model(self, model):
         model = super().build_model(model)
-        if self.cfg.get('channels_last'):  # --channels-last: weights (and so activations) NHWC
-            if not device.supports_channels_last():
-                raise ExplainedValueError(f'channels_last=True: {device.device_type().upper()} '
-                                          'does not run channels_last tensors')
-            model = model.to(memory_format=torch.channels_last)
-        return model
+        # --channels-last: weights and batches NHWC, whatever the model (decided in memory_format)
+        return to_memory_format(model, memory_format(bool(self.cfg.get('channels_last'))))
 
     # --- optimizer wrapper ----------------------------------------------------------------------
 

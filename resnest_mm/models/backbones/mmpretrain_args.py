@@ -83,7 +83,8 @@ def from_mmpretrain_args(args: Dict[str, Any], ours: Dict[str, Any]) -> Dict[str
         dict: Our arguments that replace those in ``ours``.
 
     Raises:
-        ExplainedKeyError: an argument neither we nor mmpretrain's ResNeSt have.
+        ExplainedKeyError: an argument neither we nor mmpretrain's ResNeSt have (our former
+            ``channels_last`` included: the runner reads it at the top level now).
         ExplainedValueError: an mmpretrain value that builds another network than ours can.
     """
     out: Dict[str, Any] = {}
@@ -131,6 +132,11 @@ def from_mmpretrain_args(args: Dict[str, Any], ours: Dict[str, Any]) -> Dict[str
                 raise ExplainedValueError(
                     f'backbone.act_cfg={value!r}: resnest_mm\'s ResNeSt uses ReLU only; drop '
                     'act_cfg.')
+        elif name == 'channels_last':  # our own argument until the runner took it over
+            raise ExplainedKeyError(
+                f'backbone.channels_last={value!r} is no longer read: the memory format is the '
+                f'top-level config key channels_last (channels_last = {value!r}, what '
+                'tools/train.py --channels-last sets); move it there.')
         else:
             known = sorted(set(MMPRETRAIN_ARGS) | set(_SAME) | set(ours))
             close = difflib.get_close_matches(name, known, n=1)

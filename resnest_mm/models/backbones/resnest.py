@@ -149,9 +149,6 @@ class ResNeSt(BaseModule):
         with_cp (bool): Activation checkpointing in every block. Defaults to False.
         drop_path_rate (float): Stochastic depth, rising linearly from 0 at the first block to
             this rate at the last, as in mmpretrain's ResNet. Defaults to 0.
-        channels_last (bool): Keep weights and activations in channels_last (NHWC) memory
-            format: the layout fast tensor-core and oneDNN kernels prefer; the split attention
-            switches to its NHWC formulation. Same results. Defaults to False.
         init_cfg (dict | list[dict], optional): mmengine init config. Defaults to the original's
             initialisation: Kaiming-normal (fan-out) convs, unit norm weights.
         **mmpretrain_args: mmpretrain's ResNeSt arguments (``stem_channels``, ``num_stages``,
@@ -188,7 +185,6 @@ class ResNeSt(BaseModule):
                  zero_init_residual: Optional[bool] = None,
                  with_cp: bool = False,
                  drop_path_rate: float = 0.,
-                 channels_last: bool = False,
                  init_cfg: Optional[dict] = None,
                  **mmpretrain_args) -> None:
         if mmpretrain_args:
@@ -224,7 +220,6 @@ class ResNeSt(BaseModule):
         self.frozen_stages = frozen_stages
         self.norm_eval = norm_eval
         self.zero_init_residual = zero_init_residual
-        self.channels_last = channels_last
 
         # Deep stem: three 3x3 convs; the last BN is ``bn1`` as in the original.
         self.conv1 = nn.Sequential(
@@ -260,8 +255,6 @@ class ResNeSt(BaseModule):
         self.feat_dim = in_ch
         register_load_state_dict_pre_hook(self, _whole_or_nothing)
         self._freeze_stages()
-        if channels_last:  # in-place initialisation and checkpoint loading keep the layout
-            self.to(memory_format=torch.channels_last)
 
     @staticmethod
     def _make_stage(in_ch: int, planes: int, num_blocks: int, stride: int, is_first: bool,
@@ -317,8 +310,6 @@ class ResNeSt(BaseModule):
 
     def forward_stages(self, x: torch.Tensor) -> List[torch.Tensor]:
         """Return the outputs of the stages in ``out_indices``, as a list (TorchScript entry)."""
-        if self.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
         outs: List[torch.Tensor] = []
         x = self.layer1(x)

@@ -7,41 +7,17 @@ instead of Python lists of splits, so it is TorchScript-able.
 """
 from __future__ import annotations
 
-from typing import Optional
+import itertools
+from typing import Dict, List, Optional
 
 import torch
 import torch.nn.functional as F
 from mmcv.cnn import build_norm_layer
 from torch import nn
+from torch.func import functional_call
+from torch.nn.modules.batchnorm import _BatchNorm
 
 from ...utils.errors import ExplainedValueError
-
-
-def split_batch_norm(bn: nn.BatchNorm2d, x: torch.Tensor, split: int,
-                     splits: int = 2) -> torch.Tensor:
-    """``bn`` on the channels of one of ``splits`` equal parts: BatchNorm2d's forward, sliced.
-
-    What torch lacks: ``nn.BatchNorm2d`` normalises whole tensors only.
-
-    Per-channel statistics make the parts together the same function as ``bn`` on the whole
-    tensor; the running statistics are updated in place through the slices, and the batch
-    counter once (on part 0), as one call of ``bn`` would.
-    """
-    size = bn.num_features // splits
-    part = slice(split * size, (split + 1) * size)
-    factor = 0. if bn.momentum is None else bn.momentum  # as _BatchNorm.forward
-    if bn.training and bn.track_running_stats:
-        if split == 0:
-            bn.num_batches_tracked.add_(1)
-        if bn.momentum is None:  # cumulative moving average
-            factor = 1. / float(bn.num_batches_tracked)
-    use_batch = bn.training or (bn.running_mean is None and bn.running_var is None)
-    track = not bn.training or bn.track_running_stats
-    mean = bn.running_mean[part] if track and bn.running_mean is not None else None
-    var = bn.running_var[part] if track and bn.running_var is not None else None
-    return F.batch_norm(x, mean, var, bn.weight[part] if bn.weight is not None else None,
-                        bn.bias[part] if bn.bias is not None else None, use_batch, factor,
-                        bn.eps)
 
 
 def global_avg_pool(x: torch.Tensor) -> torch.Tensor:
@@ -112,11 +88,10 @@ class SplitAttentionConv2d(nn.Module):
         # (a 1x1 map is contiguous in both layouts: it stays on the general path)
         if self.radix == 2 and not x.is_contiguous() and \
                 x.is_contiguous(memory_format=torch.channels_last):
-            if not torch.jit.is_scripting():  # (TorchScript cannot compare module types)
-                # a plain BatchNorm2d only: SyncBN must see the whole tensor to synchronise
-                if type(self.bn0) is nn.BatchNorm2d:
-                    return self._radix2_split_channels_last(x)
-            return self._radix2_channels_last(self.relu(self.bn0(self.conv(x))))
+            # (TorchScript has no functional_call and cannot compare types: general path there)
+            if not torch.jit.is_scripting():
+                if isinstance(self.bn0, _BatchNorm):  # per-channel: a norm of each split
+                    return self._radix2_channels_last(x)
         x = self.relu(self.bn0(self.conv(x)))
         batch = x.shape[0]
         if self.radix > 1:
@@ -137,50 +112,63 @@ class SplitAttentionConv2d(nn.Module):
         return x * torch.sigmoid(attn)
 
     def _radix2_channels_last(self, x: torch.Tensor) -> torch.Tensor:
-        """The same function for ``radix == 2``, in the form that is fast in channels_last.
+        """The same function for ``radix == 2``, a channels_last ``x`` and a per-channel
+        ``bn0`` (any ``_BatchNorm``, SyncBN included), in the form that is fast there.
 
         In NHWC the (radix, C) view of the channels is not a cheap reshape, and the general
         path's product-and-sum over splits runs 2x slower than in NCHW (the reason channels_last
-        made ResNeSt slower). Here: the pooled sum of the splits is the sum of the pooled
-        splits (pooling is linear), a softmax over two logits is the sigmoid of their
-        difference, and the weighted sum of two splits is one ``lerp``. Equal to the general
-        path within float rounding (parity tests run both layouts); in NCHW the general path is
-        the faster one, so it stays there.
-        """
-        batch = x.shape[0]
-        gap = global_avg_pool(x).view(batch, 2, self.channels).sum(dim=1)
-        split0, split1 = x.chunk(2, dim=1)  # (slices' backward would zero-fill in NCHW)
-        return self._radix2_weigh(split0, split1, gap.view(batch, self.channels, 1, 1))
+        made ResNeSt slower). Here each split is computed on its own:
 
-    def _radix2_weigh(self, split0: torch.Tensor, split1: torch.Tensor,
-                      gap: torch.Tensor) -> torch.Tensor:
-        """Attention of the two splits from their pooled sum ``gap``, and their weighted sum."""
-        batch = gap.shape[0]
+        * split ``r`` of the grouped convolution is the ``r``-th half of the input channels
+          convolved with the ``r``-th half of the filters in ``groups`` groups (on oneDNN, in
+          NHWC, two such convolutions train faster than the grouped one);
+        * ``bn0``'s own forward normalises each split, given that split's halves of its weight,
+          bias and running statistics through ``torch.func.functional_call`` (what torch
+          lacks: a norm layer normalises whole tensors only). Per-channel statistics make the
+          two calls the function of one call on the whole tensor; the running statistics are
+          updated in place through the halves, and the batch counter once (split 1 advances a
+          copy, so both see the count one call would);
+        * the pooled sum of the splits is the sum of the pooled splits (pooling is linear), a
+          softmax over two logits is the sigmoid of their difference, and the weighted sum of
+          two splits is one ``lerp``.
+
+        Equal to the general path within float rounding (parity tests run both layouts, and a
+        float64 test compares outputs, gradients and BN statistics); in NCHW the general path is
+        the faster one, so it stays there.
+
+        Why a second path, measured on a 2-vCPU AMD EPYC VM (``lscpu``: "AMD EPYC", AVX2;
+        torch 2.14.1, fp32, batch 8, 224 px; 2026-12-07, shared by other jobs, load 2-9): the
+        ResNeSt-50 train step (``benchmarks/model_step.py``'s ``step``) with this layer's
+        channels_last forward swapped in-process, interleaved, 8-16 repeats, paired per repeat
+        against the former per-split form that carried its own copy of BatchNorm's forward
+        (= 1), median of the paired ratios per run: this form 1.00 in the quietest run (1.05
+        and 1.06 under load); the two convolutions joined by ``torch.cat`` for one ``bn0`` call
+        1.10 in that run (others 1.09, 1.05, 1.04, 0.83); the grouped convolution with one
+        ``bn0`` call (the former whole-tensor path) 1.10, 1.19, 1.04, 1.15.
+        ``python benchmarks/model_step.py --models ours original timm --repeats 5`` on the
+        same machine that day, ours channels_last / ours NCHW: 0.940 with this layer, 0.886,
+        0.789 and 0.716 with the former one (steps of 1-11 s as the load came and went: within
+        the noise).
+        """
+        conv, norm = self.conv, self.bn0
+        states: List[Dict[str, torch.Tensor]] = [{}, {}]
+        for name, tensor in itertools.chain(norm.named_parameters(recurse=False),
+                                            norm.named_buffers(recurse=False)):
+            if name == 'num_batches_tracked':  # one call advances it once: split 1 a copy
+                states[0][name], states[1][name] = tensor, tensor.clone()
+            else:  # per-channel weight, bias, running mean and variance: a half each
+                states[0][name], states[1][name] = tensor.chunk(2)
+        splits = []
+        # chunk, not slicing: its backward is one concatenation (slices' would zero-fill and
+        # add two full-size gradients)
+        for half, weight, state in zip(x.chunk(2, dim=1), conv.weight.chunk(2, dim=0), states):
+            y = F.conv2d(half, weight, None, conv.stride, conv.padding, conv.dilation,
+                         self.groups)
+            splits.append(self.relu(functional_call(norm, state, (y, ))))
+        batch = x.shape[0]
+        gap = global_avg_pool(splits[0]) + global_avg_pool(splits[1])
         attn = self.fc2(self.relu(self.bn1(self.fc1(gap))))
         # fc2's channels run (group, radix, C/group): logits of split 0 and 1 per group.
         attn = attn.view(batch, self.groups, 2, -1)
         weight0 = torch.sigmoid(attn[:, :, 0] - attn[:, :, 1]).reshape(batch, self.channels, 1, 1)
-        return torch.lerp(split1, split0, weight0)
-
-    def _radix2_split_channels_last(self, x: torch.Tensor) -> torch.Tensor:
-        """The whole layer for ``radix == 2`` in channels_last, one convolution per split.
-
-        Split ``r`` of the grouped convolution (``groups * 2`` groups) is a convolution of the
-        ``r``-th half of the input channels with ``groups`` groups and the ``r``-th half of the
-        filters. On oneDNN, in NHWC, two such convolutions train faster than the grouped one:
-        the ResNeSt-50 train step (fp32, batch 8, 2 cores, interleaved A/B) takes 0.92x the time
-        of the grouped convolution + :meth:`_radix2_channels_last`, and the splits
-        never need to be cut out of one tensor. Then ``bn0`` per split and the radix-2 form of
-        :meth:`_radix2_channels_last`. The same function as the general path within float
-        rounding (the parity tests run it against the original network).
-        """
-        conv = self.conv
-        splits = []
-        # chunk, not slicing: its backward is one concatenation (slices' would zero-fill and
-        # add two full-size gradients)
-        for r, (half, weight) in enumerate(zip(x.chunk(2, dim=1), conv.weight.chunk(2, dim=0))):
-            y = F.conv2d(half, weight, None, conv.stride, conv.padding, conv.dilation,
-                         self.groups)
-            splits.append(self.relu(split_batch_norm(self.bn0, y, r)))
-        gap = global_avg_pool(splits[0]) + global_avg_pool(splits[1])
-        return self._radix2_weigh(splits[0], splits[1], gap)
+        return torch.lerp(splits[1], splits[0], weight0)

@@ -392,22 +392,6 @@ def test_none_drops_mmengines_default_hooks_and_ours_alike(tmp_path):
     assert not dropped & set(_types(runner))
 
 
-def test_channels_last_converts_any_model(tmp_path):
-    from mmengine.model import BaseModel
-
-    class Conv(BaseModel):
-        def __init__(self):
-            super().__init__()
-            self.conv = torch.nn.Conv2d(3, 4, 3)
-
-        def forward(self, inputs, labels=None, mode='tensor'):
-            return self.conv(inputs)
-
-    runner = make_runner(str(tmp_path), model=Conv(), cfg=dict(channels_last=True))
-    weight = runner.model.conv.weight
-    assert weight.is_contiguous(memory_format=torch.channels_last) and not weight.is_contiguous()
-
-
 def test_resume_never_executes_the_checkpoints_meta_config(trained_work_dir, tmp_path):
     """mmengine's Runner.resume runs meta['config'] through Config.fromstring, i.e. as Python:
     a plain string passes any weights-only load, and whoever writes the file writes its digest

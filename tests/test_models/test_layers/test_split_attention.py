@@ -60,32 +60,52 @@ def test_channels_last_path_gives_the_same_outputs_and_gradients(groups):
         torch.testing.assert_close(a.contiguous(), b.contiguous(), rtol=1e-4, atol=1e-4)
 
 
+class OtherNorm(torch.nn.BatchNorm2d):
+    """A per-channel norm layer with a forward of its own (SyncBN, say): it must be the one
+    that runs."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x) * 1.5
+
+
+def _layouts():
+    return (torch.contiguous_format, torch.channels_last)
+
+
 @pytest.mark.parametrize('groups', [1, 2])
 @pytest.mark.parametrize('momentum', [0.1, None])
-def test_split_convolutions_update_bn_as_the_grouped_one(groups, momentum, monkeypatch):
-    """channels_last runs one convolution and one bn0 slice per split: the running statistics,
-    the batch counter and every gradient must end as the grouped path leaves them (float64,
-    so that any difference is one of function, not of rounding)."""
-    layers = []
-    for fmt in (torch.contiguous_format, torch.channels_last):
+@pytest.mark.parametrize('norm', [torch.nn.BatchNorm2d, OtherNorm])
+def test_the_two_paths_agree_and_bn0_runs_its_own_forward(groups, momentum, norm):
+    """The general path (NCHW) and the radix-2 channels_last path: outputs, every gradient, the
+    running statistics and the batch counter end equal over two training steps and in eval
+    (float64, so that any difference is one of function, not of rounding), and on both paths
+    ``bn0``'s own forward is what normalises: the whole tensor on the general path, each split's
+    channels on the channels_last one (no re-implementation of BatchNorm's momentum and counter
+    logic)."""
+    layers, seen = [], []
+    for fmt in _layouts():
         torch.manual_seed(1)
         layer = SplitAttentionConv2d(32, 32, groups=groups, radix=2).train().double()
-        layer.bn0.momentum = momentum
+        layer.bn0 = norm(64, momentum=momentum).double()
+        layer.bn0.register_forward_hook(
+            lambda module, args, out, fmt=fmt: seen.append((fmt, args[0].shape[1])))
+        with torch.no_grad():  # not the initial statistics: the update must be the same
+            layer.bn0.weight.uniform_(0.5, 1.5)
+            layer.bn0.running_var.uniform_(0.5, 2.)
         layers.append(layer.to(memory_format=fmt))
     x = torch.randn(3, 32, 9, 9, dtype=torch.float64)
-    calls = []
-    split_path = SplitAttentionConv2d._radix2_split_channels_last
-    monkeypatch.setattr(SplitAttentionConv2d, '_radix2_split_channels_last',
-                        lambda self, x: calls.append(1) or split_path(self, x))
     for _step in range(2):
-        for layer, fmt in zip(layers, (torch.contiguous_format, torch.channels_last)):
+        for layer, fmt in zip(layers, _layouts()):
             out = layer(x.contiguous(memory_format=fmt))
+            assert out.is_contiguous(memory_format=fmt)
             (out * torch.arange(out.numel()).view_as(out).cos()).sum().backward()
     nchw, nhwc = layers
-    assert len(calls) == 2  # channels_last took the per-split path
+    calls = [(torch.contiguous_format, 64), (torch.channels_last, 32), (torch.channels_last, 32)]
+    assert seen == calls * 2
     assert nhwc.bn0.num_batches_tracked.item() == nchw.bn0.num_batches_tracked.item() == 2
     for name in ('running_mean', 'running_var'):
-        torch.testing.assert_close(getattr(nhwc.bn0, name), getattr(nchw.bn0, name))
+        torch.testing.assert_close(getattr(nhwc.bn0, name), getattr(nchw.bn0, name), rtol=1e-12,
+                                   atol=1e-12)
     for (name, a), b in zip(nchw.named_parameters(), nhwc.parameters()):
         torch.testing.assert_close(b.grad.contiguous(), a.grad.contiguous(), rtol=1e-9,
                                    atol=1e-9, msg=name)
@@ -94,27 +114,11 @@ def test_split_convolutions_update_bn_as_the_grouped_one(groups, momentum, monke
     with torch.no_grad():
         torch.testing.assert_close(nhwc(x.contiguous(memory_format=torch.channels_last)),
                                    nchw(x), rtol=1e-9, atol=1e-9)
+    assert seen[6:] == calls[1:] + calls[:1]  # eval: channels_last first
 
 
-class OtherNorm(torch.nn.BatchNorm2d):
-    """Any norm layer but a plain BatchNorm2d (SyncBN, say): the whole-tensor path."""
-
-
-def test_other_norm_layers_keep_the_whole_tensor(monkeypatch):
-    """SyncBN (any norm but a plain BatchNorm2d) must normalise all splits in one call."""
-    layer = SplitAttentionConv2d(32, 32, radix=2).train()
-    layer.bn0 = OtherNorm(64)
-    calls = []
-    monkeypatch.setattr(SplitAttentionConv2d, '_radix2_split_channels_last',
-                        lambda self, x: calls.append(1))
-    out = layer.to(memory_format=torch.channels_last)(
-        torch.randn(2, 32, 8, 8).contiguous(memory_format=torch.channels_last))
-    assert calls == [] and out.shape == (2, 32, 8, 8)
-
-
-@pytest.mark.parametrize('norm', ['BatchNorm2d', 'other'])
-def test_channels_last_stays_channels_last_forward_and_backward(norm):
-    """No feature map the channels_last paths create, gradients included, is in NCHW: one would
+def test_channels_last_stays_channels_last_forward_and_backward():
+    """No feature map the channels_last path creates, gradients included, is in NCHW: one would
     mean a layout conversion or a slow mixed-layout kernel (adaptive_avg_pool2d's backward made
     one per layer). Views (the splits, expanded gradients) are in neither layout."""
     from torch.utils._python_dispatch import TorchDispatchMode
@@ -130,10 +134,7 @@ def test_channels_last_stays_channels_last_forward_and_backward(norm):
                                  not t.is_contiguous(memory_format=torch.channels_last)))
             return out
 
-    layer = SplitAttentionConv2d(32, 32, radix=2).train()
-    if norm == 'other':  # the whole-tensor channels_last path
-        layer.bn0 = OtherNorm(64)
-    layer = layer.to(memory_format=torch.channels_last)
+    layer = SplitAttentionConv2d(32, 32, radix=2).train().to(memory_format=torch.channels_last)
     x = torch.randn(2, 32, 8, 8).contiguous(memory_format=torch.channels_last).requires_grad_()
     with Layouts():
         out = layer(x)
