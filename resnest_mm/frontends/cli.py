@@ -244,16 +244,22 @@ def build_runner(cfg: Config) -> Runner:
     return RUNNERS.build(cfg)
 
 
+def _preflight(cfg: Config, loaders: tuple) -> None:
+    """The config mistakes refused before anything is built (keys, types, values, pretrained
+    weights, the data folders of ``loaders``), each in one sentence."""
+    preflight.check_top_level_keys(cfg)
+    preflight.check_types(cfg)
+    preflight.check_values(cfg)
+    preflight.check_pretrained_init(cfg)
+    preflight.check_datasets(cfg, loaders)
+
+
 def train(argv: Optional[List[str]] = None) -> Runner:
     """``tools/train.py``: parse, merge, build, train. Returns the finished runner."""
     args = train_parser().parse_args(argv)
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     cfg = merge_train_args(load_config(args.config), args)
-    preflight.check_top_level_keys(cfg)
-    preflight.check_types(cfg)
-    preflight.check_values(cfg)
-    preflight.check_pretrained_init(cfg)
-    preflight.check_datasets(cfg, ('train_dataloader', 'val_dataloader'))
+    _preflight(cfg, ('train_dataloader', 'val_dataloader'))
     with _setup_errors_explained(args.config) as holder:
         holder.runner = build_runner(cfg)
         holder.runner.continue_command = continue_command(
@@ -298,11 +304,7 @@ def test(argv: Optional[List[str]] = None) -> dict:
     args = test_parser().parse_args(argv)
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     cfg = merge_test_args(load_config(args.config), args)
-    preflight.check_top_level_keys(cfg)
-    preflight.check_types(cfg)
-    preflight.check_values(cfg)
-    preflight.check_pretrained_init(cfg)
-    preflight.check_datasets(cfg, ('test_dataloader', ))
+    _preflight(cfg, ('test_dataloader', ))
     with _setup_errors_explained(args.config) as holder:
         holder.runner = build_runner(cfg)
         holder.metrics = holder.runner.test()

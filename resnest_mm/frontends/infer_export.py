@@ -10,6 +10,15 @@ from ..utils.cfg_options import CfgOptionsAction
 from ..utils.errors import ExplainedValueError
 
 
+def _loading_args(parser: argparse.ArgumentParser) -> None:
+    """How the weights and config are read: ``--unsafe-load`` and ``--cfg-options``."""
+    parser.add_argument('--unsafe-load', action='store_true',
+                        help='unpickle a checkpoint that is not plain data (it can run code): '
+                        'only for a file you trust')
+    parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction,
+                        help='override config keys')
+
+
 def infer_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description='Classify images with a trained ResNeSt')
     parser.add_argument('images', nargs='+', metavar='IMAGE', help='image files')
@@ -21,11 +30,7 @@ def infer_parser() -> argparse.ArgumentParser:
                         help='cpu, cuda:0, npu:0 ... (default: the best device present)')
     parser.add_argument('--batch-size', type=int, default=16, help='images per forward pass')
     parser.add_argument('--out', help='also write the predictions to this JSON file')
-    parser.add_argument('--unsafe-load', action='store_true',
-                        help='unpickle a checkpoint that is not plain data (it can run code): '
-                        'only for a file you trust')
-    parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction,
-                        help='override config keys')
+    _loading_args(parser)
     return parser
 
 
@@ -75,11 +80,7 @@ def export_parser() -> argparse.ArgumentParser:
                         help='random batches the check runs (default 4)')
     parser.add_argument('--no-check', action='store_true',
                         help='write only; do not run the file back against PyTorch')
-    parser.add_argument('--unsafe-load', action='store_true',
-                        help='unpickle a checkpoint that is not plain data (it can run code): '
-                        'only for a file you trust')
-    parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction,
-                        help='override config keys')
+    _loading_args(parser)
     return parser
 
 
