@@ -10,6 +10,7 @@ other setting of its transforms. Nothing passes through the environment.
 """
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any, Dict, List, Optional
 
@@ -79,7 +80,8 @@ class UnreadableLog:
 def record_unreadable(log: Optional[UnreadableLog], path: str, reason: str) -> None:
     """Note an unreadable file in ``log``, or log it as a warning when no hook gave one."""
     if log is None:
-        print_log(f'unreadable image {escape_name(reason)}', logger='current', level=30)
+        print_log(f'unreadable image {escape_name(reason)}', logger='current',
+                  level=logging.WARNING)
     else:
         log.record(path, reason)
 

@@ -6,7 +6,7 @@ from mmengine.hooks import Hook
 from ...models.utils import convert_state_dict, detect_format
 from ...registry import HOOKS
 from ...utils.errors import ExplainedValueError
-from ..loops.bare_model import bare_model
+from ..loops import bare_model
 
 HEAD_MODES = ('error', 'reinit')
 

@@ -12,7 +12,7 @@ from mmengine.hooks import Hook
 from ...datasets.unreadable_log import UnreadableLog, attach_unreadable_log
 from ...registry import HOOKS
 from ...utils.errors import ExplainedRuntimeError, ExplainedValueError
-from .checkpoint_adapter_hook import bare_model
+from ..loops import bare_model
 
 
 @HOOKS.register_module()

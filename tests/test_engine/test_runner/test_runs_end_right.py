@@ -217,8 +217,9 @@ def test_a_folder_where_a_run_file_goes_is_refused_before_training(tmp_path, nam
 
 
 def test_a_part_folder_is_left_alone_and_training_runs(tmp_path, caplog):
-    """Unfinished files (.NAME.XXXX.part) are removed when training starts; a folder with
-    such a name is not one of them (before: IsADirectoryError, blamed on the config)."""
+    """Unfinished files (a dot, the file name, a random infix, ``.part``) are removed when
+    training starts; a folder with such a name is not one of them (before: IsADirectoryError,
+    blamed on the config)."""
     os.mkdir(tmp_path / '.epoch_1.pth.abc.part')
     runner = _toy(tmp_path)
     runner.train()
