@@ -21,8 +21,8 @@ train_pipeline = [
          hparams=dict(pad_val=[104, 116, 124])),  # the BGR mean pixel
     dict(type='resnest_mm.FastColorJitter', brightness=0.4, contrast=0.4, saturation=0.4),
     dict(type='resnest_mm.FastLighting', eigval={{_base_.EIGVAL}}, eigvec={{_base_.EIGVEC}},
-         alphastd=0.1),
-    dict(type='PackInputs'),
+         alphastd=0.1, on_device=True),
+    dict(type='PackInputs', meta_keys={{_base_.PACK_META_KEYS}}),
 ]
 train_dataloader = dict(batch_size=256, dataset=dict(pipeline=train_pipeline))
 

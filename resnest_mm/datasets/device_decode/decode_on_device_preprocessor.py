@@ -5,11 +5,11 @@ from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
-from mmpretrain.models.utils.data_preprocessor import ClsDataPreprocessor
 from torch.nn import functional as F
 
 from ... import device as devices
 from ...registry import MODELS
+from ..augment_on_device_preprocessor import AugmentOnDevicePreprocessor
 from ..decode import UnreadableImageError, decode_image
 from ..unreadable_log import UnreadableLog, record_unreadable
 
@@ -59,7 +59,7 @@ def _jitter(image: torch.Tensor, order: Sequence[int], factors: Sequence[Optiona
 
 
 @MODELS.register_module()
-class DecodeOnDevicePreprocessor(ClsDataPreprocessor):
+class DecodeOnDevicePreprocessor(AugmentOnDevicePreprocessor):
     """mmpretrain's ``ClsDataPreprocessor`` that first decodes the batch's JPEGs on the device.
 
     What mmpretrain lacks: its pipelines decode and augment every image in the loader workers,
@@ -114,8 +114,6 @@ class DecodeOnDevicePreprocessor(ClsDataPreprocessor):
                 image = image.flip(-1)
             if sample.jitter_order is not None:
                 image = _jitter(image, sample.jitter_order, sample.jitter_factors)
-            if sample.lighting_offset is not None:
-                image = image + image.new_tensor(np.asarray(sample.lighting_offset)).view(3, 1, 1)
             images.append(image)
             kept.append(sample)
         if not images:

@@ -24,7 +24,15 @@ class FastLighting(BaseTransform):
     (:func:`~resnest_mm.datasets.image_layout.planar`), which ``PackInputs`` packs without
     copying it again.
 
-    Required keys: ``img``. Modified keys: ``img`` (float32).
+    With ``on_device=True`` the noise is drawn here (the same draw) but added on the accelerator
+    by :class:`~resnest_mm.datasets.AugmentOnDevicePreprocessor` (the model's data
+    preprocessor), from the sample's ``lighting_offset``: the image stays uint8, a quarter of the
+    bytes to collate, pin and copy, and the worker saves the float pass. The sums are the same.
+    ``PackInputs`` must carry ``lighting_offset`` in its ``meta_keys``; the runner refuses a
+    config where it or the preprocessor is missing (the noise would be dropped silently).
+
+    Required keys: ``img``. Modified keys: ``img`` (float32; uint8 with ``on_device``). Added
+    keys: ``lighting_offset`` (with ``on_device``: float32, one value per channel).
 
     Args:
         eigval (sequence of float): Eigenvalues of the pixel covariance, in the image's scale.
@@ -32,10 +40,12 @@ class FastLighting(BaseTransform):
             channel order.
         alphastd (float): Noise standard deviation. Defaults to 0.1.
         to_rgb (bool): Convert BGR to RGB first, as mmpretrain's. Defaults to False.
+        on_device (bool): Leave the addition to the data preprocessor on the device (see
+            above). Defaults to False.
     """
 
     def __init__(self, eigval: Sequence[float], eigvec: Sequence[Sequence[float]],
-                 alphastd: float = 0.1, to_rgb: bool = False) -> None:
+                 alphastd: float = 0.1, to_rgb: bool = False, on_device: bool = False) -> None:
         self.eigval = np.asarray(eigval, dtype=np.float64)
         self.eigvec = np.asarray(eigvec, dtype=np.float64)
         if self.eigval.ndim != 1 or self.eigvec.shape != (3, self.eigval.shape[0]):
@@ -43,6 +53,7 @@ class FastLighting(BaseTransform):
                              f'{self.eigval.shape} and eigvec {self.eigvec.shape}')
         self.alphastd = float(alphastd)
         self.to_rgb = to_rgb
+        self.on_device = bool(on_device)
 
     @cache_randomness
     def _offset(self) -> np.ndarray:
@@ -54,7 +65,13 @@ class FastLighting(BaseTransform):
         offset = self._offset()
         if self.to_rgb:
             img = img[..., ::-1]
-        if img.dtype == np.uint8 and img.ndim == 3 and img.shape[2] == 3:
+        uint8_image = img.dtype == np.uint8 and img.ndim == 3 and img.shape[2] == 3
+        if self.on_device:
+            # planes written once (PackInputs takes them as they are); the device adds the noise
+            results['img'] = planar(img) if uint8_image else img
+            results['lighting_offset'] = offset
+            return results
+        if uint8_image:
             # Written once, as planes: PackInputs takes this layout without another copy.
             out = planar(img, offset)
         else:
@@ -68,4 +85,5 @@ class FastLighting(BaseTransform):
 
     def __repr__(self) -> str:
         return (f'{type(self).__name__}(eigval={self.eigval.tolist()}, '
-                f'eigvec={self.eigvec.tolist()}, alphastd={self.alphastd}, to_rgb={self.to_rgb})')
+                f'eigvec={self.eigvec.tolist()}, alphastd={self.alphastd}, to_rgb={self.to_rgb}, '
+                f'on_device={self.on_device})')

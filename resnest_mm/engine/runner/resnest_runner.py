@@ -65,6 +65,7 @@ from mmengine.runner.checkpoint import load_state_dict
 from torch.optim import Optimizer
 
 from ... import device
+from ...datasets.augment_on_device_preprocessor import check_lighting_on_device
 from ...hub import weights_file
 from ...registry import MODEL_WRAPPERS, OPTIM_WRAPPER_CONSTRUCTORS, RUNNERS, bare_type, scoped
 from ...utils import atomic_local_backend, check_writable_folder
@@ -247,6 +248,9 @@ class ResNeStRunner(Runner):
 
     def build_model(self, model):
         model = super().build_model(model)
+        if self._train_loop is not None:  # noise drawn by the workers, added by the model
+            check_lighting_on_device(self.cfg.get('train_dataloader'),
+                                     getattr(model, 'data_preprocessor', None))
         # --channels-last: weights and batches NHWC, whatever the model (decided in memory_format)
         return to_memory_format(model, memory_format(bool(self.cfg.get('channels_last'))))
 

@@ -35,9 +35,10 @@ def _pipelines(scale=96):
     cfg = Config.fromfile(CONFIG)
     cfg.train_dataloader.dataset.pipeline[0]['scale'] = scale
     cfg.train_dataloader.dataset.pipeline[0]['dct_reduce'] = False  # as the device: full size
-    cfg.train_dataloader.dataset.pipeline[-1]['meta_keys'] = ('img_path', 'crop_bbox', 'flip')
+    cfg.train_dataloader.dataset.pipeline[-1]['meta_keys'] = ('img_path', 'crop_bbox', 'flip',
+                                                               'lighting_offset')
     cpu = (Compose([TRANSFORMS.build(t) for t in cfg.train_dataloader.dataset.pipeline]),
-           MODELS.build(dict(type='ClsDataPreprocessor', **cfg.data_preprocessor)))
+           MODELS.build(dict(cfg.data_preprocessor)))
     apply_decode_on_device(cfg)
     device = (Compose([TRANSFORMS.build(t) for t in cfg.train_dataloader.dataset.pipeline]),
               MODELS.build(cfg.data_preprocessor))
@@ -122,8 +123,8 @@ def test_validation_batches_pass_through(tmp_path):
     test = Compose([TRANSFORMS.build(t) for t in cfg.test_dataloader.dataset.pipeline])
     apply_decode_on_device(cfg)
     pre = MODELS.build(cfg.data_preprocessor)
-    plain = MODELS.build(dict(type='ClsDataPreprocessor', **Config.fromfile(
-        CONFIG).data_preprocessor))
+    plain = MODELS.build(dict(Config.fromfile(CONFIG).data_preprocessor,
+                              type='ClsDataPreprocessor'))
     batch = pseudo_collate([test(dict(img_path=path, gt_label=0))])
     torch.testing.assert_close(pre(batch)['inputs'], plain(batch)['inputs'])
     assert os.path.exists(path)
