@@ -15,6 +15,9 @@ def test_data_pipeline_benchmark_prints_ratios(repo_root):
     assert result.returncode == 0, result.stderr[-2000:]
     lines = [line for line in result.stdout.splitlines() if 'ratio' in line]
     assert [line.split(':')[0].strip() for line in lines] == ['train', 'val']
+    handoff = result.stdout.split('handing each output')[1].splitlines()[1:3]
+    assert [re.match(r'  (\w+): ours [\d.]+, torchvision [\d.]+$', line).group(1)
+            for line in handoff] == ['train', 'val']
 
 
 def _run(repo_root, *cmd):
