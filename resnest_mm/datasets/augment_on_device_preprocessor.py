@@ -113,7 +113,8 @@ def check_lighting_on_device(dataloader_cfg: Any, preprocessor: Any) -> None:
                 'train_dataloader: FastLighting(on_device=True) hands the lighting noise to the '
                 f"data preprocessor in '{LIGHTING_KEY}', but "
                 + ('no PackInputs follows it' if not packs else
-                   f"PackInputs' meta_keys do not carry it ({tuple(meta_keys)})")
+                   "PackInputs' meta_keys do not carry it (they are "
+                   f"{', '.join(map(repr, meta_keys)) or 'empty'})")
                 + f"; add '{LIGHTING_KEY}' to PackInputs' meta_keys")
 
 

@@ -111,7 +111,8 @@ def test_the_check_refuses_what_would_drop_the_noise():
     with pytest.raises(ExplainedValueError, match="model.data_preprocessor is ClsDataPreprocessor"
                        ", which drops it; set data_preprocessor.type='resnest_mm.AugmentOnDevice"):
         check_lighting_on_device(_loader(), plain)
-    with pytest.raises(ExplainedValueError, match=r"PackInputs' meta_keys do not carry it \("):
+    with pytest.raises(ExplainedValueError,
+                       match=r"PackInputs' meta_keys do not carry it \(they are 'sample_idx', "):
         check_lighting_on_device(_loader(dict(type='PackInputs')), ours)
     with pytest.raises(ExplainedValueError, match='no PackInputs follows it'):
         check_lighting_on_device(_loader(dict(type='resnest_mm.FastColorJitter')), ours)
