@@ -29,9 +29,9 @@ class AugmentOnDevicePreprocessor(ClsDataPreprocessor):
     batch augments such as mixup, as the CPU path), then does what ``ClsDataPreprocessor``
     does. The sum is the CPU path's, bit for bit (float32 ``pixel + offset`` either way).
 
-    Samples without ``lighting_offset`` (validation, pipelines without lighting) pass as through
-    ``ClsDataPreprocessor``. A batch where some samples carry offsets and others do not is
-    refused: one pipeline yields one or the other.
+    Batches without ``lighting_offset`` (validation, pipelines without lighting) are processed
+    exactly as by ``ClsDataPreprocessor``. A batch where some samples carry offsets and others do
+    not is refused: one pipeline yields one or the other.
 
     Args:
         **kwargs: ``ClsDataPreprocessor``'s arguments.
@@ -53,7 +53,8 @@ class AugmentOnDevicePreprocessor(ClsDataPreprocessor):
         when no sample has one."""
         if not samples:
             return None
-        offsets = [sample.get(LIGHTING_KEY) for sample in samples]
+        offsets = [sample.get(LIGHTING_KEY) if hasattr(sample, 'get') else None
+                   for sample in samples]
         missing = sum(offset is None for offset in offsets)
         if missing == len(offsets):
             return None
