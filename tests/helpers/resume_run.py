@@ -70,6 +70,8 @@ def main() -> None:
     cfg.model.head.topk = (1, )
     cfg.val_evaluator = cfg.test_evaluator = dict(type='Accuracy', topk=(1, ))
     cfg.train_dataloader.dataset.pipeline = imagenet.train_pipeline
+    # its lighting noise is added by its data preprocessor
+    cfg.data_preprocessor.type = imagenet.data_preprocessor.type
     cfg.train_dataloader.dataset.pipeline[0].scale = 32
     cfg.val_dataloader.dataset.pipeline = imagenet.test_pipeline
     cfg.val_dataloader.dataset.pipeline[0].update(crop_size=32, crop_padding=4)

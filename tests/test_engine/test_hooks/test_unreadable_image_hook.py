@@ -30,6 +30,7 @@ def _runner(root, work_dir, max_fraction, workers=2):
     imagenet = Config.fromfile('configs/_base_/datasets/imagenet_bs128.py')
     cfg.train_dataloader.dataset.pipeline = imagenet.train_pipeline
     cfg.train_dataloader.dataset.pipeline[0].scale = 32
+    cfg.data_preprocessor.type = imagenet.data_preprocessor.type  # adds the lighting noise
     cfg.val_dataloader.dataset.pipeline = imagenet.test_pipeline
     cfg.val_dataloader.dataset.pipeline[0].update(crop_size=32, crop_padding=4)
     for loader in (cfg.train_dataloader, cfg.val_dataloader):
