@@ -17,7 +17,12 @@ from mmpretrain.datasets import CustomDataset as _CustomDataset
 from mmpretrain.datasets import ImageNet as _ImageNet
 
 from ..registry import DATASETS
-from ..utils.errors import ExplainedFileNotFoundError, ExplainedRuntimeError, ExplainedValueError
+from ..utils.errors import (
+    ExplainedFileNotFoundError,
+    ExplainedRuntimeError,
+    ExplainedValueError,
+    RaisedInWorker,
+)
 from ..utils.escape import escape_name
 from ..utils.mmengine_private import random_dataset_index, set_dataset_classes
 from .image_files import scan_split
@@ -25,21 +30,12 @@ from .samplers.resumable_sampler import SampleKey
 from .unreadable_log import UnreadableLog
 
 
-class NoReadableSampleError(ExplainedRuntimeError):
+class NoReadableSampleError(RaisedInWorker, ExplainedRuntimeError):
     """Every sample a training data set drew in a row was unreadable (``max_refetch + 1``).
 
-    Raised in a data-loader worker, it reaches the main process through torch's
-    ``ExceptionWrapper.reraise``, which builds a new instance from the worker's formatted
-    traceback (``Caught NoReadableSampleError in DataLoader worker process 0. Original
-    Traceback ...``): that text is cut back here to the sentence it ends with, so the tools
-    print one sentence, not a worker's traceback.
+    Raised in a data-loader worker: :class:`~resnest_mm.utils.errors.RaisedInWorker` cuts the
+    worker's traceback back to the sentence.
     """
-
-    def __init__(self, message: str) -> None:
-        marker = f'{type(self).__name__}: '
-        if message.startswith('Caught ') and marker in message:
-            message = message.rsplit(marker, 1)[1].strip()
-        super().__init__(message)
 
 
 class _ScanByRule:
@@ -110,9 +106,16 @@ class _ScanByRule:
             if data is not None:  # None: a file the loader recorded as unreadable
                 return data
             idx, key = random_dataset_index(self), None  # drawn after the seeded draws
-        listed = self.unreadable_log.write_list('train') if self.unreadable_log else None
-        where = f'they are listed in {escape_name(listed)}' if listed else \
-            'they are logged above'
+        where = 'they are logged above'
+        if self.unreadable_log is not None:
+            try:
+                listed = self.unreadable_log.write_list('train')
+                if listed:
+                    where = f'they are listed in {escape_name(listed)}'
+            except OSError as exc:  # a full disk: this sentence still, naming both files
+                where = (f'the list {escape_name(self.unreadable_log.list_path)} could not be '
+                         f'written ({exc}), they are recorded in '
+                         f'{escape_name(self.unreadable_log.folder)}')
         raise NoReadableSampleError(
             f'{type(self).__name__}: {self.max_refetch + 1} samples drawn in a row from '
             f'{escape_name(self.img_prefix or self.ann_file)} could not be read ({len(self)} '

@@ -6,12 +6,12 @@ import os
 import shutil
 from typing import Dict, List, Optional
 
-from mmengine.dist import all_gather_object, get_rank, is_main_process
+from mmengine.dist import all_gather_object, broadcast_object_list, get_rank, is_main_process
 from mmengine.hooks import Hook
 
 from ...datasets.unreadable_log import UnreadableLog, attach_unreadable_log
 from ...registry import HOOKS
-from ...utils.errors import ExplainedRuntimeError, ExplainedValueError
+from ...utils.errors import ExplainedOSError, ExplainedRuntimeError, ExplainedValueError
 from ..loops import bare_model
 
 
@@ -94,16 +94,30 @@ class UnreadableImageHook(Hook):
                 new.append(line)
         if not new:
             return
-        if is_main_process():
-            with open(os.path.join(runner.work_dir, 'unreadable_images.txt'), 'a',
-                      encoding='utf-8') as f:
-                f.writelines(f'{mode}\t{line}\n' for line in new)
         shown = '\n  '.join(line.split('\t', 1)[-1] for line in new[:self.show])
         total = len(dataset) if dataset is not None else 0
+        listed = os.path.join(runner.work_dir, 'unreadable_images.txt')
+        # counted in the log first: a list that cannot be written loses no count
         runner.logger.warning(
             f'{len(new)} unreadable image(s) in this {mode} epoch, {len(seen)} of {total} in '
-            f'this data set so far (all listed in {runner.work_dir}/unreadable_images.txt):\n'
-            f'  {shown}')
+            f'this data set so far (all listed in {listed}):\n  {shown}')
+        failure = [None]  # rank 0 writes; every rank stops alike when it cannot
+        if is_main_process():
+            try:
+                with open(listed, 'a', encoding='utf-8') as f:
+                    f.writelines(f'{mode}\t{line}\n' for line in new)
+            except OSError as exc:
+                named = 'them all' if len(new) <= self.show else f'the first {self.show}'
+                command = getattr(runner, 'continue_command', None) or \
+                    'tools/train.py CONFIG --resume'
+                failure[0] = (
+                    f'{len(new)} unreadable image(s) of this {mode} epoch could not be added to '
+                    f'{listed} ({exc.strerror or exc}); the log above counts them and names '
+                    f'{named}. Free space on that disk (or choose another --work-dir), then '
+                    f'continue with {command}')
+        broadcast_object_list(failure)
+        if failure[0] is not None:
+            raise ExplainedOSError(failure[0])
         if total and len(seen) > self.max_fraction * total:
             raise ExplainedRuntimeError(
                 f'{len(seen)} of {total} {mode} images ({len(seen) / total:.2%}) could not be '

@@ -210,3 +210,38 @@ def test_a_folder_of_unreadable_files_ends_in_a_sentence_with_the_list_written(t
     assert sorted(entry.split('\t')[1] for entry in listed) == sorted(names)
     assert all(entry.startswith('train\t') and entry.endswith(': empty file')
                for entry in listed)
+
+
+def test_a_list_that_cannot_be_written_stops_with_its_name_and_keeps_the_counts(tmp_path):
+    """``unreadable_images.txt`` becomes a link to ``/dev/full`` mid-run (every write: ENOSPC,
+    as on a full disk). Before: the runner's generic disk-full sentence, naming neither the
+    list nor how many files were unreadable (the count was to be logged after the write)."""
+    from mmengine.hooks import Hook
+
+    from resnest_mm.utils.errors import ExplainedOSError
+    from tests.helpers.toy_runner import make_runner
+
+    class FindsUnreadableFiles(Hook):
+        """Records two unreadable files as the loading transforms do, and fills the disk."""
+
+        def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+            if batch_idx == 0:
+                (log, ) = {h._log for h in runner.hooks if type(h).__name__ ==
+                           'UnreadableImageHook'}
+                log.record('/data/a/cut.JPEG', '/data/a/cut.JPEG: truncated JPEG')
+                log.record('/data/b/empty.JPEG', '/data/b/empty.JPEG: empty file')
+                os.symlink('/dev/full', os.path.join(runner.work_dir, 'unreadable_images.txt'))
+
+    runner = make_runner(str(tmp_path), custom_hooks=[FindsUnreadableFiles()],
+                         default_hooks=dict(unreadable_images=dict(
+                             type='UnreadableImageHook', max_fraction=0.5)))
+    with pytest.raises(ExplainedOSError) as failed:
+        runner.train()
+    assert str(failed.value) == (
+        f'2 unreadable image(s) of this train epoch could not be added to {tmp_path}/'
+        'unreadable_images.txt (No space left on device); the log above counts them and names '
+        'them all. Free space on that disk (or choose another --work-dir), then continue with '
+        'tools/train.py CONFIG --resume')
+    log = next(tmp_path.glob('*/*.log')).read_text()
+    assert '2 unreadable image(s) in this train epoch, 2 of 16 in this data set so far' in log
+    assert '/data/a/cut.JPEG: truncated JPEG' in log and '/data/b/empty.JPEG: empty file' in log
