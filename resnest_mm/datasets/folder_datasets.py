@@ -6,12 +6,14 @@ Registered under the same names in scope ``resnest_mm``, so every config's
 classes, what is ignored is logged once with its count, and a broken link or a link loop stops
 the build with a sentence naming it instead of being skipped or recursing until ``OSError: Too
 many levels of symbolic links``. Annotation files (``ann_file``, ImageNet's ``meta/*.txt``) are
-read exactly as mmpretrain reads them.
+read in mmpretrain's format by :func:`~resnest_mm.datasets.annotation_file.read_annotation_file`,
+which checks every line (names inside the image folder, labels within the classes) first.
 """
 from __future__ import annotations
 
 from typing import List, Optional, Tuple, Union
 
+from mmengine.fileio import LocalBackend, get_file_backend
 from mmengine.logging import MMLogger
 from mmpretrain.datasets import CustomDataset as _CustomDataset
 from mmpretrain.datasets import ImageNet as _ImageNet
@@ -25,6 +27,7 @@ from ..utils.errors import (
 )
 from ..utils.escape import escape_name
 from ..utils.mmengine_private import random_dataset_index, set_dataset_classes
+from .annotation_file import read_annotation_file
 from .image_files import scan_split
 from .samplers.resumable_sampler import SampleKey
 from .unreadable_log import UnreadableLog
@@ -44,6 +47,22 @@ class _ScanByRule:
     # the run's record of unreadable files (UnreadableImageHook gives it): where a data set
     # that gives up writes the list at once
     unreadable_log: Optional[UnreadableLog] = None
+
+    def load_data_list(self) -> List[dict]:
+        """mmpretrain's ``CustomDataset.load_data_list``, with a local annotation file read by
+        :func:`~resnest_mm.datasets.annotation_file.read_annotation_file` (every line checked,
+        one sentence for the first bad one) instead of mmengine's ``list_from_file`` (read
+        unbounded, each line trusted). A remote annotation file is read as mmpretrain does."""
+        if not self.ann_file or not isinstance(get_file_backend(self.ann_file), LocalBackend):
+            return super().load_data_list()
+        classes = self.CLASSES
+        samples = read_annotation_file(self.ann_file, self.with_label,
+                                       num_classes=len(classes) if classes else None)
+        backend = get_file_backend(self.img_prefix, enable_singleton=True)
+        if self.with_label:
+            return [dict(img_path=backend.join_path(self.img_prefix, name), gt_label=label)
+                    for name, label in samples]
+        return [dict(img_path=backend.join_path(self.img_prefix, name)) for name in samples]
 
     def _find_samples(self) -> List[Union[str, Tuple[str, int]]]:
         name = type(self).__name__

@@ -67,7 +67,8 @@ def check_stat(path: str, st: os.stat_result, max_bytes: int, what: str) -> None
     if st.st_size > max_bytes:
         raise UnsafeFileError(
             f'{what} {_named(path)} is {st.st_size:,} bytes, more than the {max_bytes:,} bytes '
-            f'a {what} may have: it is not read; check that it is the right file')
+            f'{"an" if what[:1] in "aeiou" else "a"} {what} may have: it is not read; check '
+            'that it is the right file')
 
 
 def check_regular_file(path: str, max_bytes: int, what: str = 'file') -> os.stat_result:
