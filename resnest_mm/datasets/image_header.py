@@ -33,6 +33,9 @@ _SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 _NO_LENGTH_MARKERS = frozenset(range(0xD0, 0xD8)) | {0x01}  # RST0-7, TEM: libjpeg skips them
 _ORIENTATION_TAG = 0x0112
 _PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
+# Chunks other than IDAT a PNG may have: libpng caches at most 1,000 ancillary chunks
+# (PNG_USER_CHUNK_CACHE_MAX); encoders write a handful.
+MAX_PNG_CHUNKS = 1000
 _PNM = re.compile(rb'P[1-6]\s')
 _PNM_TOKEN = re.compile(rb'(?:\s|#[^\r\n]*[\r\n])*(\d{1,10})')
 
@@ -125,7 +128,9 @@ def _png(data: bytes) -> ImageHeader:
     height = int.from_bytes(data[20:24], 'big')
     # Every chunk must fit in the file: OpenCV's reader allocates a buffer of the length a chunk
     # declares before reading it (a corrupt IDAT length costs 2 GB).
-    pos = 8
+    # Chunks besides the image data are bounded too: libpng prints a warning line for each bad
+    # one (a million empty tEXt chunks in 12 MB: a million lines on stderr per decode).
+    pos, others = 8, 0
     while pos + 8 <= end:
         length = int.from_bytes(data[pos:pos + 4], 'big')
         kind = data[pos + 4:pos + 8]
@@ -135,7 +140,11 @@ def _png(data: bytes) -> ImageHeader:
             name = kind.decode('latin-1') if kind.isalpha() else repr(kind)
             raise HeaderError(f'broken PNG: chunk {name} declares {length:,} bytes, only '
                               f'{max(0, end - pos - 12):,} follow (truncated or corrupt)')
+        others += kind != b'IDAT'
         pos += 12 + length
+    if others > MAX_PNG_CHUNKS:
+        raise HeaderError(f'broken PNG: {others:,} chunks besides its image data, more than '
+                          f'{MAX_PNG_CHUNKS:,} (a real PNG has a handful)')
     return ImageHeader('PNG', height, width, height * width)
 
 
