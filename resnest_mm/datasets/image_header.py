@@ -33,8 +33,8 @@ _SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 _NO_LENGTH_MARKERS = frozenset(range(0xD0, 0xD8)) | {0x01}  # RST0-7, TEM: libjpeg skips them
 _ORIENTATION_TAG = 0x0112
 _PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
-# Chunks other than IDAT a PNG may have: libpng caches at most 1,000 ancillary chunks
-# (PNG_USER_CHUNK_CACHE_MAX); encoders write a handful.
+# Chunks other than image data (IDAT, APNG's fdAT) a PNG may have: libpng caches at most 1,000
+# ancillary chunks (PNG_USER_CHUNK_CACHE_MAX); encoders write a handful.
 MAX_PNG_CHUNKS = 1000
 _PNM = re.compile(rb'P[1-6]\s')
 _PNM_TOKEN = re.compile(rb'(?:\s|#[^\r\n]*[\r\n])*(\d{1,10})')
@@ -140,7 +140,7 @@ def _png(data: bytes) -> ImageHeader:
             name = kind.decode('latin-1') if kind.isalpha() else repr(kind)
             raise HeaderError(f'broken PNG: chunk {name} declares {length:,} bytes, only '
                               f'{max(0, end - pos - 12):,} follow (truncated or corrupt)')
-        others += kind != b'IDAT'
+        others += kind not in (b'IDAT', b'fdAT')  # image data, and APNG frames' data
         pos += 12 + length
     if others > MAX_PNG_CHUNKS:
         raise HeaderError(f'broken PNG: {others:,} chunks besides its image data, more than '
