@@ -14,11 +14,12 @@ DCT (``reduce``), which the cropping loaders use when the crop is large enough.
 
 Files are hostile: before any decoder runs, the size the header declares is read
 (:mod:`~resnest_mm.datasets.image_header`) and a file declaring more than ``max_pixels`` (Pillow's
-decompression-bomb limit by default) is unreadable by policy, as a truncated file is. Only files
-whose header was read and checked reach OpenCV; everything else goes to Pillow, limited to the
-raster formats listed in ``PILLOW_FORMATS``, whose own parsed size is checked before it loads a
-pixel. Every decoder failure (``cv2.error``, Pillow's many types) becomes
-:class:`UnreadableImageError` naming the file.
+decompression-bomb limit by default) is unreadable by policy, as a truncated file is, and so is
+a PNG whose data inflates far beyond what its pixels need. Only files whose header was read and
+checked reach OpenCV; everything else goes to Pillow, limited to the raster formats listed in
+``PILLOW_FORMATS``, whose own parsed size is checked before it loads a pixel. Every decoder
+failure (``cv2.error``, Pillow's many types) becomes :class:`UnreadableImageError` naming the
+file.
 """
 from __future__ import annotations
 
@@ -29,7 +30,15 @@ from typing import Optional, Tuple
 import cv2
 import numpy as np
 
-from .image_header import DEFAULT_MAX_PIXELS, HeaderError, ImageHeader, displayed_size, read_header
+from .image_header import (
+    DEFAULT_MAX_PIXELS,
+    HeaderError,
+    ImageHeader,
+    displayed_size,
+    png_inflate_limit,
+    png_inflates_beyond,
+    read_header,
+)
 
 _JPEG_START = b'\xff\xd8'
 _JPEG_END = b'\xff\xd9'
@@ -160,6 +169,13 @@ def decode_image(data: bytes, path: str = '<bytes>', reduce: int = 1,
     opencv_error = ''
     if header is not None:
         check_declared_size(path, header.width, header.height, header.pixels, max_pixels)
+        if header.format == 'PNG':  # bounded in work too, not only in pixels (Pillow's as well)
+            limit = png_inflate_limit(data)
+            if png_inflates_beyond(data, limit):
+                raise UnreadableImageError(
+                    f'{path}: PNG data inflates to more than the {limit:,} bytes its '
+                    f'{header.width} x {header.height} pixels can need (a decompression bomb); '
+                    'not decoded')
         # A JPEG without its end marker is truncated: OpenCV would return it part grey.
         if header.format != 'JPEG' or _complete_jpeg(data):
             try:

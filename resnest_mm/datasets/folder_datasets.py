@@ -6,40 +6,39 @@ Registered under the same names in scope ``resnest_mm``, so every config's
 classes, what is ignored is logged once with its count, and a broken link or a link loop stops
 the build with a sentence naming it instead of being skipped or recursing until ``OSError: Too
 many levels of symbolic links``. Annotation files (``ann_file``, ImageNet's ``meta/*.txt``) are
-read exactly as mmpretrain reads them.
+read in mmpretrain's format by :func:`~resnest_mm.datasets.annotation_file.read_annotation_file`,
+which checks every line (names inside the image folder, labels within the classes) first.
 """
 from __future__ import annotations
 
 from typing import List, Optional, Tuple, Union
 
+from mmengine.fileio import LocalBackend, get_file_backend
 from mmengine.logging import MMLogger
 from mmpretrain.datasets import CustomDataset as _CustomDataset
 from mmpretrain.datasets import ImageNet as _ImageNet
 
 from ..registry import DATASETS
-from ..utils.errors import ExplainedFileNotFoundError, ExplainedRuntimeError, ExplainedValueError
+from ..utils.errors import (
+    ExplainedFileNotFoundError,
+    ExplainedRuntimeError,
+    ExplainedValueError,
+    RaisedInWorker,
+)
 from ..utils.escape import escape_name
 from ..utils.mmengine_private import random_dataset_index, set_dataset_classes
+from .annotation_file import read_annotation_file
 from .image_files import scan_split
 from .samplers.resumable_sampler import SampleKey
 from .unreadable_log import UnreadableLog
 
 
-class NoReadableSampleError(ExplainedRuntimeError):
+class NoReadableSampleError(RaisedInWorker, ExplainedRuntimeError):
     """Every sample a training data set drew in a row was unreadable (``max_refetch + 1``).
 
-    Raised in a data-loader worker, it reaches the main process through torch's
-    ``ExceptionWrapper.reraise``, which builds a new instance from the worker's formatted
-    traceback (``Caught NoReadableSampleError in DataLoader worker process 0. Original
-    Traceback ...``): that text is cut back here to the sentence it ends with, so the tools
-    print one sentence, not a worker's traceback.
+    Raised in a data-loader worker: :class:`~resnest_mm.utils.errors.RaisedInWorker` cuts the
+    worker's traceback back to the sentence.
     """
-
-    def __init__(self, message: str) -> None:
-        marker = f'{type(self).__name__}: '
-        if message.startswith('Caught ') and marker in message:
-            message = message.rsplit(marker, 1)[1].strip()
-        super().__init__(message)
 
 
 class _ScanByRule:
@@ -48,6 +47,22 @@ class _ScanByRule:
     # the run's record of unreadable files (UnreadableImageHook gives it): where a data set
     # that gives up writes the list at once
     unreadable_log: Optional[UnreadableLog] = None
+
+    def load_data_list(self) -> List[dict]:
+        """mmpretrain's ``CustomDataset.load_data_list``, with a local annotation file read by
+        :func:`~resnest_mm.datasets.annotation_file.read_annotation_file` (every line checked,
+        one sentence for the first bad one) instead of mmengine's ``list_from_file`` (read
+        unbounded, each line trusted). A remote annotation file is read as mmpretrain does."""
+        if not self.ann_file or not isinstance(get_file_backend(self.ann_file), LocalBackend):
+            return super().load_data_list()
+        classes = self.CLASSES
+        samples = read_annotation_file(self.ann_file, self.with_label,
+                                       num_classes=len(classes) if classes else None)
+        backend = get_file_backend(self.img_prefix, enable_singleton=True)
+        if self.with_label:
+            return [dict(img_path=backend.join_path(self.img_prefix, name), gt_label=label)
+                    for name, label in samples]
+        return [dict(img_path=backend.join_path(self.img_prefix, name)) for name in samples]
 
     def _find_samples(self) -> List[Union[str, Tuple[str, int]]]:
         name = type(self).__name__
@@ -110,9 +125,16 @@ class _ScanByRule:
             if data is not None:  # None: a file the loader recorded as unreadable
                 return data
             idx, key = random_dataset_index(self), None  # drawn after the seeded draws
-        listed = self.unreadable_log.write_list('train') if self.unreadable_log else None
-        where = f'they are listed in {escape_name(listed)}' if listed else \
-            'they are logged above'
+        where = 'they are logged above'
+        if self.unreadable_log is not None:
+            try:
+                listed = self.unreadable_log.write_list('train')
+                if listed:
+                    where = f'they are listed in {escape_name(listed)}'
+            except OSError as exc:  # a full disk: this sentence still, naming both files
+                where = (f'the list {escape_name(self.unreadable_log.list_path)} could not be '
+                         f'written ({exc}), they are recorded in '
+                         f'{escape_name(self.unreadable_log.folder)}')
         raise NoReadableSampleError(
             f'{type(self).__name__}: {self.max_refetch + 1} samples drawn in a row from '
             f'{escape_name(self.img_prefix or self.ann_file)} could not be read ({len(self)} '

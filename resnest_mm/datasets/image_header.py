@@ -20,6 +20,7 @@ hand it to OpenCV, only to Pillow, whose own parsed size is then checked before 
 from __future__ import annotations
 
 import re
+import zlib
 from dataclasses import dataclass
 from typing import Optional, Tuple
 
@@ -32,6 +33,9 @@ _SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 _NO_LENGTH_MARKERS = frozenset(range(0xD0, 0xD8)) | {0x01}  # RST0-7, TEM: libjpeg skips them
 _ORIENTATION_TAG = 0x0112
 _PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
+# Chunks other than image data (IDAT, APNG's fdAT) a PNG may have: libpng caches at most 1,000
+# ancillary chunks (PNG_USER_CHUNK_CACHE_MAX); encoders write a handful.
+MAX_PNG_CHUNKS = 1000
 _PNM = re.compile(rb'P[1-6]\s')
 _PNM_TOKEN = re.compile(rb'(?:\s|#[^\r\n]*[\r\n])*(\d{1,10})')
 
@@ -124,7 +128,9 @@ def _png(data: bytes) -> ImageHeader:
     height = int.from_bytes(data[20:24], 'big')
     # Every chunk must fit in the file: OpenCV's reader allocates a buffer of the length a chunk
     # declares before reading it (a corrupt IDAT length costs 2 GB).
-    pos = 8
+    # Chunks besides the image data are bounded too: libpng prints a warning line for each bad
+    # one (a million empty tEXt chunks in 12 MB: a million lines on stderr per decode).
+    pos, others = 8, 0
     while pos + 8 <= end:
         length = int.from_bytes(data[pos:pos + 4], 'big')
         kind = data[pos + 4:pos + 8]
@@ -134,8 +140,72 @@ def _png(data: bytes) -> ImageHeader:
             name = kind.decode('latin-1') if kind.isalpha() else repr(kind)
             raise HeaderError(f'broken PNG: chunk {name} declares {length:,} bytes, only '
                               f'{max(0, end - pos - 12):,} follow (truncated or corrupt)')
+        others += kind not in (b'IDAT', b'fdAT')  # image data, and APNG frames' data
         pos += 12 + length
+    if others > MAX_PNG_CHUNKS:
+        raise HeaderError(f'broken PNG: {others:,} chunks besides its image data, more than '
+                          f'{MAX_PNG_CHUNKS:,} (a real PNG has a handful)')
     return ImageHeader('PNG', height, width, height * width)
+
+
+# Samples per pixel by PNG colour type: grey, RGB, palette, grey + alpha, RGBA.
+_PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
+PNG_INFLATE_SLACK = 1 << 20  # bytes past twice the rows' size: encoders write none
+_INFLATE_STEP = 1 << 20
+
+
+def png_inflate_limit(data: bytes) -> int:
+    """The most bytes a PNG's image data (IDAT) may inflate to for the size and sample layout
+    its IHDR declares: twice its filtered rows (Adam7 interlacing adds a filter byte and up to a
+    byte of padding per row of each pass, far less) plus ``PNG_INFLATE_SLACK``.
+
+    Args:
+        data: A PNG's bytes whose header :func:`read_header` accepted.
+    """
+    width = int.from_bytes(data[16:20], 'big')
+    height = int.from_bytes(data[20:24], 'big')
+    depth, colour = data[24], data[25]
+    row = (width * _PNG_CHANNELS.get(colour, 4) * max(depth, 1) + 7) // 8
+    return 2 * height * (1 + row) + PNG_INFLATE_SLACK
+
+
+def png_inflates_beyond(data: bytes, limit: int) -> bool:
+    """Whether a PNG's IDAT stream inflates to more than ``limit`` bytes, found by inflating at
+    most ``limit`` + 1 MB of it in 1 MB steps (nothing kept).
+
+    What ``max_pixels`` does not bound: zlib inflates up to 1032 bytes per byte, and libpng
+    inflates every IDAT byte there is, past the rows the image needs ("Too much image data"), so
+    a 2 MB PNG of 1 x 1 pixels costs seconds of CPU per decode for one pixel. A stream that
+    zlib cannot inflate is left to the decoder to refuse.
+
+    Args:
+        data: A PNG's bytes whose header :func:`read_header` accepted (every chunk fits).
+        limit: The most bytes allowed (:func:`png_inflate_limit`).
+    """
+    inflater, total, pos, end = zlib.decompressobj(), 0, 8, len(data)
+    try:
+        while pos + 8 <= end:
+            length = int.from_bytes(data[pos:pos + 4], 'big')
+            kind = data[pos + 4:pos + 8]
+            if kind == b'IEND':
+                break
+            if kind == b'IDAT':
+                pending = data[pos + 8:pos + 8 + length]
+                while pending and not inflater.eof:
+                    out = inflater.decompress(pending, _INFLATE_STEP)
+                    total += len(out)
+                    if total > limit:
+                        return True
+                    pending = inflater.unconsumed_tail
+                    while len(out) == _INFLATE_STEP and not pending and not inflater.eof:
+                        out = inflater.decompress(b'', _INFLATE_STEP)  # output still held
+                        total += len(out)
+                        if total > limit:
+                            return True
+            pos += 12 + length
+    except zlib.error:
+        return False
+    return False
 
 
 def _bmp(data: bytes) -> Optional[ImageHeader]:

@@ -16,8 +16,15 @@ from typing import Any, Dict, List, Optional
 
 from mmengine.logging import print_log
 
+from ..utils.errors import ExplainedOSError, RaisedInWorker
 from ..utils.escape import escape_name
 from ..utils.fileio import atomic_write
+
+
+class UnreadableRecordError(RaisedInWorker, ExplainedOSError):
+    """An unreadable file could not be written down (a full disk, an I/O error, a file where
+    the records' folder goes). The run stops: going on would train on a data set with files
+    missing that no count or list shows, which is what the records exist to prevent."""
 
 
 class UnreadableLog:
@@ -40,10 +47,22 @@ class UnreadableLog:
     def record(self, path: str, reason: str) -> None:
         """Note an unreadable file. The path and the reason are escaped
         (:func:`~resnest_mm.utils.escape.escape_name`): a name holding a newline or a tab is
-        one entry of the list, never two."""
-        os.makedirs(self.folder, exist_ok=True)
-        with open(os.path.join(self.folder, f'{os.getpid()}.tsv'), 'a', encoding='utf-8') as f:
-            f.write(f'{escape_name(path)}\t{escape_name(reason)}\n')
+        one entry of the list, never two.
+
+        Raises:
+            UnreadableRecordError: the record cannot be written (naming the file and why).
+        """
+        record = os.path.join(self.folder, f'{os.getpid()}.tsv')
+        try:
+            os.makedirs(self.folder, exist_ok=True)
+            with open(record, 'a', encoding='utf-8') as f:
+                f.write(f'{escape_name(path)}\t{escape_name(reason)}\n')
+        except OSError as exc:
+            raise UnreadableRecordError(
+                f'could not record the unreadable image {escape_name(path)} in '
+                f'{escape_name(exc.filename or record)} ({exc.strerror or exc}): the run stops '
+                'rather than lose count of it. Free space on that disk (or choose another '
+                '--work-dir), then continue with tools/train.py CONFIG --resume') from None
 
     def recorded(self) -> List[str]:
         """The ``path<TAB>reason`` entries recorded so far by every process of this rank, each

@@ -24,6 +24,20 @@ class ExplainedError(Exception):
         return ' '.join(str(arg) for arg in self.args)
 
 
+class RaisedInWorker:
+    """Mixin (before the :class:`ExplainedError` base) for an error a data-loader worker may
+    raise: torch's ``ExceptionWrapper.reraise`` rebuilds it in the main process from the worker's
+    formatted traceback (``Caught X in DataLoader worker process 0. Original Traceback ...``);
+    that text is cut back here to the sentence it ends with, so the tools print one sentence,
+    not a worker's traceback. The subclass takes the message as its only argument."""
+
+    def __init__(self, message: str) -> None:
+        marker = f'{type(self).__name__}: '
+        if message.startswith('Caught ') and marker in message:
+            message = message.rsplit(marker, 1)[1].strip()
+        super().__init__(message)
+
+
 class ExplainedKeyError(ExplainedError, KeyError):
     """A config key that does not exist."""
 

@@ -6,12 +6,14 @@ import hashlib
 import io
 import os
 import shutil
+import stat
 import tempfile
 from typing import IO, Callable, Optional
 
 import torch
 
 from .errors import ExplainedError
+from .safe_open import file_kind
 
 DIGEST_SUFFIX = '.sha256'
 _CHUNK = 16 << 20
@@ -46,7 +48,10 @@ class UnwritableError(ExplainedError, OSError):
 
 def check_writable_folder(folder: str, what: str, files: tuple = ()) -> None:
     """Refuse, in one sentence, a ``folder`` that cannot take files (not a folder, read-only,
-    no permission), or in which one of ``files`` (names) is a folder.
+    no permission), or in which one of ``files`` (names) is there but not a regular file: a
+    folder; a FIFO or a device (Python's ``open(path, 'w')``, mmengine's way of writing
+    ``last_checkpoint``, blocks on a FIFO for ever); or a symbolic link (``open`` would write
+    through it, over whatever file it points to).
 
     Args:
         folder: The folder (it exists).
@@ -71,6 +76,18 @@ def check_writable_folder(folder: str, what: str, files: tuple = ()) -> None:
         if os.path.isdir(path):
             raise UnwritableError(f'{path} is a folder where a file of the run goes: move or '
                                   'remove that folder, or choose another place')
+        try:
+            mode = os.lstat(path).st_mode
+        except FileNotFoundError:
+            continue
+        if stat.S_ISLNK(mode):
+            kind = f'a symbolic link to {os.path.realpath(path)}'
+        elif not stat.S_ISREG(mode):
+            kind = file_kind(mode)
+        else:
+            continue
+        raise UnwritableError(f'{path} is {kind} where a file of the run goes: move or remove '
+                              'it, or choose another place')
 
 
 def _umask() -> int:

@@ -35,7 +35,9 @@ class UnsafeFileError(ExplainedError, OSError):
     """A path that must not be opened or read: not a regular file, too large, or unreadable."""
 
 
-def _kind(mode: int) -> str:
+def file_kind(mode: int) -> str:
+    """What a ``stat`` mode that is not a regular file's is, in words (``'a FIFO (named
+    pipe)'``)."""
     return next((name for test, name in _KINDS if test(mode)), 'not a regular file')
 
 
@@ -60,12 +62,13 @@ def check_stat(path: str, st: os.stat_result, max_bytes: int, what: str) -> None
     """
     if not stat.S_ISREG(st.st_mode):
         raise UnsafeFileError(
-            f'{what} {_named(path)} is {_kind(st.st_mode)}, not a regular file: it is not '
+            f'{what} {_named(path)} is {file_kind(st.st_mode)}, not a regular file: it is not '
             'read (reading it could block or never end); put the real file there')
     if st.st_size > max_bytes:
         raise UnsafeFileError(
             f'{what} {_named(path)} is {st.st_size:,} bytes, more than the {max_bytes:,} bytes '
-            f'a {what} may have: it is not read; check that it is the right file')
+            f'{"an" if what[:1] in "aeiou" else "a"} {what} may have: it is not read; check '
+            'that it is the right file')
 
 
 def check_regular_file(path: str, max_bytes: int, what: str = 'file') -> os.stat_result:

@@ -13,7 +13,7 @@ from resnest_mm.datasets.decode_limits import DecodeLimitError, read_image_file
 from resnest_mm.datasets.image_header import count_jpeg_scans
 from resnest_mm.datasets.transforms import LoadImageRobust
 from resnest_mm.datasets.unreadable_log import UnreadableLog
-from tests.helpers.hostile_images import progressive_jpeg
+from tests.helpers.hostile_images import png_inflating, progressive_jpeg
 from tests.helpers.timeouts import ends_within
 from tests.test_datasets.test_transforms.test_load_image import LOADERS
 
@@ -133,3 +133,54 @@ def test_scans_after_a_complete_baseline_frame_cost_nothing_and_are_not_counted(
         assert LoadImageRobust().load(str(tmp_path / name), {}).shape == (2000, 2000, 3)
         times.append(time.thread_time() - start)
     assert times[1] < 3 * times[0] + 0.05, times
+
+
+@pytest.mark.parametrize('name', sorted(LOADERS))
+def test_a_png_inflating_far_beyond_its_pixels_is_refused_before_decoding(name, tmp_path,
+                                                                         monkeypatch):
+    """A 16 x 16 PNG whose compressed data goes on for 400 MB of zeros (400 KB): before,
+    libpng inflated all of it (about a second of CPU per draw, 10 s for a 4 MB file, under
+    max_decode_seconds) and returned the 16 x 16 image; refused after inflating what the
+    pixels need."""
+    path = tmp_path / 'inflating.png'
+    path.write_bytes(png_inflating(16, 16, 400 << 20))
+    monkeypatch.setattr(LoadImageRobust, 'unreadable_log', UnreadableLog(str(tmp_path / 'records')))
+    start = time.thread_time()
+    out = LOADERS[name]().transform({'img_path': str(path)})
+    assert time.thread_time() - start < 0.1
+    assert out is None or not np.any(out['img'])
+    assert _records(tmp_path / 'records') == (
+        f'{path}\t{path}: PNG data inflates to more than the 1,050,144 bytes its 16 x 16 pixels '
+        'can need (a decompression bomb); not decoded\n')
+
+    # real PNGs of every sample layout, and one with 1 MB of data past its rows, still decode
+    from resnest_mm.datasets.decode import decode_image
+    pixels = Image.fromarray(np.random.default_rng(0).integers(0, 255, (37, 53, 4),
+                                                               dtype=np.uint8), 'RGBA')
+    for mode in ('1', 'L', 'LA', 'P', 'RGB', 'RGBA', 'I;16'):
+        buf = io.BytesIO()
+        pixels.convert(mode if mode != 'I;16' else 'I').convert(mode).save(
+            buf, format='PNG', compress_level=0)
+        assert decode_image(buf.getvalue(), f'{mode}.png').shape == (37, 53, 3), mode
+    assert decode_image(png_inflating(53, 37, 1 << 20), 'extra.png').shape == (37, 53, 3)
+
+
+def test_a_png_of_many_chunks_besides_its_pixels_is_refused_from_its_header(tmp_path, capfd):
+    """20,000 empty ``tEXt`` chunks around a 1 x 1 image: libpng printed a warning line to
+    stderr for each (a log flood of 20,000 lines per draw; 1.9 s of CPU and a million lines
+    for a 12 MB file), and the pixel was decoded. Real PNGs have a handful of such chunks
+    (libpng caches 1,000 at most)."""
+    import struct
+    import zlib
+
+    from resnest_mm.datasets.decode import UnreadableImageError, decode_image
+    from tests.helpers.hostile_images import _chunk
+    ihdr = struct.pack('>IIBBBBB', 1, 1, 8, 2, 0, 0, 0)
+    png = (b'\x89PNG\r\n\x1a\n' + _chunk(b'IHDR', ihdr) + _chunk(b'tEXt', b'') * 20_000
+           + _chunk(b'IDAT', zlib.compress(b'\x00' * 4)) + _chunk(b'IEND', b''))
+    capfd.readouterr()
+    with pytest.raises(UnreadableImageError, match=r'^many\.png: broken PNG: 20,001 chunks '
+                                                   r'besides its image data, more than 1,000 '
+                                                   r'\(a real PNG has a handful\)$'):
+        decode_image(png, 'many.png')
+    assert capfd.readouterr().err.count('\n') < 10

@@ -1,7 +1,9 @@
 """UnreadableLog reaches every object that records unreadable files through their own
-attribute: the data sets (wrapped ones too) and the transforms of their pipelines."""
+attribute: the data sets (wrapped ones too) and the transforms of their pipelines; a record or
+a list that cannot be written is one sentence naming the file, and nothing goes uncounted."""
 import pickle
 
+import pytest
 from mmengine.dataset import ConcatDataset, RepeatDataset
 from mmengine.registry import DefaultScope
 
@@ -42,3 +44,73 @@ def test_records_cross_processes_as_plain_data_and_make_the_list(tmp_path):
     assert (tmp_path / 'unreadable_images.txt').read_text() == (
         'train\t/data/a\\nb.JPEG\ttruncated\ntrain\t/data/c.JPEG\tempty\n')
     assert UnreadableLog(str(tmp_path / 'rank1')).write_list('train') is None  # not rank 0
+
+
+# --- writes that fail: one sentence naming the file, nothing uncounted -------------------------
+
+def test_a_record_on_a_full_disk_is_a_sentence_naming_its_file(tmp_path):
+    """The record file is a link to ``/dev/full`` (every write: ENOSPC). Before: a bare
+    ``OSError`` traceback naming no file."""
+    import os
+
+    from resnest_mm.utils.errors import ExplainedOSError
+    folder = tmp_path / 'rank0'
+    folder.mkdir()
+    record = folder / f'{os.getpid()}.tsv'
+    os.symlink('/dev/full', record)
+    log = UnreadableLog(str(folder))
+    with pytest.raises(ExplainedOSError) as failed:
+        log.record('/data/a.JPEG', 'truncated')
+    assert str(failed.value) == (
+        f'could not record the unreadable image /data/a.JPEG in {record} (No space left on '
+        'device): the run stops rather than lose count of it. Free space on that disk (or '
+        'choose another --work-dir), then continue with tools/train.py CONFIG --resume')
+
+
+def _unreadable_folder(root):
+    for cls in ('a', 'b'):
+        (root / cls).mkdir(parents=True)
+        (root / cls / 'empty.JPEG').write_bytes(b'')
+    return str(root)
+
+
+@pytest.mark.slow  # a data-loader worker process
+def test_a_record_that_fails_in_a_worker_is_the_sentence_alone(tmp_path):
+    """Recording from a loader worker into a folder whose parent is a file (ENOTDIR). Before:
+    the worker's whole traceback, as an ``OSError``."""
+    from torch.utils.data import DataLoader
+
+    from resnest_mm.utils.errors import ExplainedOSError
+    (tmp_path / 'file').write_text('')
+    with DefaultScope.overwrite_default_scope('resnest_mm'):
+        dataset = CustomDataset(data_root=_unreadable_folder(tmp_path / 'data'), test_mode=True,
+                                pipeline=[dict(type='LoadImageRobust', on_error='placeholder',
+                                               placeholder_size=4), dict(type='PackInputs')])
+    attach_unreadable_log(dataset, UnreadableLog(str(tmp_path / 'file' / 'rank0')))
+    loader = DataLoader(dataset, batch_size=1, num_workers=1, collate_fn=lambda b: b)
+    with pytest.raises(ExplainedOSError) as failed:
+        next(iter(loader))
+    assert str(failed.value).startswith(
+        f'could not record the unreadable image {tmp_path}/data/a/empty.JPEG in '
+        f'{tmp_path}/file/rank0 (Not a directory): the run stops')
+
+
+def test_a_list_that_cannot_be_written_when_the_data_set_gives_up_keeps_its_sentence(tmp_path):
+    """Every draw unreadable, and the run's list cannot be written (its folder is a file).
+    Before: the list's write error replaced the data set's sentence (and in a worker became a
+    traceback: ``DiskFullError`` cannot be rebuilt from its text)."""
+    from resnest_mm.datasets.folder_datasets import NoReadableSampleError
+    (tmp_path / 'file').write_text('')
+    with DefaultScope.overwrite_default_scope('resnest_mm'):
+        dataset = CustomDataset(data_root=_unreadable_folder(tmp_path / 'data'), max_refetch=3,
+                                pipeline=[dict(type='LoadImageRobust'), dict(type='PackInputs')])
+    attach_unreadable_log(dataset, UnreadableLog(str(tmp_path / 'records'),
+                                                 str(tmp_path / 'file' / 'list.txt')))
+    with pytest.raises(NoReadableSampleError) as failed:
+        dataset[0]
+    assert str(failed.value) == (
+        f'CustomDataset: 4 samples drawn in a row from {tmp_path}/data/ could not be read (2 '
+        f'samples in the data set); the list {tmp_path}/file/list.txt could not be written '
+        f'({tmp_path}/file/list.txt cannot be written: {tmp_path}/file refuses new files (File '
+        f'exists); make it writable, or write elsewhere), they are recorded in '
+        f'{tmp_path}/records. Check the data with tools/misc/verify_dataset.py')

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import math
-import os
 from typing import Optional
 
 import torch
@@ -12,14 +11,11 @@ from mmengine.hooks import Hook
 from ... import compat
 from ...registry import HOOKS
 from ...utils.errors import ExplainedFloatingPointError
+from ..loops import last_checkpoint
 
 
 def _last_checkpoint(runner) -> str:
-    pointer = os.path.join(runner.work_dir, 'last_checkpoint')
-    if os.path.isfile(pointer):
-        with open(pointer, encoding='utf-8') as f:
-            return f.read().strip()
-    return 'none yet (the run has not saved one)'
+    return last_checkpoint(runner.work_dir) or 'none yet (the run has not saved one)'
 
 
 @HOOKS.register_module()

@@ -6,13 +6,39 @@ import os
 import shutil
 from typing import Dict, List, Optional
 
-from mmengine.dist import all_gather_object, get_rank, is_main_process
+from mmengine.dist import all_gather_object, broadcast_object_list, get_rank, is_main_process
 from mmengine.hooks import Hook
 
 from ...datasets.unreadable_log import UnreadableLog, attach_unreadable_log
 from ...registry import HOOKS
-from ...utils.errors import ExplainedRuntimeError, ExplainedValueError
+from ...utils import UnwritableError, check_writable_folder
+from ...utils.errors import ExplainedOSError, ExplainedRuntimeError, ExplainedValueError
 from ..loops import bare_model
+
+LIST = 'unreadable_images.txt'  # the run's list, in the work dir
+RECORDS = '.unreadable_images'  # the folder of each rank's records, emptied when a run starts
+
+
+def _check_run_files(runner, records: str, folder: str) -> None:
+    """Refuse, on every rank alike, a work dir whose list is not a regular file (a FIFO would
+    block the epoch's end for ever, a link would be written through) or whose records folder is
+    a link (emptying it would delete files elsewhere): files on disk are hostile until checked,
+    and a work dir may be a copy from elsewhere."""
+    refusal = [None]
+    for path in (records, folder):
+        if os.path.islink(path):
+            refusal[0] = (f'{path} is a symbolic link to {os.path.realpath(path)}: the run '
+                          'empties that folder when it starts, so it must be a folder of the '
+                          'work dir; remove the link')
+            break
+    if refusal[0] is None and is_main_process():
+        try:
+            check_writable_folder(runner.work_dir, 'the work dir', (LIST, ))
+        except UnwritableError as exc:
+            refusal[0] = str(exc)
+    broadcast_object_list(refusal)
+    if refusal[0] is not None:
+        raise UnwritableError(refusal[0])
 
 
 @HOOKS.register_module()
@@ -52,11 +78,13 @@ class UnreadableImageHook(Hook):
         self._seen: Dict[str, set] = {}
 
     def before_run(self, runner) -> None:
-        self._folder = os.path.join(runner.work_dir, '.unreadable_images', f'rank{get_rank()}')
+        records = os.path.join(runner.work_dir, RECORDS)
+        self._folder = os.path.join(records, f'rank{get_rank()}')
+        _check_run_files(runner, records, self._folder)
         shutil.rmtree(self._folder, ignore_errors=True)
         os.makedirs(self._folder, exist_ok=True)
         self._log = UnreadableLog(self._folder, os.path.join(
-            runner.work_dir, 'unreadable_images.txt') if is_main_process() else None)
+            runner.work_dir, LIST) if is_main_process() else None)
         attach_unreadable_log(getattr(bare_model(runner.model), 'data_preprocessor', None),
                               self._log)
 
@@ -94,16 +122,30 @@ class UnreadableImageHook(Hook):
                 new.append(line)
         if not new:
             return
-        if is_main_process():
-            with open(os.path.join(runner.work_dir, 'unreadable_images.txt'), 'a',
-                      encoding='utf-8') as f:
-                f.writelines(f'{mode}\t{line}\n' for line in new)
         shown = '\n  '.join(line.split('\t', 1)[-1] for line in new[:self.show])
         total = len(dataset) if dataset is not None else 0
+        listed = os.path.join(runner.work_dir, LIST)
+        # counted in the log first: a list that cannot be written loses no count
         runner.logger.warning(
             f'{len(new)} unreadable image(s) in this {mode} epoch, {len(seen)} of {total} in '
-            f'this data set so far (all listed in {runner.work_dir}/unreadable_images.txt):\n'
-            f'  {shown}')
+            f'this data set so far (all listed in {listed}):\n  {shown}')
+        failure = [None]  # rank 0 writes; every rank stops alike when it cannot
+        if is_main_process():
+            try:
+                with open(listed, 'a', encoding='utf-8') as f:
+                    f.writelines(f'{mode}\t{line}\n' for line in new)
+            except OSError as exc:
+                named = 'them all' if len(new) <= self.show else f'the first {self.show}'
+                command = getattr(runner, 'continue_command', None) or \
+                    'tools/train.py CONFIG --resume'
+                failure[0] = (
+                    f'{len(new)} unreadable image(s) of this {mode} epoch could not be added to '
+                    f'{listed} ({exc.strerror or exc}); the log above counts them and names '
+                    f'{named}. Free space on that disk (or choose another --work-dir), then '
+                    f'continue with {command}')
+        broadcast_object_list(failure)
+        if failure[0] is not None:
+            raise ExplainedOSError(failure[0])
         if total and len(seen) > self.max_fraction * total:
             raise ExplainedRuntimeError(
                 f'{len(seen)} of {total} {mode} images ({len(seen) / total:.2%}) could not be '

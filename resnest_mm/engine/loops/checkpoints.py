@@ -29,23 +29,40 @@ from ...utils.checkpoint_io import (
     read_digest,
     verify,
 )
-from ...utils.errors import ExplainedOSError
+from ...utils.errors import ExplainedFileNotFoundError, ExplainedOSError
+from ...utils.escape import escape_name
+from ...utils.safe_open import UnsafeFileError, read_regular_file
 from .resumable_train_loop import ResumableEpochBasedTrainLoop
 from .run_state import KEY, RunState, recorded_position
 
 LAST_CHECKPOINT = 'last_checkpoint'
+MAX_POINTER_BYTES = 4096  # PATH_MAX on Linux: a path longer than that names no file
 EPOCH_TEMPLATE = 'epoch_{}.pth'  # mmengine's CheckpointHook.filename_tmpl for by_epoch
 ITER_TEMPLATE = 'iter_{}.pth'
 SAVED_KEY = 'resnest_mm.saved'  # message hub: dict(path, iters_done) of the last shared save
 
 
 def last_checkpoint(work_dir: str) -> Optional[str]:
-    """The checkpoint ``<work_dir>/last_checkpoint`` names, or None."""
+    """The checkpoint ``<work_dir>/last_checkpoint`` names, as text for a message, or None when
+    there is no pointer (or an empty one).
+
+    The pointer is only ever quoted: nothing resumes from it (``--resume`` takes the newest
+    verified checkpoint by recorded position, :class:`CheckpointList`), so a pointer naming a
+    file elsewhere changes no run. It is still a file on disk, hostile until checked: read only
+    when it is a regular file of at most ``MAX_POINTER_BYTES`` (a FIFO would block, a huge file
+    fill memory), decoded whatever its bytes (a binary pointer is no traceback) and escaped
+    (a newline or an ANSI escape in it cannot forge a log line). A pointer that cannot be read
+    is ``'unreadable (<why>)'``.
+    """
+    path = os.path.join(work_dir, LAST_CHECKPOINT)
     try:
-        with open(os.path.join(work_dir, LAST_CHECKPOINT), encoding='utf-8') as f:
-            return f.read().strip() or None
-    except FileNotFoundError:
+        data = read_regular_file(path, MAX_POINTER_BYTES, 'pointer')
+    except ExplainedFileNotFoundError:
         return None
+    except UnsafeFileError as exc:
+        return f'unreadable ({escape_name(str(exc))})'
+    text = data.decode('utf-8', 'surrogateescape').strip()
+    return escape_name(text) if text else None
 
 
 def checkpoint_hook(runner) -> Optional[CheckpointHook]:

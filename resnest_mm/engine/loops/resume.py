@@ -17,11 +17,13 @@ from typing import Optional
 from mmengine.device import get_device
 from mmengine.dist import broadcast_object_list
 from mmengine.logging import print_log
+from mmengine.runner import EpochBasedTrainLoop, IterBasedTrainLoop
 
 from ...utils.checkpoint_io import CheckpointError, load_checkpoint_file
+from ...utils.errors import ExplainedValueError
 from ...utils.mmengine_private import randomness_cfg, set_loop_position
 from .checkpoints import CheckpointList, checkpoint_folder, epoch_template
-from .run_state import RunState
+from .run_state import KEY, RunState
 
 AUTO = 'auto'  # resume the newest checkpoint of the run's checkpoint folder that verifies
 
@@ -50,6 +52,43 @@ def check_resumable(checkpoint: dict, filename: str) -> None:
     if 'optimizer' not in checkpoint:
         print_log(f'{filename} holds no optimizer state: momentum starts from zero',
                   logger='current', level=logging.WARNING)
+
+
+def check_position(runner, checkpoint: dict, filename: str) -> None:
+    """Refuse a recorded position no run of this config can have reached.
+
+    mmengine's resume sets the loop's counters to ``meta['epoch']`` and ``meta['iter']`` as
+    they are: an epoch beyond ``max_epochs`` (or an iteration beyond an iteration-based loop's
+    ``max_iters``) ends the run at once as finished, with nothing trained or saved and exit
+    status 0, and a negative count trains more than asked. The run state, when there is one,
+    was written with the same counters, so the two must agree.
+
+    Raises:
+        ExplainedValueError: naming the file and the impossible position.
+    """
+    meta = checkpoint['meta']
+    epoch, iters = meta['epoch'], meta['iter']
+    loop = runner.train_loop
+    position = (meta.get(KEY) or {}).get('position') if isinstance(meta.get(KEY), dict) else None
+    problem = ''
+    if isinstance(epoch, bool) or isinstance(iters, bool):
+        problem = 'not whole numbers'
+    elif min(epoch, iters) < 0:
+        problem = 'a negative count'
+    elif isinstance(loop, EpochBasedTrainLoop) and epoch > loop.max_epochs:
+        problem = f'more epochs than this run\'s max_epochs={loop.max_epochs}'
+    elif isinstance(loop, IterBasedTrainLoop) and iters > loop.max_iters:
+        problem = f'more iterations than this run\'s max_iters={loop.max_iters}'
+    elif isinstance(position, dict) and (position.get('epochs_done'), position.get(
+            'iters_done')) != (epoch, iters):
+        problem = (f'but its run state says epoch {position.get("epochs_done")} and iteration '
+                   f'{position.get("iters_done")}')
+    if problem:
+        shown = f'{epoch:,}' if isinstance(epoch, int) and not isinstance(epoch, bool) else epoch
+        raise ExplainedValueError(
+            f'{filename} records epoch {shown} and iteration {iters}, {problem}: it is not '
+            'resumed (a damaged or edited checkpoint, or one of another run); start from it '
+            'with load_from (weights only), or resume another checkpoint')
 
 
 def _choose(runner) -> Optional[str]:
@@ -84,7 +123,8 @@ def resume(runner, checkpoint: str = AUTO, *, fallback: Optional[dict] = None,
        or loaded as weights; without one, training starts from the beginning.
     2. **Read.** Data only (``weights_only`` with our allow-list), bounded, its digest verified
        (once: an :data:`AUTO` choice was just verified); a training checkpoint (meta with epoch
-       and iteration), ``meta['config']`` dropped unread.
+       and iteration, a position this run can have reached: :func:`check_position`),
+       ``meta['config']`` dropped unread.
     3. **Plan.** :meth:`~.run_state.RunState.plan` decides how the checkpoint continues in this
        run, refusing a mid-epoch checkpoint in a changed world; in a changed world it drops the
        saved schedules and learning rates from the checkpoint.
@@ -140,7 +180,8 @@ def resume(runner, checkpoint: str = AUTO, *, fallback: Optional[dict] = None,
         raise CheckpointError(f'{filename} holds a {type(state).__name__}, not a checkpoint '
                               '(a dict with a state_dict)')
     check_resumable(state, filename)
-    plan = RunState.plan(runner, state)
+    plan = RunState.plan(runner, state)  # its own sentences for a run state it cannot use
+    check_position(runner, state, filename)
     runner.load_weights(state, filename)
     _as_mmengine(runner, state, resume_optimizer, resume_param_scheduler)
     if plan is not None:

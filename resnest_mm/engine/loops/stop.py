@@ -12,12 +12,14 @@ with nothing saved.
 """
 from __future__ import annotations
 
+import os
 import shlex
 import signal
-from typing import NoReturn, Optional
+from typing import NoReturn, Optional, Tuple
 
-from mmengine.dist import barrier
+from mmengine.dist import barrier, broadcast_object_list
 
+from ...utils.checkpoint_io import CheckpointError, verify
 from ...utils.errors import ExplainedError
 from ...utils.mmengine_private import shutdown_loader_workers
 from .checkpoints import (
@@ -72,13 +74,16 @@ def stop(runner, signum: int, validating: Optional[int] = None) -> NoReturn:
     hub = runner.message_hub
     hub.update_info(STOP_KEY, dict(signum=signum, iters_done=iters_done), resumed=False)
     hub.update_info(SAVED_KEY, None, resumed=False)  # what a hook saves now, nothing before
+    folder = getattr(checkpoint_hook(runner), 'out_dir', None) or runner.work_dir
+    target = os.path.join(folder, ITER_TEMPLATE.format(iters_done))
+    before = _stamp(target)
     runner.call_hook(HOOK_METHOD, signum=signum, iters_done=iters_done)
     saved = hub.get_info(SAVED_KEY)
     if saved and saved['iters_done'] == iters_done:
         path = saved['path']
+    elif _written_at_this_stop(runner, target, before):
+        path = target
     else:  # no hook took the stop: the same save, into the checkpoint hook's folder
-        hook = checkpoint_hook(runner)
-        folder = getattr(hook, 'out_dir', None) or runner.work_dir
         path = save_training_checkpoint(
             runner, folder, ITER_TEMPLATE.format(iters_done),
             dict(epoch=runner.epoch, iter=iters_done), by_epoch=False,
@@ -88,6 +93,41 @@ def stop(runner, signum: int, validating: Optional[int] = None) -> NoReturn:
         barrier()  # rank 0 writes; no rank may exit (and get the step killed) before
     _shutdown_data_workers(runner)
     raise StoppedBySignalError(_message(runner, signum, iters_done, validating, path), signum)
+
+
+def _stamp(path: str) -> Optional[Tuple[int, int, int, int]]:
+    """What identifies one version of a file: device, inode, size, modification time."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
+
+
+def _written_at_this_stop(runner, target: str, before) -> bool:
+    """Whether a hook's ``on_stop_signal`` wrote ``target`` (this iteration's ``iter_N.pth``)
+    without :func:`~.checkpoints.record_saved`: the file changed during the hooks (a file
+    there from an earlier attempt that reached the same iteration is not this run's state) and
+    its digest verifies (a file that cannot be resumed from is written again, atomically over
+    it). Rank 0 looks, every rank follows its answer (the save is collective)."""
+    answer = [False]
+    if runner.rank == 0:
+        after = _stamp(target)
+        if after is not None and after != before:
+            try:
+                answer[0] = verify(target)
+                why = 'without a digest (--resume skips such files)'
+            except CheckpointError as exc:
+                why = f'but does not verify ({exc})'
+            if answer[0]:
+                runner.logger.info(f'{target} was written by a hook at this stop; not written '
+                                   'again')
+            else:
+                runner.logger.warning(f'{target} was written by a hook at this stop {why}; '
+                                      'writing it again')
+    if runner.distributed:
+        broadcast_object_list(answer)
+    return bool(answer[0])
 
 
 def _message(runner, signum: int, iters_done: int, validating: Optional[int],

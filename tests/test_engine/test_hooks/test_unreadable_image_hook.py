@@ -5,11 +5,14 @@ import shutil
 
 import pytest
 from mmengine.config import Config
+from mmengine.hooks import Hook
 from mmengine.runner import Runner
 
 from resnest_mm.registry import bare_type
+from resnest_mm.utils.errors import ExplainedError, ExplainedOSError
 from tests.helpers.images import write_image_folder
 from tests.helpers.odd_images import write_odd_images, write_unreadable_images
+from tests.helpers.timeouts import ends_within
 
 CONFIG = 'configs/resnest50_1xb32_digits.py'
 
@@ -211,3 +214,70 @@ def test_a_folder_of_unreadable_files_ends_in_a_sentence_with_the_list_written(t
     assert sorted(entry.split('\t')[1] for entry in listed) == sorted(names)
     assert all(entry.startswith('train\t') and entry.endswith(': empty file')
                for entry in listed)
+
+
+class FindsUnreadableFiles(Hook):
+    """Records two unreadable files as the loading transforms do after the first iteration,
+    and then links the run's list to ``fill`` when given (``/dev/full``: a full disk)."""
+
+    def __init__(self, fill=None) -> None:
+        self.fill = fill
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+        if batch_idx == 0:
+            (log, ) = {h._log for h in runner.hooks if type(h).__name__ ==
+                       'UnreadableImageHook'}
+            log.record('/data/a/cut.JPEG', '/data/a/cut.JPEG: truncated JPEG')
+            log.record('/data/b/empty.JPEG', '/data/b/empty.JPEG: empty file')
+            if self.fill:
+                os.symlink(self.fill, os.path.join(runner.work_dir, 'unreadable_images.txt'))
+
+
+def _toy(work_dir, fill=None):
+    from tests.helpers.toy_runner import make_runner
+    return make_runner(str(work_dir), custom_hooks=[FindsUnreadableFiles(fill)],
+                       default_hooks=dict(unreadable_images=dict(
+                           type='UnreadableImageHook', max_fraction=0.5)))
+
+
+def test_a_list_that_cannot_be_written_stops_with_its_name_and_keeps_the_counts(tmp_path):
+    """``unreadable_images.txt`` becomes a link to ``/dev/full`` mid-run (every write: ENOSPC,
+    as on a full disk). Before: the runner's generic disk-full sentence, naming neither the
+    list nor how many files were unreadable (the count was to be logged after the write)."""
+    with pytest.raises(ExplainedOSError) as failed:
+        _toy(tmp_path, fill='/dev/full').train()
+    assert str(failed.value) == (
+        f'2 unreadable image(s) of this train epoch could not be added to {tmp_path}/'
+        'unreadable_images.txt (No space left on device); the log above counts them and names '
+        'them all. Free space on that disk (or choose another --work-dir), then continue with '
+        'tools/train.py CONFIG --resume')
+    log = next(tmp_path.glob('*/*.log')).read_text()
+    assert '2 unreadable image(s) in this train epoch, 2 of 16 in this data set so far' in log
+    assert '/data/a/cut.JPEG: truncated JPEG' in log and '/data/b/empty.JPEG: empty file' in log
+
+
+def test_a_fifo_list_is_refused_when_the_run_starts(tmp_path):
+    """Before: the epoch's end blocked for ever opening the FIFO to append the list."""
+    os.mkfifo(tmp_path / 'unreadable_images.txt')
+    with ends_within(20), pytest.raises(ExplainedError) as refused:
+        _toy(tmp_path).train()
+    assert str(refused.value) == (
+        f'{tmp_path}/unreadable_images.txt is a FIFO (named pipe) where a file of the run goes: '
+        'move or remove it, or choose another place')
+
+
+def test_a_linked_records_folder_is_refused_and_its_target_left_alone(tmp_path):
+    """The records folder is emptied when a run starts; a work dir copied from elsewhere may
+    hold ``.unreadable_images`` as a link. Before: the folder it points to lost its ``rank0``."""
+    elsewhere = tmp_path / 'elsewhere'
+    (elsewhere / 'rank0').mkdir(parents=True)
+    (elsewhere / 'rank0' / 'precious.txt').write_text('keep me')
+    work_dir = tmp_path / 'work'
+    work_dir.mkdir()
+    os.symlink(elsewhere, work_dir / '.unreadable_images')
+    with pytest.raises(ExplainedError) as refused:
+        _toy(work_dir).train()
+    assert str(refused.value) == (
+        f'{work_dir}/.unreadable_images is a symbolic link to {elsewhere}: the run empties that '
+        'folder when it starts, so it must be a folder of the work dir; remove the link')
+    assert (elsewhere / 'rank0' / 'precious.txt').read_text() == 'keep me'

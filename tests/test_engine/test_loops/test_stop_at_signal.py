@@ -76,3 +76,59 @@ def test_sigterm_saves_and_resumes_exactly_with_any_checkpoint_hook(kind, tmp_pa
     resumed = _run(stopped, HOOKS[kind](), resume=True)
     assert resumed.train_loop.iters_this_process == 6  # iterations 7 to 12, none again
     assert all(torch.equal(resumed.model.state_dict()[k], v) for k, v in whole.items())
+
+
+class SavesOnStopWithoutSaying(CheckpointHook):
+    """A user's checkpoint hook that saves ``iter_N.pth`` at a stop signal itself (through the
+    runner, so atomic and with its digest) but never calls ``record_saved``."""
+
+    def on_stop_signal(self, runner, signum, iters_done) -> None:
+        runner.save_checkpoint(self.out_dir, f'iter_{iters_done}.pth',
+                               meta=dict(epoch=runner.epoch, iter=iters_done), by_epoch=False)
+
+
+class SavesNothingOnStop(CheckpointHook):
+    """A user's checkpoint hook with an ``on_stop_signal`` that writes nothing."""
+
+    def on_stop_signal(self, runner, signum, iters_done) -> None:
+        runner.logger.info('users hook: nothing saved at the stop')
+
+
+class CountSaves(Hook):
+    """Counts the checkpoints the runner writes (mmengine calls ``before_save_checkpoint`` once
+    per ``Runner.save_checkpoint``), by the iteration they hold."""
+
+    def __init__(self) -> None:
+        self.iters = []
+
+    def before_save_checkpoint(self, runner, checkpoint) -> None:
+        self.iters.append(checkpoint['meta']['iter'])
+
+
+def test_a_hook_that_saves_at_the_stop_without_saying_so_is_not_saved_over(tmp_path):
+    # a stale iter_6.pth from an earlier attempt (verified, its own digest) is not taken for
+    # this stop's checkpoint: a hook that writes nothing leaves the fallback to save it anew
+    stale_dir = tmp_path / 'stale'
+    with pytest.raises(StoppedBySignalError):
+        _run(stale_dir, SavesNothingOnStop(interval=1), hooks=[SigtermAt(6)])
+    old = os.stat(stale_dir / 'iter_6.pth')
+    counter = CountSaves()
+    with pytest.raises(StoppedBySignalError, match='saved .*iter_6.pth'):
+        _run(stale_dir, SavesNothingOnStop(interval=1), hooks=[SigtermAt(6), counter])
+    assert counter.iters == [4, 6]  # epoch_1.pth, then iter_6.pth written again by the loop
+    assert os.stat(stale_dir / 'iter_6.pth').st_ino != old.st_ino
+    # the hook writes iter_6.pth at the stop without record_saved: written once, not twice
+    work_dir = tmp_path / 'once'
+    counter = CountSaves()
+    with pytest.raises(StoppedBySignalError,
+                       match=rf'saved {re.escape(str(work_dir / "iter_6.pth"))}\. Continue'):
+        _run(work_dir, SavesOnStopWithoutSaying(interval=1), hooks=[SigtermAt(6), counter])
+    assert counter.iters == [4, 6]
+    assert verify(str(work_dir / 'iter_6.pth'))
+    assert 'written by a hook at this stop; not written again' in \
+        _log_text(work_dir)
+
+
+def _log_text(work_dir) -> str:
+    logs = sorted(work_dir.glob('*/*.log'))
+    return logs[-1].read_text()
