@@ -79,3 +79,14 @@ def tiny_data(tmp_path_factory) -> str:
     root = tmp_path_factory.mktemp('tiny_data')
     write_tiny_data(root)
     return root
+
+
+@pytest.fixture
+def one_thread():
+    """torch on one thread for a test's tiny model: on 2 cores shared with other processes, a
+    second thread only waits for the first (a tiny ResNet's epoch took 2-3 times as long)."""
+    import torch
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
