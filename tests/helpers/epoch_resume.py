@@ -3,10 +3,11 @@ both parsed, merged and built as ``tools/train.py`` does; for the epoch-resume t
 
     python tests/helpers/epoch_resume.py DATA OUT CASE... [--launcher pytorch]
 
-A CASE is ``AUGMENT-WORKERS[-best]``: ``Mixup`` (mmpretrain's, drawing from the global numpy
-and torch RNGs) or ``NpuMixup`` (generators of its own), 0 or 2 (persistent) train-loader
-workers, and with ``-best`` ``save_best='auto'`` (which writes ``epoch_1.pth`` again during the
-validation after epoch 1, when the best checkpoint changes).
+A CASE is ``AUGMENT-WORKERS[-best][-rankseed]``: ``Mixup`` (mmpretrain's, drawing from the
+global numpy and torch RNGs) or ``NpuMixup`` (generators of its own), 0 or 2 (persistent)
+train-loader workers, with ``-best`` ``save_best='auto'`` (which writes ``epoch_1.pth`` again
+during the validation after epoch 1, when the best checkpoint changes), with ``-rankseed``
+``randomness.diff_rank_seed=True`` (each rank its own seed, so its own RNG states).
 Each case writes ``OUT/CASE/whole/epoch_2.pth`` (uninterrupted) and ``OUT/CASE/resumed/
 epoch_2.pth``; in between both runs validate after epoch 1 (the tiny config's ``val_interval=1``),
 so every draw made between two epochs is on the path. Under torchrun (``--launcher pytorch``)
@@ -24,13 +25,15 @@ AUGMENTS = ('Mixup', 'NpuMixup')
 def case_options(data: str, case: str, name: str) -> list:
     """``--cfg-options`` for ``case`` on ``data``; ``name`` keeps mmengine's loggers and message
     hubs of runs in one process apart."""
-    augment, workers, *best = case.split('-')
-    if augment not in AUGMENTS or workers not in ('0', '2') or best not in ([], ['best']):
-        raise ValueError(f'case {case!r}: use AUGMENT-WORKERS[-best], AUGMENT in {AUGMENTS}, '
-                         'WORKERS 0 or 2')
+    augment, workers, *flags = case.split('-')
+    if augment not in AUGMENTS or workers not in ('0', '2') or \
+            not set(flags) <= {'best', 'rankseed'} or len(set(flags)) != len(flags):
+        raise ValueError(f'case {case!r}: use AUGMENT-WORKERS[-best][-rankseed], AUGMENT in '
+                         f'{AUGMENTS}, WORKERS 0 or 2')
     persistent = workers != '0'
     return ['--cfg-options',
-            *(['default_hooks.checkpoint.save_best=auto'] if best else []),
+            *(['default_hooks.checkpoint.save_best=auto'] if 'best' in flags else []),
+            *(['randomness.diff_rank_seed=True'] if 'rankseed' in flags else []),
             *(f'{loader}.dataset.data_root={data}'
               for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader')),
             f'model.train_cfg.augments.type={augment}',

@@ -15,7 +15,9 @@ created with torch's RNG forked (``Mixup-2`` only: persistent workers draw only 
 first epoch), the epoch checkpoint recording those states (``Mixup-0-best`` only), the
 augment's own generators (``NpuMixup-0`` and ``NpuMixup-2`` alike). So the subprocesses run
 the cases no other case covers: ``Mixup-2`` and ``NpuMixup-0`` on both, ``Mixup-0-best`` on 1
-process; ``Mixup-0`` runs in this process (the inner loop's round trip, not slow).
+process; ``Mixup-0`` runs in this process (the inner loop's round trip, not slow). With one seed
+for all ranks every rank's RNG states are the same, so only ``Mixup-0-rankseed`` (2 ranks,
+``diff_rank_seed=True``) sees a rank resume with another rank's states.
 """
 import os
 import subprocess
@@ -81,7 +83,8 @@ def one_process(tiny_data, tmp_path_factory):
 
 @pytest.fixture(scope='module')
 def two_ranks(tiny_data, tmp_path_factory):
-    return _run(tmp_path_factory.mktemp('two'), tiny_data, 2, CASES)
+    return _run(tmp_path_factory.mktemp('two'), tiny_data, 2,
+                [*CASES[:-1], 'Mixup-0-rankseed', CASES[-1]])
 
 
 @pytest.mark.slow
@@ -101,3 +104,9 @@ def test_one_process_epoch_checkpoint_rewritten_by_save_best(one_process):
 @pytest.mark.parametrize('case', CASES)
 def test_two_gloo_ranks(two_ranks, case):
     _assert_bit_identical(two_ranks, case)
+
+
+@pytest.mark.slow
+def test_two_gloo_ranks_each_with_its_own_seed(two_ranks):
+    """diff_rank_seed: each rank resumes with the RNG states it saved, not rank 0's."""
+    _assert_bit_identical(two_ranks, 'Mixup-0-rankseed')
