@@ -119,6 +119,7 @@ STD = torch.tensor([58.395, 57.12, 57.375]).view(3, 1, 1)
 def run_ours(pipeline, paths, stats=None, stages=None, preprocessor=None):
     """Run our Compose on every path; ``stages`` (a dict) accumulates CPU seconds per transform;
     with ``stats``, each output goes through ``preprocessor`` (as on the device) first."""
+    from mmengine.dataset import pseudo_collate
     for path in paths:
         if stages is None:
             out = pipeline(dict(img_path=path, gt_label=0))
@@ -130,7 +131,6 @@ def run_ours(pipeline, paths, stats=None, stages=None, preprocessor=None):
                 name = type(transform).__name__
                 stages[name] = stages.get(name, 0.) + time.process_time() - start
         if stats is not None:  # what the data preprocessor does on the device
-            from mmengine.dataset import pseudo_collate
             stats.append(channel_stats(preprocessor(pseudo_collate([out]))['inputs'][0]))
 
 

@@ -11,8 +11,7 @@ from mmpretrain.models.utils.data_preprocessor import ClsDataPreprocessor
 
 from ..registry import MODELS
 from ..utils.errors import ExplainedValueError
-
-LIGHTING_KEY = 'lighting_offset'
+from .transforms.fast_lighting import LIGHTING_KEY
 
 
 @MODELS.register_module()

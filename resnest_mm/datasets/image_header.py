@@ -190,18 +190,14 @@ def png_inflates_beyond(data: bytes, limit: int) -> bool:
             if kind == b'IEND':
                 break
             if kind == b'IDAT':
-                pending = data[pos + 8:pos + 8 + length]
-                while pending and not inflater.eof:
+                # a step that fills its output may hold more back after the input is consumed
+                pending, full = data[pos + 8:pos + 8 + length], True
+                while (pending or full) and not inflater.eof:
                     out = inflater.decompress(pending, _INFLATE_STEP)
                     total += len(out)
                     if total > limit:
                         return True
-                    pending = inflater.unconsumed_tail
-                    while len(out) == _INFLATE_STEP and not pending and not inflater.eof:
-                        out = inflater.decompress(b'', _INFLATE_STEP)  # output still held
-                        total += len(out)
-                        if total > limit:
-                            return True
+                    pending, full = inflater.unconsumed_tail, len(out) == _INFLATE_STEP
             pos += 12 + length
     except zlib.error:
         return False

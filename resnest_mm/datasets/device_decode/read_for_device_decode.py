@@ -9,10 +9,11 @@ from ...registry import TRANSFORMS
 from ...utils.errors import ExplainedValueError
 from ..decode import check_declared_size, jpeg_header
 from ..transforms.decode_random_resized_crop import DecodeRandomResizedCrop
+from ..transforms.fast_lighting import LIGHTING_KEY
 
 # What PackInputs must carry to the device for DecodeOnDevicePreprocessor.
 DEVICE_META_KEYS = ('sample_idx', 'img_path', 'ori_shape', 'img_shape', 'crop_bbox',
-                    'device_augment', 'flip', 'jitter_order', 'jitter_factors', 'lighting_offset')
+                    'device_augment', 'flip', 'jitter_order', 'jitter_factors', LIGHTING_KEY)
 
 
 @TRANSFORMS.register_module()
@@ -84,12 +85,12 @@ class ReadForDeviceDecode(DecodeRandomResizedCrop):
         results['img_shape'] = self.out_size
         results['device_augment'] = True
         results['flip'] = self.flip is not None and self.flip._choose_direction() is not None
-        results['jitter_order'] = results['jitter_factors'] = results['lighting_offset'] = None
+        results['jitter_order'] = results['jitter_factors'] = results[LIGHTING_KEY] = None
         if self.color_jitter is not None:
             order, factors = self.color_jitter._rand_params()
             results['jitter_order'], results['jitter_factors'] = list(order), factors
         if self.lighting is not None:
-            results['lighting_offset'] = self.lighting._offset()
+            results[LIGHTING_KEY] = self.lighting._offset()
         return results
 
     def __repr__(self) -> str:

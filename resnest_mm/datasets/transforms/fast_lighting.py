@@ -10,6 +10,8 @@ from mmcv.transforms.utils import cache_randomness
 from ...registry import TRANSFORMS
 from ..image_layout import planar
 
+LIGHTING_KEY = 'lighting_offset'  # the sample's noise with on_device, for the data preprocessor
+
 
 @TRANSFORMS.register_module()
 class FastLighting(BaseTransform):
@@ -69,7 +71,7 @@ class FastLighting(BaseTransform):
         if self.on_device:
             # planes written once (PackInputs takes them as they are); the device adds the noise
             results['img'] = planar(img) if uint8_image else img
-            results['lighting_offset'] = offset
+            results[LIGHTING_KEY] = offset
             return results
         if uint8_image:
             # Written once, as planes: PackInputs takes this layout without another copy.

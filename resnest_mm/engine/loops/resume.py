@@ -69,7 +69,8 @@ def check_position(runner, checkpoint: dict, filename: str) -> None:
     meta = checkpoint['meta']
     epoch, iters = meta['epoch'], meta['iter']
     loop = runner.train_loop
-    position = (meta.get(KEY) or {}).get('position') if isinstance(meta.get(KEY), dict) else None
+    state = meta.get(KEY)
+    position = state.get('position') if isinstance(state, dict) else None
     problem = ''
     if isinstance(epoch, bool) or isinstance(iters, bool):
         problem = 'not whole numbers'
