@@ -23,22 +23,23 @@ def _check_run_files(runner, records: str, folder: str) -> None:
     """Refuse, on every rank alike, a work dir whose list is not a regular file (a FIFO would
     block the epoch's end for ever, a link would be written through) or whose records folder is
     a link (emptying it would delete files elsewhere): files on disk are hostile until checked,
-    and a work dir may be a copy from elsewhere."""
-    refusal = [None]
+    and a work dir may be a copy from elsewhere. Each rank checks its own folder (on another
+    node it is another disk); every rank's answer is gathered, so all stop on the first."""
+    refusal = None
     for path in (records, folder):
         if os.path.islink(path):
-            refusal[0] = (f'{path} is a symbolic link to {os.path.realpath(path)}: the run '
-                          'empties that folder when it starts, so it must be a folder of the '
-                          'work dir; remove the link')
+            refusal = (f'{path} is a symbolic link to {os.path.realpath(path)}: the run '
+                       'empties that folder when it starts, so it must be a folder of the '
+                       'work dir; remove the link')
             break
-    if refusal[0] is None and is_main_process():
+    if refusal is None and is_main_process():
         try:
             check_writable_folder(runner.work_dir, 'the work dir', (LIST, ))
         except UnwritableError as exc:
-            refusal[0] = str(exc)
-    broadcast_object_list(refusal)
-    if refusal[0] is not None:
-        raise UnwritableError(refusal[0])
+            refusal = str(exc)
+    refusal = next((r for r in all_gather_object(refusal) if r is not None), None)
+    if refusal is not None:
+        raise UnwritableError(refusal)
 
 
 @HOOKS.register_module()

@@ -2,6 +2,7 @@
 ones are listed by path; too many stop the run with a sentence."""
 import os
 import shutil
+from types import SimpleNamespace
 
 import pytest
 from mmengine.config import Config
@@ -286,3 +287,40 @@ def test_a_linked_records_folder_is_refused_and_its_target_left_alone(tmp_path):
         f'{work_dir}/.unreadable_images is a symbolic link to {elsewhere}: the run empties that '
         'folder when it starts, so it must be a folder of the work dir; remove the link')
     assert (elsewhere / 'rank0' / 'precious.txt').read_text() == 'keep me'
+
+
+def _check_as_rank(rank: int, store: str, work_dir: str, answers: str) -> None:
+    import torch.distributed as dist
+
+    from resnest_mm.engine.hooks.unreadable_image_hook import RECORDS, _check_run_files
+    dist.init_process_group('gloo', init_method=f'file://{store}', rank=rank, world_size=2)
+    try:
+        records = os.path.join(work_dir, RECORDS)
+        _check_run_files(SimpleNamespace(work_dir=work_dir), records,
+                         os.path.join(records, f'rank{rank}'))
+        answer = 'ran'
+    except ExplainedError as exc:
+        answer = str(exc)
+    finally:
+        dist.destroy_process_group()
+    with open(os.path.join(answers, str(rank)), 'w') as f:
+        f.write(answer)
+
+
+@pytest.mark.slow
+def test_a_linked_folder_of_another_rank_stops_every_rank(tmp_path):
+    """Each rank checks its own records folder (on another node, another disk): a link seen by
+    rank 1 only stops rank 0 too, with rank 1's sentence (2 gloo processes)."""
+    import torch.multiprocessing as mp
+    work_dir = tmp_path / 'work'
+    (work_dir / '.unreadable_images').mkdir(parents=True)
+    (tmp_path / 'elsewhere').mkdir()
+    os.symlink(tmp_path / 'elsewhere', work_dir / '.unreadable_images' / 'rank1')
+    answers = tmp_path / 'answers'
+    answers.mkdir()
+    mp.spawn(_check_as_rank, args=(str(tmp_path / 'store'), str(work_dir), str(answers)),
+             nprocs=2)
+    want = (f'{work_dir}/.unreadable_images/rank1 is a symbolic link to {tmp_path}/elsewhere: '
+            'the run empties that folder when it starts, so it must be a folder of the work '
+            'dir; remove the link')
+    assert [(answers / str(rank)).read_text() for rank in (0, 1)] == [want, want]
