@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import io
 import os
 import stat
 from typing import BinaryIO, Callable, Optional
@@ -115,15 +116,19 @@ def open_regular_file(path: str, max_bytes: int, what: str = 'file') -> BinaryIO
     """
     before = check_regular_file(path, max_bytes, what)
     try:
-        # O_NONBLOCK: a FIFO swapped in after the stat does not block the open
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY
-                     | getattr(os, 'O_CLOEXEC', 0))
+        # FileIO owns the descriptor from the moment it exists, so a stop signal's exception
+        # anywhere below closes it exactly once (closing the bare number after handing it to
+        # a file object closed it twice: EBADF, or another thread's file). One raised in the
+        # opener just after the open leaves it open, harmless as that signal ends the process.
+        # O_NONBLOCK: a FIFO swapped in after the stat does not block the open.
+        raw = io.FileIO(path, 'rb', opener=_open_nonblocking)
     except OSError as exc:
         if exc.errno == errno.ENOENT:
             raise ExplainedFileNotFoundError(f'{what} {_named(path)} does not exist') from None
         raise UnsafeFileError(f'{what} {_named(path)} cannot be read ({exc.strerror or exc})'
                               ) from None
     try:
+        fd = raw.fileno()
         after = os.fstat(fd)
         check_stat(path, after, max_bytes, what)
         if (after.st_dev, after.st_ino) != (before.st_dev, before.st_ino):
@@ -131,10 +136,14 @@ def open_regular_file(path: str, max_bytes: int, what: str = 'file') -> BinaryIO
                                   'is not read; try again once nothing writes it')
         flags = fcntl.fcntl(fd, fcntl.F_GETFL)
         fcntl.fcntl(fd, fcntl.F_SETFL, flags & ~os.O_NONBLOCK)
-        return os.fdopen(fd, 'rb')
+        return io.BufferedReader(raw)
     except BaseException:
-        os.close(fd)
+        raw.close()  # idempotent, unlike os.close
         raise
+
+
+def _open_nonblocking(path: str, flags: int) -> int:
+    return os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, 'O_CLOEXEC', 0))
 
 
 def read_regular_bytearray(path: str, max_bytes: int, what: str = 'file',
