@@ -25,6 +25,8 @@ default_hooks = dict(
     summary=dict(type='resnest_mm.RunSummaryHook'),  # <work_dir>/summary.json
     # lists bad files
     unreadable_images=dict(type='resnest_mm.UnreadableImageHook', max_fraction=0.001),
+    # refuses labels that are not class indices of model.head before a loop starts
+    label_range=dict(type='resnest_mm.LabelRangeHook'),
     # a bar on a terminal, else a line per 10 %
     progress_bar=dict(type='resnest_mm.ProgressBarHook'),
 )

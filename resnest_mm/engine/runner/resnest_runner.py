@@ -20,10 +20,10 @@ mmengine/torch extension point. The gaps, in mmengine 0.10.7 and torch 2.14:
   (mmengine's own constructor; the configured one, or the one ``ApexAmpHook`` asks for), apex is
   initialised on the bare model, and what the SoC computes is logged; ``AmpOptimWrapper`` on
   CPU, which mmengine asserts against, is refused with a sentence naming ``CpuAmpOptimWrapper``.
-* :meth:`register_hooks` - the safety hooks (``NonFiniteLossHook``,
-  ``UnreadableImageHook``, ``ProgressBarHook``) are part of the runner's defaults, so no config
-  loses them by re-listing ``custom_hooks``; a ``None`` under their keys switches one off (logged),
-  which mmengine would refuse with an assertion.
+* :meth:`register_hooks` - the safety hooks (``NonFiniteLossHook``, ``UnreadableImageHook``,
+  ``LabelRangeHook``, ``ProgressBarHook``) are part of the runner's defaults, so no config
+  loses them by re-listing ``custom_hooks``; a ``None`` under their keys switches one off
+  (logged), which mmengine would refuse with an assertion.
 * :meth:`load_checkpoint` / :meth:`load_weights` - every load (``load_from``, ``--resume``,
   testing) goes through :func:`resnest_mm.utils.checkpoint_io.load_checkpoint_file` (data only,
   bounded, interruptible, digest and CRC-32 verified, one sentence for a damaged or refused
@@ -98,6 +98,7 @@ from .work_dir_lock import LOCK_NAME, WorkDirLock
 SAFETY_HOOKS: Dict[str, dict] = dict(
     non_finite_loss=dict(type=scoped('NonFiniteLossHook')),
     unreadable_images=dict(type=scoped('UnreadableImageHook')),
+    label_range=dict(type=scoped('LabelRangeHook')),
     progress_bar=dict(type=scoped('ProgressBarHook')),
 )
 
