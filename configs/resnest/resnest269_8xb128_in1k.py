@@ -8,8 +8,8 @@ _base_ = ['../resnest50_8xb128_in1k.py']
 
 model = dict(backbone=dict(depth=269))
 test_pipeline = [
-    dict(type='resnest_mm.DecodeCenterCrop', crop_size=416, crop_padding=32),
-    dict(type='PackInputs'),
+    dict(type='resnest_mm.DecodeCenterCrop', crop_size=416, crop_padding=32, planar=False),
+    dict(type='resnest_mm.PackForDevice'),
 ]
 val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
 test_dataloader = val_dataloader

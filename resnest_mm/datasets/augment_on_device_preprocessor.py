@@ -29,23 +29,24 @@ class AugmentOnDevicePreprocessor(ClsDataPreprocessor):
     does. The sum is the CPU path's, bit for bit (float32 ``pixel + offset`` either way).
 
     Batches without ``lighting_offset`` (validation, pipelines without lighting) are processed
-    exactly as by ``ClsDataPreprocessor``. A batch where some samples carry offsets and others do
-    not is refused: one pipeline yields one or the other.
+    as by ``ClsDataPreprocessor``, with the same result. A batch where some samples carry
+    offsets and others do not is refused: one pipeline yields one or the other. Images of one
+    size are stacked into one contiguous batch on the device first, whatever their layout
+    (``PackForDevice`` hands each image's HWC memory as it is).
 
     Args:
         **kwargs: ``ClsDataPreprocessor``'s arguments.
     """
 
     def forward(self, data: dict, training: bool = False) -> dict:
+        inputs = _contiguous_batch(self.cast_data(data['inputs']))
         offsets = self._lighting_offsets(data.get('data_samples'))
         if offsets is not None:
-            inputs = self.cast_data(data['inputs'])
-            if isinstance(inputs, torch.Tensor):  # default_collate
+            if isinstance(inputs, torch.Tensor):
                 inputs = inputs.float() + offsets.view(-1, offsets.shape[1], 1, 1)
-            else:  # pseudo_collate: a list of CHW images
+            else:  # images of several sizes
                 inputs = [x.float() + o.view(-1, 1, 1) for x, o in zip(inputs, offsets)]
-            data = dict(data, inputs=inputs)
-        return super().forward(data, training)
+        return super().forward(dict(data, inputs=inputs), training)
 
     def _lighting_offsets(self, samples: Optional[Sequence[Any]]) -> Optional[torch.Tensor]:
         """The samples' offsets as a ``(batch, channels)`` float32 tensor on the device, or None
@@ -65,6 +66,21 @@ class AugmentOnDevicePreprocessor(ClsDataPreprocessor):
         return torch.as_tensor(np.stack(offsets), dtype=torch.float32, device=self.device)
 
 
+def _contiguous_batch(inputs: Any) -> Any:
+    """The batch on the device in contiguous CHW order, whatever the layout the workers packed
+    (``PackForDevice`` leaves each image's HWC memory as it is). A list of images of one size
+    (``pseudo_collate``) becomes one tensor, so ``ClsDataPreprocessor`` processes the batch in
+    a few operations rather than a few per image (its per-image branch gives the same values)."""
+    if isinstance(inputs, torch.Tensor):
+        return inputs.contiguous()
+    if isinstance(inputs, (list, tuple)) and inputs and all(
+            isinstance(x, torch.Tensor) and x.shape == inputs[0].shape for x in inputs):
+        return torch.stack(list(inputs)).contiguous()
+    if isinstance(inputs, (list, tuple)):
+        return [x.contiguous() if isinstance(x, torch.Tensor) else x for x in inputs]
+    return inputs
+
+
 def _pipelines(node: Any) -> Iterator[List[Any]]:
     """Every ``pipeline`` list in a data loader's config (data set wrappers included)."""
     if isinstance(node, dict):
@@ -78,16 +94,20 @@ def _pipelines(node: Any) -> Iterator[List[Any]]:
             yield from _pipelines(item)
 
 
-def check_lighting_on_device(dataloader_cfg: Any, preprocessor: Any) -> None:
-    """Refuse a training set-up whose lighting noise would be dropped without a word.
+PACKS = ('PackInputs', 'PackForDevice')
+
+
+def check_device_steps(loader: str, dataloader_cfg: Any, preprocessor: Any) -> None:
+    """Refuse a data loader whose lighting noise would be dropped without a word.
 
     ``FastLighting(on_device=True)`` only draws the noise; it is added by
     :class:`AugmentOnDevicePreprocessor`, which reads it from each sample's ``lighting_offset``.
-    With another data preprocessor, or a ``PackInputs`` that does not carry that key, the run
-    would train without the noise and nothing would say so.
+    With another data preprocessor, or a pack step (``PackInputs``, ``PackForDevice``) that does
+    not carry that key, the run would train without the noise and nothing would say so.
 
     Args:
-        dataloader_cfg: The train data loader's config (a dict; anything else is not checked).
+        loader: The loader's config key, for the message (``'train_dataloader'``).
+        dataloader_cfg: The loader's config (a dict; anything else is not checked).
         preprocessor: The model's built data preprocessor.
 
     Raises:
@@ -101,21 +121,23 @@ def check_lighting_on_device(dataloader_cfg: Any, preprocessor: Any) -> None:
             continue
         if not isinstance(preprocessor, AugmentOnDevicePreprocessor):
             raise ExplainedValueError(
-                'train_dataloader: FastLighting(on_device=True) leaves the lighting noise to the '
-                f'data preprocessor, but model.data_preprocessor is {type(preprocessor).__name__}'
-                ", which drops it; set data_preprocessor.type='resnest_mm."
+                f'{loader}: FastLighting(on_device=True) leaves the lighting noise to the data '
+                f'preprocessor, but model.data_preprocessor is {type(preprocessor).__name__}, '
+                "which drops it; set data_preprocessor.type='resnest_mm."
                 "AugmentOnDevicePreprocessor' or FastLighting(on_device=False)")
         packs = [step for kind, step in zip(types[lighting[0]:], pipeline[lighting[0]:])
-                 if kind == 'PackInputs']
+                 if kind in PACKS]
         meta_keys = _meta_keys(packs[0]) if packs else ()
         if LIGHTING_KEY not in meta_keys:
+            pack = _type_name(packs[0]) if packs else 'PackInputs'
+            owner = pack + ("'" if pack.endswith('s') else "'s")
             raise ExplainedValueError(
-                'train_dataloader: FastLighting(on_device=True) hands the lighting noise to the '
-                f"data preprocessor in '{LIGHTING_KEY}', but "
-                + ('no PackInputs follows it' if not packs else
-                   "PackInputs' meta_keys do not carry it (they are "
+                f'{loader}: FastLighting(on_device=True) hands the lighting noise to the data '
+                f"preprocessor in '{LIGHTING_KEY}', but "
+                + (f'no {pack} follows it' if not packs else
+                   f"{owner} meta_keys do not carry it (they are "
                    f"{', '.join(map(repr, meta_keys)) or 'empty'})")
-                + f"; add '{LIGHTING_KEY}' to PackInputs' meta_keys")
+                + f"; add '{LIGHTING_KEY}' to {owner} meta_keys")
 
 
 def _type_name(step: Any) -> str:

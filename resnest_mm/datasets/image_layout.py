@@ -4,7 +4,8 @@ What numpy, OpenCV and mmcv lack between them: mmcv's ``RandomFlip`` returns ``n
 (negative strides), which OpenCV copies pixel by pixel at every call (and ``np.ascontiguousarray``
 as slowly: ~40x ``cv2.flip``'s time at 224 px); and mmpretrain's ``PackInputs`` copies every
 C-contiguous image into CHW order, while it takes an array that already has CHW memory behind
-its ``(H, W, C)`` view as it is. These two helpers make each layout change one fast pass.
+its ``(H, W, C)`` view as it is. ``interleaved`` and ``planar`` make each layout change one fast
+pass; ``chw_view`` makes none, for a data preprocessor that reorders the batch on the device.
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Optional
 
 import cv2
 import numpy as np
+import torch
 
 # (rows reversed, columns reversed) -> cv2.flip's code
 _FLIP_CODES = {(True, False): 0, (False, True): 1, (True, True): -1}
@@ -61,3 +63,20 @@ def planar(image: np.ndarray, offsets: Optional[np.ndarray] = None) -> np.ndarra
         for index, plane in enumerate(planes):  # writes into out[index]: no temporary
             cv2.add(plane, float(offsets[index]), dst=out[index], dtype=cv2.CV_32F)
     return out.transpose(1, 2, 0)
+
+
+def chw_view(image: np.ndarray) -> torch.Tensor:
+    """A ``(C, H, W)`` tensor over ``image``'s ``(H, W, C)`` memory: no copy when ``image`` is
+    C-contiguous or already planar (a view of CHW memory), one ``cv2.flip`` for a flipped view.
+
+    Args:
+        image: An ``(H, W, C)`` array with any strides.
+
+    Returns:
+        The tensor, sharing memory with ``image`` (or with its interleaved copy); contiguous
+        when ``image`` is planar, channels-last strided otherwise.
+    """
+    chw = image.transpose(2, 0, 1)
+    if chw.flags.c_contiguous:
+        return torch.from_numpy(chw)
+    return torch.from_numpy(interleaved(image)).permute(2, 0, 1)

@@ -9,7 +9,7 @@ from mmengine.config import Config
 from mmengine.dataset import Compose, default_collate, pseudo_collate
 from mmengine.registry import DefaultScope
 
-from resnest_mm.datasets.augment_on_device_preprocessor import check_lighting_on_device
+from resnest_mm.datasets.augment_on_device_preprocessor import check_device_steps
 from resnest_mm.registry import MODELS, TRANSFORMS
 from resnest_mm.utils.errors import ExplainedValueError
 from tests.helpers.images import write_image_folder
@@ -82,16 +82,28 @@ def test_a_batch_where_some_samples_lack_the_noise_is_refused(photos):
         pre(pseudo_collate(samples), training=True)
 
 
-def test_batches_without_noise_pass_as_through_mmpretrains_preprocessor(photos):
-    """Validation batches: no offsets, ClsDataPreprocessor's result."""
+@pytest.mark.parametrize('collate', [pseudo_collate, default_collate])
+def test_validation_batches_packed_without_a_copy_are_mmpretrains_batch(photos, collate):
+    """The in1k test pipeline (DecodeCenterCrop, then PackForDevice: each image's HWC memory
+    as it is, a channels-last CHW view) through ours or mmpretrain's ClsDataPreprocessor: no
+    offsets, and bit for bit the contiguous batch of planes packed by PackInputs."""
     cfg = Config.fromfile(CONFIG)
+    steps = cfg.test_dataloader.dataset.pipeline
+    assert [t['type'] for t in steps] == ['resnest_mm.DecodeCenterCrop', 'resnest_mm.PackForDevice']
+    planes = [dict(steps[0], planar=True), dict(type='PackInputs')]
     with DefaultScope.overwrite_default_scope('resnest_mm'):
-        test = Compose([TRANSFORMS.build(t) for t in cfg.test_dataloader.dataset.pipeline])
+        test = Compose([TRANSFORMS.build(t) for t in steps])
+        before = Compose([TRANSFORMS.build(t) for t in planes])
         ours = MODELS.build(dict(cfg.data_preprocessor))
         plain = MODELS.build(dict(cfg.data_preprocessor, type='ClsDataPreprocessor'))
-    batch = pseudo_collate([test(dict(img_path=str(p), gt_label=0))
-                            for p in sorted(photos.glob('*/*.JPEG'))])
-    assert torch.equal(ours(batch)['inputs'], plain(batch)['inputs'])
+    paths = sorted(str(p) for p in photos.glob('*/*.JPEG'))
+    samples = [test(dict(img_path=p, gt_label=0)) for p in paths]
+    assert samples[0]['inputs'].stride() == (1, 224 * 3, 3)  # HWC memory: nothing reordered
+    expected = plain(pseudo_collate([before(dict(img_path=p, gt_label=0)) for p in paths]))
+    assert expected['inputs'].is_contiguous()
+    for preprocessor in (ours, plain):
+        batch = preprocessor(collate(samples))['inputs']
+        assert torch.equal(batch, expected['inputs']) and batch.is_contiguous()
 
 
 def _loader(pack=None):
@@ -107,18 +119,19 @@ def test_the_check_refuses_what_would_drop_the_noise():
     with DefaultScope.overwrite_default_scope('resnest_mm'):
         ours = MODELS.build(dict(type='resnest_mm.AugmentOnDevicePreprocessor'))
         plain = MODELS.build(dict(type='ClsDataPreprocessor'))
-    check_lighting_on_device(_loader(), ours)
+    check_device_steps('train_dataloader', _loader(), ours)
     with pytest.raises(ExplainedValueError, match="model.data_preprocessor is ClsDataPreprocessor"
                        ", which drops it; set data_preprocessor.type='resnest_mm.AugmentOnDevice"):
-        check_lighting_on_device(_loader(), plain)
+        check_device_steps('train_dataloader', _loader(), plain)
     with pytest.raises(ExplainedValueError,
                        match=r"PackInputs' meta_keys do not carry it \(they are 'sample_idx', "):
-        check_lighting_on_device(_loader(dict(type='PackInputs')), ours)
+        check_device_steps('train_dataloader', _loader(dict(type='PackInputs')), ours)
     with pytest.raises(ExplainedValueError, match='no PackInputs follows it'):
-        check_lighting_on_device(_loader(dict(type='resnest_mm.FastColorJitter')), ours)
+        check_device_steps('train_dataloader', _loader(dict(type='resnest_mm.FastColorJitter')),
+                           ours)
     off = _loader()
     off['dataset']['dataset']['pipeline'][1]['on_device'] = False
-    check_lighting_on_device(off, plain)  # lighting in the worker: nothing to hand over
+    check_device_steps('train_dataloader', off, plain)  # lighting in the worker: nothing to hand
 
 
 def test_the_runner_refuses_a_config_that_would_drop_the_noise(tmp_path):

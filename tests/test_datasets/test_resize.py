@@ -17,3 +17,15 @@ def test_matches_pillow(shape, size):
         size[::-1], Image.BILINEAR))
     assert ours.shape == size + (3, ) and ours.dtype == np.uint8 and ours.flags['C_CONTIGUOUS']
     assert np.abs(ours.astype(int) - pillow).max() <= 1
+
+
+@pytest.mark.parametrize('shape,size', [((330, 331), (224, 224)), ((90, 150), (224, 224)),
+                                        ((31, 17), (8, 9)), ((500, 20), (7, 300))])
+def test_is_torchvisions_resize_bit_for_bit(shape, size):
+    """The direct kernel call (on AVX2/AVX-512 CPUs) gives torchvision's own pixels."""
+    import torch
+    from torchvision.transforms.v2 import functional as tv_functional
+    image = np.random.default_rng(1).integers(0, 256, shape + (3, ), dtype=np.uint8)
+    theirs = tv_functional.resize(torch.from_numpy(image).permute(2, 0, 1), list(size),
+                                  antialias=True).permute(1, 2, 0).numpy()
+    assert np.array_equal(resize_hwc(image, size), theirs)

@@ -36,8 +36,9 @@ train_pipeline = [
 test_pipeline = [
     # the seed's evaluation crop: the centre square of 224/256 of the short side, resized to
     # 224 (antialiased bilinear); unreadable files scored as black images, and reported
-    dict(type='resnest_mm.DecodeCenterCrop', crop_size=224, crop_padding=32),
-    dict(type='PackInputs'),
+    dict(type='resnest_mm.DecodeCenterCrop', crop_size=224, crop_padding=32, planar=False),
+    # no copy into CHW order in the worker: the data preprocessor reorders on the device
+    dict(type='resnest_mm.PackForDevice'),
 ]
 
 train_dataloader = dict(

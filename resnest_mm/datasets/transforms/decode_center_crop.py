@@ -18,6 +18,8 @@ class DecodeCenterCrop(DecodeCrop):
     full-size decode gives mmpretrain's pixels (within 2 grey levels), so accuracies stay
     comparable with published ones; set it True for speed on large photos. Defaults to
     ``planar=True``: an evaluation pipeline packs next, and ``PackInputs`` then copies nothing.
+    The in1k configs set ``planar=False`` and pack with ``PackForDevice``, which leaves the CHW
+    order to the data preprocessor: the worker then copies nothing at all.
 
     Args:
         crop_size (int): Output side. Defaults to 224.

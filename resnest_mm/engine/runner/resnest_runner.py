@@ -65,7 +65,7 @@ from mmengine.runner.checkpoint import load_state_dict
 from torch.optim import Optimizer
 
 from ... import device
-from ...datasets.augment_on_device_preprocessor import check_lighting_on_device
+from ...datasets.augment_on_device_preprocessor import check_device_steps
 from ...hub import weights_file
 from ...registry import MODEL_WRAPPERS, OPTIM_WRAPPER_CONSTRUCTORS, RUNNERS, bare_type, scoped
 from ...utils import atomic_local_backend, check_writable_folder
@@ -249,9 +249,13 @@ class ResNeStRunner(Runner):
 
     def build_model(self, model):
         model = super().build_model(model)
-        if self._train_loop is not None:  # noise drawn by the workers, added by the model
-            check_lighting_on_device(self.cfg.get('train_dataloader'),
-                                     getattr(model, 'data_preprocessor', None))
+        # work the loaders leave to the data preprocessor (lighting noise, CHW order)
+        for loop, loader in ((self._train_loop, 'train_dataloader'),
+                             (self._val_loop, 'val_dataloader'),
+                             (self._test_loop, 'test_dataloader')):
+            if loop is not None:
+                check_device_steps(loader, self.cfg.get(loader),
+                                   getattr(model, 'data_preprocessor', None))
         # --channels-last: weights and batches NHWC, whatever the model (decided in memory_format)
         return to_memory_format(model, memory_format(bool(self.cfg.get('channels_last'))))
 
