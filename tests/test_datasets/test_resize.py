@@ -19,6 +19,14 @@ def test_matches_pillow(shape, size):
     assert np.abs(ours.astype(int) - pillow).max() <= 1
 
 
+def _torchvision_version():
+    import torchvision
+    return tuple(int(part) for part in torchvision.__version__.split('.')[:2])
+
+
+@pytest.mark.skipif(_torchvision_version() < (0, 17), reason='torchvision 0.16 resizes uint8 '
+                    'in float on AVX-512 CPUs (it looks for "AVX2" in the capability name); '
+                    'ours takes the uint8 kernel there too, within one grey level of Pillow')
 @pytest.mark.parametrize('shape,size', [((330, 331), (224, 224)), ((90, 150), (224, 224)),
                                         ((31, 17), (8, 9)), ((500, 20), (7, 300))])
 def test_is_torchvisions_resize_bit_for_bit(shape, size):

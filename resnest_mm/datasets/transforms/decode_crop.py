@@ -40,9 +40,10 @@ def resize_hwc(image: np.ndarray, size: Tuple[int, int]) -> np.ndarray:
     return np.ascontiguousarray(out.permute(1, 2, 0).numpy())
 
 
-# torchvision resizes uint8 images in uint8 on these CPUs (AVX2 kernel), in float elsewhere
-# (torchvision.transforms.v2.functional._geometry._do_native_uint8_resize_on_cpu); ARM, where
-# torchvision 0.17+ also takes the uint8 path, keeps calling torchvision
+# torchvision (0.17+) resizes uint8 images in uint8 on these CPUs (AVX2 kernel), in float
+# elsewhere (torchvision.transforms.v2.functional._geometry._do_native_uint8_resize_on_cpu;
+# 0.16 took the float path on AVX-512 too, within one grey level); ARM, where 0.17+ also takes
+# the uint8 path, keeps calling torchvision
 _NATIVE_UINT8 = torch.backends.cpu.get_cpu_capability() in ('AVX2', 'AVX512')
 
 
