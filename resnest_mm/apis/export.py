@@ -19,6 +19,7 @@ import torch
 from mmengine.utils import ProgressBar
 
 from .. import compat
+from ..datasets.transforms.pack_for_device import PACK_TYPES
 from ..registry import bare_type
 from ..utils.errors import ExplainedRuntimeError, ExplainedValueError
 from ..utils.extras import require
@@ -66,9 +67,10 @@ def preprocessing(cfg) -> dict:
     return dict(mean=list(pre.get('mean', [0., 0., 0.])), std=list(pre.get('std', [1., 1., 1.])),
                 channel_order='RGB' if pre.get('to_rgb') else 'BGR',
                 scale='0-255 pixel values before (x - mean) / std',
-                # how the image becomes the input size (decoding and cropping steps)
+                # how the image becomes the input size (decoding and cropping steps, not the
+                # packing into a data sample)
                 test_pipeline=[dict(step) for step in cfg.test_dataloader.dataset.pipeline
-                               if step['type'] != 'PackInputs'])
+                               if bare_type(step['type']) not in PACK_TYPES])
 
 
 def _check_inputs(shape: Tuple[int, int], batches: Sequence[int],

@@ -12,6 +12,7 @@ from mmpretrain.models.utils.data_preprocessor import ClsDataPreprocessor
 from ..registry import MODELS
 from ..utils.errors import ExplainedValueError
 from .transforms.fast_lighting import LIGHTING_KEY
+from .transforms.pack_for_device import PACK_TYPES
 
 
 @MODELS.register_module()
@@ -94,9 +95,6 @@ def _pipelines(node: Any) -> Iterator[List[Any]]:
             yield from _pipelines(item)
 
 
-PACKS = ('PackInputs', 'PackForDevice')
-
-
 def check_device_steps(loader: str, dataloader_cfg: Any, preprocessor: Any) -> None:
     """Refuse a data loader whose lighting noise would be dropped without a word.
 
@@ -126,7 +124,7 @@ def check_device_steps(loader: str, dataloader_cfg: Any, preprocessor: Any) -> N
                 "which drops it; set data_preprocessor.type='resnest_mm."
                 "AugmentOnDevicePreprocessor' or FastLighting(on_device=False)")
         packs = [step for kind, step in zip(types[lighting[0]:], pipeline[lighting[0]:])
-                 if kind in PACKS]
+                 if kind in PACK_TYPES]
         meta_keys = _meta_keys(packs[0]) if packs else ()
         if LIGHTING_KEY not in meta_keys:
             pack = _type_name(packs[0]) if packs else 'PackInputs'

@@ -33,8 +33,8 @@ def interleaved(image: np.ndarray) -> np.ndarray:
     code = _FLIP_CODES.get((image.strides[0] < 0, image.strides[1] < 0))
     if code is not None and image.ndim == 3 and image.shape[2] <= 4:  # cv2.flip: <= 4 channels
         unflipped = image[::-1 if code != 1 else 1, ::-1 if code != 0 else 1]
-        if unflipped.flags.c_contiguous:
-            return cv2.flip(unflipped, code)
+        if unflipped.flags.c_contiguous:  # cv2 drops a single channel's axis: put it back
+            return cv2.flip(unflipped, code).reshape(image.shape)
     return np.ascontiguousarray(image)
 
 

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from numbers import Integral
-from typing import Iterator, Optional, Tuple
+from typing import Callable, Iterator, Optional, Tuple
 
-import numpy as np
 from mmengine.dataset import ClassBalancedDataset, ConcatDataset, RepeatDataset
+from mmpretrain.structures import format_label
 
 
 @dataclass
@@ -29,36 +29,45 @@ class OutsideLabels:
     path: Optional[str]
 
 
-def _leaves(dataset) -> Iterator[Tuple[object, int]]:
-    """The data sets a wrapper draws from, each with the index its first sample has in the
-    wrapper's numbering (a repeated or re-balanced data set is read once, not per copy)."""
+def _leaves(dataset) -> Iterator[Tuple[object, Callable[[int], int]]]:
+    """The data sets a wrapper draws from, each with the map from its sample indices to the
+    wrapper's (a repeated or re-balanced data set is read once, not per copy: its sample is
+    named by its first place in the wrapper)."""
     if isinstance(dataset, ConcatDataset):
         start = 0
         for part in dataset.datasets:
-            for leaf, offset in _leaves(part):
-                yield leaf, start + offset
+            for leaf, place in _leaves(part):
+                yield leaf, (lambda i, place=place, start=start: start + place(i))
             start += len(part)
     elif isinstance(dataset, (RepeatDataset, ClassBalancedDataset)):
-        yield from _leaves(dataset.dataset)
+        dataset.full_init()
+        first = (dataset.repeat_indices.index if isinstance(dataset, ClassBalancedDataset)
+                 else (lambda i: i))
+        for leaf, place in _leaves(dataset.dataset):
+            yield leaf, (lambda i, place=place: first(place(i)))
     else:
-        yield dataset, 0
+        yield dataset, (lambda i: i)
 
 
 def _labels(value) -> Tuple[int, ...]:
-    """A sample's class indices: one (single-label) or several (multi-label)."""
+    """A sample's class indices as mmpretrain's ``DataSample`` will hold them (its
+    ``format_label``: one or several, floats cast to integers); none when it would refuse the
+    value (it then raises its own error)."""
     if isinstance(value, Integral):
         return (int(value), )
-    array = np.asarray(value.cpu() if hasattr(value, 'cpu') else value)
-    if array.dtype.kind not in 'iub':
-        return ()  # scores or soft labels: not class indices
-    return tuple(int(v) for v in array.ravel())
+    try:
+        return tuple(int(v) for v in format_label(value).flatten().tolist())
+    except (TypeError, ValueError, RuntimeError):
+        return ()
 
 
 def labels_outside(dataset, num_classes: int) -> Optional[OutsideLabels]:
     """The samples of ``dataset`` with a label below 0 or at or above ``num_classes``.
 
     Every sample's ``gt_label`` is read from ``get_data_info`` (2 s for ImageNet's 1.28 M
-    samples); samples without one (a data set without labels) pass.
+    samples); samples without one (a data set without labels) pass, and so do data sets that
+    have no ``get_data_info`` (a list of samples, any torch ``Dataset``): their labels are not
+    known before loading.
 
     Args:
         dataset: An mmengine ``BaseDataset`` or one of mmengine's wrappers of them.
@@ -68,9 +77,12 @@ def labels_outside(dataset, num_classes: int) -> Optional[OutsideLabels]:
         None when every label is a class index, else their count and the first such sample.
     """
     found: Optional[OutsideLabels] = None
-    for leaf, offset in _leaves(dataset):
+    for leaf, place in _leaves(dataset):
+        info_of = getattr(leaf, 'get_data_info', None)
+        if not callable(info_of):
+            continue
         for index in range(len(leaf)):
-            info = leaf.get_data_info(index)
+            info = info_of(index)
             value = info.get('gt_label') if isinstance(info, dict) else None
             if value is None:
                 continue
@@ -78,6 +90,6 @@ def labels_outside(dataset, num_classes: int) -> Optional[OutsideLabels]:
             if not bad:
                 continue
             if found is None:
-                found = OutsideLabels(0, offset + index, bad[0], info.get('img_path'))
+                found = OutsideLabels(0, place(index), bad[0], info.get('img_path'))
             found.count += 1
     return found

@@ -49,6 +49,12 @@ def _named(path: str) -> str:
     return path
 
 
+def _not_regular(path: str, mode: int, what: str) -> UnsafeFileError:
+    return UnsafeFileError(
+        f'{what} {_named(path)} is {file_kind(mode)}, not a regular file: it is not read '
+        '(reading it could block or never end); put the real file there')
+
+
 def check_stat(path: str, st: os.stat_result, max_bytes: int, what: str) -> None:
     """Refuse a ``stat`` result that is not a regular file of at most ``max_bytes``.
 
@@ -62,9 +68,7 @@ def check_stat(path: str, st: os.stat_result, max_bytes: int, what: str) -> None
         UnsafeFileError: a FIFO, device, socket or folder, or a file over ``max_bytes``.
     """
     if not stat.S_ISREG(st.st_mode):
-        raise UnsafeFileError(
-            f'{what} {_named(path)} is {file_kind(st.st_mode)}, not a regular file: it is not '
-            'read (reading it could block or never end); put the real file there')
+        raise _not_regular(path, st.st_mode, what)
     if st.st_size > max_bytes:
         raise UnsafeFileError(
             f'{what} {_named(path)} is {st.st_size:,} bytes, more than the {max_bytes:,} bytes '
@@ -125,6 +129,8 @@ def open_regular_file(path: str, max_bytes: int, what: str = 'file') -> BinaryIO
     except OSError as exc:
         if exc.errno == errno.ENOENT:
             raise ExplainedFileNotFoundError(f'{what} {_named(path)} does not exist') from None
+        if exc.errno == errno.EISDIR:  # a folder swapped in after the check: FileIO saw it first
+            raise _not_regular(path, stat.S_IFDIR, what) from None
         raise UnsafeFileError(f'{what} {_named(path)} cannot be read ({exc.strerror or exc})'
                               ) from None
     try:

@@ -61,3 +61,15 @@ def test_a_failed_check_is_an_error_and_keeps_the_file(model, tmp_path):
 def test_unknown_format(model, tmp_path):
     with pytest.raises(ExplainedValueError, match='choose one of'):
         export_model(model, 'tflite', str(tmp_path / 'x'))
+
+
+@pytest.mark.parametrize('config', ['configs/resnest50_8xb128_in1k.py',
+                                    'configs/resnest/resnest101_8xb128_in1k.py'])
+def test_the_preprocessing_a_deployer_gets_holds_no_packing_step(config):
+    """The in1k test pipelines pack with PackForDevice (scoped): a deployer has nothing of it to
+    run, as of mmpretrain's PackInputs."""
+    from mmengine.config import Config
+
+    from resnest_mm.apis.export import preprocessing
+    steps = preprocessing(Config.fromfile(config))['test_pipeline']
+    assert [step['type'] for step in steps] == ['resnest_mm.DecodeCenterCrop']

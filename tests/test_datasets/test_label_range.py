@@ -47,8 +47,17 @@ def test_multi_label_and_numpy_or_tensor_labels_are_each_checked(label):
     assert (found.count, found.index, found.label) == (1, 1, 4)
 
 
-def test_soft_labels_are_not_class_indices_and_pass():
-    assert labels_outside(ListDataset(_samples([np.array([0.2, 0.8])])), 2) is None
+@pytest.mark.parametrize('label', [np.array([5.]), [5.0], np.array(5.), torch.tensor(5.)])
+def test_float_labels_are_read_as_mmpretrain_casts_them(label):
+    """mmpretrain's DataSample casts a float gt_label to an integer class index (format_label):
+    5.0 reaches the loss as class 5."""
+    assert labels_outside(ListDataset(_samples([0, label])), 3).label == 5
+
+
+def test_data_sets_without_get_data_info_are_not_read():
+    """A list of samples or a torch Dataset: labels unknown before loading, nothing raised."""
+    assert labels_outside([dict(inputs=torch.zeros(2), labels=7)], 2) is None
+    assert labels_outside(torch.utils.data.TensorDataset(torch.zeros(3)), 2) is None
 
 
 def test_wrappers_number_samples_as_the_wrapper_and_read_each_data_set_once():
@@ -58,5 +67,8 @@ def test_wrappers_number_samples_as_the_wrapper_and_read_each_data_set_once():
     repeated = ListDataset(_samples([1, 0, 7]))
     assert labels_outside(RepeatDataset(repeated, times=50), 2).count == 1
     assert repeated.reads == 3  # once, not 50 times
-    balanced = ClassBalancedDataset(ListDataset(_samples([0, 0, 0, 9])), oversample_thr=0.5)
-    assert labels_outside(balanced, 2).label == 9
+    # rare classes 1 and 9 repeated: the bad sample (4 of the data set) is the wrapper's 5th
+    balanced = ClassBalancedDataset(ListDataset(_samples([1, 0, 0, 0, 9])), oversample_thr=0.5)
+    found = labels_outside(balanced, 2)
+    assert balanced.repeat_indices == [0, 0, 1, 2, 3, 4, 4]
+    assert (found.count, found.index, found.label) == (1, 5, 9)

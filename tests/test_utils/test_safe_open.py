@@ -109,3 +109,42 @@ def test_an_exception_raised_by_a_signal_handler_mid_open_is_the_one_that_ends_i
     finally:
         signal.signal(signal.SIGALRM, previous)
     assert outcomes == {'stop': 3000}
+
+
+def test_a_folder_swapped_in_while_opening_is_named_a_folder(tmp_path):
+    """A thread swaps a file and a folder under the name as fast as it can: every refusal says
+    what is there (a folder, a missing file), never the bare OS error of the open."""
+    import threading
+    import time
+    path, file, folder = (str(tmp_path / name) for name in ('epoch_1.pth', 'f', 'd'))
+    with open(file, 'wb') as f:
+        f.write(b'x')
+    os.mkdir(folder)
+    stop = threading.Event()
+
+    def swap():
+        while not stop.is_set():
+            for source in (file, folder):
+                os.rename(source, path)
+                os.rename(path, source)
+
+    swapper = threading.Thread(target=swap)
+    swapper.start()
+    messages = set()
+    try:
+        deadline = time.time() + 1
+        while time.time() < deadline:
+            try:
+                with open_regular_file(path, 1 << 20, 'checkpoint'):
+                    pass
+            except (UnsafeFileError, ExplainedFileNotFoundError) as exc:
+                messages.add(str(exc))
+    finally:
+        stop.set()
+        swapper.join()
+    assert messages <= {
+        f'checkpoint {path} does not exist',
+        f'checkpoint {path} is a folder, not a regular file: it is not read (reading it could '
+        'block or never end); put the real file there',
+        f'checkpoint {path} was replaced while it was being opened: it is not read; try again '
+        'once nothing writes it'}, messages

@@ -9,6 +9,9 @@ from mmpretrain.datasets.transforms.formatting import PackInputs
 from ...registry import TRANSFORMS
 from ..image_layout import chw_view
 
+# the steps that end a pipeline by packing a data sample (type names without scope)
+PACK_TYPES = ('PackInputs', 'PackForDevice')
+
 
 @TRANSFORMS.register_module()
 class PackForDevice(PackInputs):

@@ -14,7 +14,8 @@ from ..loops import bare_model
 
 @HOOKS.register_module()
 class LabelRangeHook(Hook):
-    """Before a loop's first batch, check its data set's labels against ``model.head.num_classes``.
+    """Before a loop's first batch, check its data set's labels against ``model.head.num_classes``
+    (the validation set's too before training starts).
 
     The gap it fills (see :mod:`resnest_mm.datasets.label_range`): mmengine and mmpretrain
     never compare them, so a label past the head's classes ends training at the first batch
@@ -33,6 +34,8 @@ class LabelRangeHook(Hook):
 
     def before_train(self, runner) -> None:
         self._check(runner, 'train_dataloader', runner.train_dataloader)
+        if runner.val_loop is not None:  # not an epoch of training before the first validation
+            self._check(runner, 'val_dataloader', runner.val_dataloader)
 
     def before_val(self, runner) -> None:
         self._check(runner, 'val_dataloader', runner.val_dataloader)

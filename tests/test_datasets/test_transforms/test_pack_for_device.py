@@ -26,10 +26,11 @@ def test_a_contiguous_image_is_packed_without_a_copy():
     assert ours['data_samples'].metainfo == theirs['data_samples'].metainfo
 
 
-@pytest.mark.parametrize('view', ['flipped', 'planar', 'gray', 'list'])
+@pytest.mark.parametrize('view', ['flipped', 'planar', 'gray', 'one channel flipped', 'list'])
 def test_other_layouts_give_packinputs_values(view):
     image = np.random.default_rng(1).integers(0, 256, (6, 4, 3), dtype=np.uint8)
     image = {'flipped': image[:, ::-1], 'planar': planar(image), 'gray': image[..., 0],
+             'one channel flipped': np.ascontiguousarray(image[..., :1])[:, ::-1],
              'list': [image, image[::-1]]}[view]
     ours, theirs = _both(image)
     if view == 'list':

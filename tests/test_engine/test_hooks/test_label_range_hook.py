@@ -20,6 +20,15 @@ def three_classes(tmp_path_factory):
     return root
 
 
+@pytest.fixture(scope='module')
+def three_in_val(tmp_path_factory):
+    """Training folders a, b; validation folders a, b, c."""
+    root = tmp_path_factory.mktemp('three_val')
+    write_image_folder(str(root / 'train'), ['a', 'b'], per_class=2, size=32)
+    write_image_folder(str(root / 'val'), ['a', 'b', 'c'], per_class=2, size=32)
+    return root
+
+
 def _runner(data, work_dir, mixup=True):
     cfg = Config.fromfile(TINY)
     if not mixup:  # mmpretrain's preprocessor then keeps labels as indices (no one_hot)
@@ -56,3 +65,12 @@ def test_testing_stops_instead_of_scoring_the_extra_class_wrong(three_classes, t
     with pytest.raises(ExplainedValueError) as info:
         runner.test()
     assert str(info.value).startswith(_expected(three_classes, 'test_dataloader', 'val'))
+
+
+def test_the_validation_set_is_checked_before_training_starts(three_in_val, tmp_path):
+    """Not after a whole training epoch, when the first validation would start."""
+    runner = _runner(three_in_val, tmp_path)
+    with pytest.raises(ExplainedValueError) as info:
+        runner.train()
+    assert str(info.value).startswith(_expected(three_in_val, 'val_dataloader', 'val'))
+    assert runner.iter == 0
