@@ -33,8 +33,9 @@ __all__ = ['SUBCLASS_MEMBERS', 'compile_model_step', 'config_path', 'default_hoo
 #: function here would only hide that). Listed so that this module stays the one place that
 #: knows every private name; each is checked against the installed mmengine by the tests.
 SUBCLASS_MEMBERS: Dict[str, Tuple[str, ...]] = {
-    # ResNeStRunner.load_or_resume / _lock_work_dir / wrap_model
-    'mmengine.runner.Runner': ('_has_loaded', '_resume', '_load_from', '_train_loop'),
+    # ResNeStRunner.load_or_resume / _lock_work_dir / wrap_model / _end_data_workers
+    'mmengine.runner.Runner': ('_has_loaded', '_resume', '_load_from', '_train_loop',
+                               '_val_loop', '_test_loop'),
     # AtomicCheckpointHook overrides the one method every periodic save goes through
     'mmengine.hooks.CheckpointHook': ('_save_checkpoint_with_step', ),
     # ApexAmpOptimWrapper.backward counts as OptimWrapper.backward does
@@ -147,13 +148,19 @@ def randomness_cfg(runner: Any) -> Dict[str, Any]:
 
 
 def shutdown_loader_workers(loader: Any) -> bool:
-    """End the worker processes of a torch ``DataLoader`` now; True when there were some.
+    """End the worker processes of a torch ``DataLoader`` now; True when there were some. A
+    later iteration of the loader starts new ones.
 
     torch has no public close: persistent workers live in the loader's private ``_iterator``
     until it is garbage collected, and ``_shutdown_workers`` is what that collection calls.
+    Collected as part of a reference cycle (a Runner holds its loaders in one), that call
+    waits 5 s for each worker, which never gets the message to stop (pytorch#64766): called
+    here, it takes milliseconds. The loader then forgets the ended iterator, which it would
+    otherwise reuse (``_reset``) at its next iteration.
     """
     iterator = getattr(loader, '_iterator', None)
     if iterator is None or not hasattr(iterator, '_shutdown_workers'):
         return False
     iterator._shutdown_workers()
+    loader._iterator = None
     return True

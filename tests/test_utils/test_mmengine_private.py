@@ -122,6 +122,24 @@ def test_shutdown_loader_workers_ends_persistent_workers():
     for worker in workers:
         worker.join(timeout=10)
     assert not any(w.is_alive() for w in workers)
+    assert [b.tolist() for b in loader] == [[0, 1], [2, 3]]  # new workers, every batch
+    assert shutdown_loader_workers(loader)
+
+
+@pytest.mark.slow  # starts data-loader worker processes
+def test_a_shutdown_loader_is_collected_at_once_in_a_cycle():
+    """Collected in a reference cycle, persistent workers took 5 s each to end."""
+    import gc
+    import time
+    loader = DataLoader(list(range(4)), batch_size=2, num_workers=2, persistent_workers=True)
+    list(loader)
+    shutdown_loader_workers(loader)
+    cycle = [loader]
+    cycle.append(cycle)
+    del cycle, loader
+    start = time.monotonic()
+    gc.collect()
+    assert time.monotonic() - start < 2
 
 
 

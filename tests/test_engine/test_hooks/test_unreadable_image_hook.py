@@ -7,8 +7,8 @@ from types import SimpleNamespace
 import pytest
 from mmengine.config import Config
 from mmengine.hooks import Hook
-from mmengine.runner import Runner
 
+from resnest_mm.engine.runner import ResNeStRunner
 from resnest_mm.registry import bare_type
 from resnest_mm.utils.errors import ExplainedError, ExplainedOSError
 from tests.helpers.images import write_image_folder
@@ -58,7 +58,7 @@ def _runner(root, work_dir, max_fraction, workers=2, tiny=False):
     # log file even when another Runner started in the same second
     cfg.experiment_name = f'unreadable-{os.path.basename(str(work_dir))}'
     cfg.default_hooks.logger.interval = 1
-    return Runner.from_cfg(cfg)
+    return ResNeStRunner.from_cfg(cfg)
 
 
 @pytest.mark.parametrize('kind', ['UnreadableImageHook', 'resnest_mm.UnreadableImageHook'])

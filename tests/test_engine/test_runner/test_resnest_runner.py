@@ -496,3 +496,57 @@ def test_an_implausible_run_state_is_refused_in_a_sentence(field, value, expecte
     assert str(info.value).startswith(f"the checkpoint's run state says {expected}")
     assert str(info.value).endswith('start from it with load_from (weights only), or resume '
                                     'another checkpoint')
+
+
+@pytest.mark.slow  # data-loader worker processes
+@pytest.mark.parametrize('raises', [False, True])
+def test_loader_workers_end_when_the_loops_return(tmp_path, raises):
+    """Persistent workers of the train, val and test loaders end when train() and test()
+    return or raise; left to the garbage collector with the runner they took 5 s each. The
+    loaders start new ones when iterated again."""
+    from mmengine.evaluator import BaseMetric, Evaluator
+    from mmengine.hooks import Hook
+
+    from tests.helpers.toy_runner import toy_dataset
+
+    class Count(BaseMetric):
+        def process(self, data_batch, data_samples):
+            self.results.append(len(data_samples))
+
+        def compute_metrics(self, results):
+            return dict(samples=sum(results))
+
+    workers = []
+
+    class Record(Hook):
+        def after_val_epoch(self, runner, metrics=None):
+            workers.extend(runner.val_loop.dataloader._iterator._workers)
+            if raises:
+                raise KeyboardInterrupt
+
+        def after_test_epoch(self, runner, metrics=None):
+            workers.extend(runner.test_loop.dataloader._iterator._workers)
+
+    def loader():
+        return dict(dataset=toy_dataset(), batch_size=4, num_workers=2, persistent_workers=True,
+                    sampler=dict(type='DefaultSampler', shuffle=False),
+                    collate_fn=dict(type='default_collate'))
+
+    runner = make_runner(str(tmp_path), train_dataloader=loader(), val_dataloader=loader(),
+                         val_cfg=dict(), val_evaluator=Evaluator([Count()]),
+                         test_dataloader=loader(), test_cfg=dict(),
+                         test_evaluator=Evaluator([Count()]),
+                         train_cfg=dict(by_epoch=True, max_epochs=1), custom_hooks=[Record()])
+    try:
+        runner.train()
+    except KeyboardInterrupt:
+        assert raises
+    workers.extend(runner.train_loop.dataloader._iterator._workers
+                   if runner.train_loop.dataloader._iterator else [])
+    runner.test()
+    assert len(workers) == 4  # the val and test loaders' (the train loader's are gone too)
+    for worker in workers:
+        worker.join(timeout=2)  # ended already: this returns at once
+    assert not any(worker.is_alive() for worker in workers)
+    assert runner.train_loop.dataloader._iterator is None
+    assert runner.test()['samples'] == 16  # new workers
