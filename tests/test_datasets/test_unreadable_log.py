@@ -81,15 +81,19 @@ def test_a_record_that_fails_in_a_worker_is_the_sentence_alone(tmp_path):
     from torch.utils.data import DataLoader
 
     from resnest_mm.utils.errors import ExplainedOSError
+    from resnest_mm.utils.mmengine_private import shutdown_loader_workers
     (tmp_path / 'file').write_text('')
     with DefaultScope.overwrite_default_scope('resnest_mm'):
         dataset = CustomDataset(data_root=_unreadable_folder(tmp_path / 'data'), test_mode=True,
                                 pipeline=[dict(type='LoadImageRobust', on_error='placeholder',
                                                placeholder_size=4), dict(type='PackInputs')])
     attach_unreadable_log(dataset, UnreadableLog(str(tmp_path / 'file' / 'rank0')))
-    loader = DataLoader(dataset, batch_size=1, num_workers=1, collate_fn=lambda b: b)
+    loader = DataLoader(dataset, batch_size=1, num_workers=1, collate_fn=lambda b: b,
+                        persistent_workers=True)
     with pytest.raises(ExplainedOSError) as failed:
         next(iter(loader))
+    # the traceback holds the iterator in a cycle: collected by gc, its worker took 5 s to end
+    assert shutdown_loader_workers(loader)
     assert str(failed.value).startswith(
         f'could not record the unreadable image {tmp_path}/data/a/empty.JPEG in '
         f'{tmp_path}/file/rank0 (Not a directory): the run stops')
