@@ -172,6 +172,11 @@ def test_an_iteration_based_run_has_one_bar_over_all_iterations(tmp_path):
     with contextlib.redirect_stdout(out):
         runner = make_runner(
             str(tmp_path), train_cfg=dict(by_epoch=False, max_iters=20),
+            # the 20 iterations in one pass over the data: mmengine's iteration-based loader
+            # sleeps 2 s at every new pass
+            train_dataloader=dict(dataset=toy_dataset(80), batch_size=4,
+                                  sampler=dict(type='DefaultSampler', shuffle=True),
+                                  collate_fn=dict(type='default_collate')),
             param_scheduler=dict(type='ConstantLR', factor=1.0, by_epoch=False),
             default_hooks=dict(checkpoint=dict(type='CheckpointHook', interval=20,
                                                by_epoch=False),
