@@ -19,6 +19,10 @@ from mmengine.logging import print_log
 from ..utils.errors import ExplainedOSError, RaisedInWorker
 from ..utils.escape import escape_name
 from ..utils.fileio import atomic_write
+from ..utils.safe_open import open_for_append, read_regular_file
+
+# a record file's bound when read back (an entry is a few hundred bytes)
+MAX_RECORD_BYTES = 1 << 30
 
 
 class UnreadableRecordError(RaisedInWorker, ExplainedOSError):
@@ -55,7 +59,7 @@ class UnreadableLog:
         record = os.path.join(self.folder, f'{os.getpid()}.tsv')
         try:
             os.makedirs(self.folder, exist_ok=True)
-            with open(record, 'a', encoding='utf-8') as f:
+            with open_for_append(record, 'record file') as f:  # never a FIFO or a link
                 f.write(f'{escape_name(path)}\t{escape_name(reason)}\n')
         except OSError as exc:
             raise UnreadableRecordError(
@@ -72,9 +76,7 @@ class UnreadableLog:
         entries: Dict[str, str] = {}
         for name in sorted(os.listdir(self.folder)):
             if name.endswith('.tsv'):
-                with open(os.path.join(self.folder, name), encoding='utf-8') as f:
-                    text = f.read()
-                for line in text[:text.rfind('\n') + 1].split('\n')[:-1]:
+                for line in complete_lines(os.path.join(self.folder, name)):
                     entries.setdefault(line.split('\t', 1)[0], line)
         return list(entries.values())
 
@@ -94,6 +96,18 @@ class UnreadableLog:
         text = ''.join(line + '\n' for line in lines).encode('utf-8')
         atomic_write(self.list_path, lambda f: f.write(text), size=len(text))
         return self.list_path
+
+
+def complete_lines(record: str, offset: int = 0) -> List[str]:
+    """The complete lines of a record file from byte ``offset`` on (a line still being written
+    waits). Read as a regular file of bounded size: a FIFO or a device put in the records'
+    folder is refused in one sentence instead of blocking the epoch's end.
+
+    Raises:
+        UnsafeFileError: not a regular file, or larger than ``MAX_RECORD_BYTES``.
+    """
+    data = read_regular_file(record, MAX_RECORD_BYTES, 'record file')[offset:]
+    return data[:data.rfind(b'\n') + 1].decode('utf-8').split('\n')[:-1]
 
 
 def record_unreadable(log: Optional[UnreadableLog], path: str, reason: str) -> None:

@@ -18,7 +18,7 @@ import fcntl
 import io
 import os
 import stat
-from typing import BinaryIO, Callable, Optional
+from typing import BinaryIO, Callable, Optional, TextIO
 
 from .errors import ExplainedError, ExplainedFileNotFoundError
 
@@ -49,10 +49,11 @@ def _named(path: str) -> str:
     return path
 
 
-def _not_regular(path: str, mode: int, what: str) -> UnsafeFileError:
+def _not_regular(path: str, mode: int, what: str, use: str = 'read') -> UnsafeFileError:
+    doing = {'read': 'reading', 'written': 'writing'}[use]
     return UnsafeFileError(
-        f'{what} {_named(path)} is {file_kind(mode)}, not a regular file: it is not read '
-        '(reading it could block or never end); put the real file there')
+        f'{what} {_named(path)} is {file_kind(mode)}, not a regular file: it is not {use} '
+        f'({doing} it could block or never end); put the real file there')
 
 
 def check_stat(path: str, st: os.stat_result, max_bytes: int, what: str) -> None:
@@ -150,6 +151,48 @@ def open_regular_file(path: str, max_bytes: int, what: str = 'file') -> BinaryIO
 
 def _open_nonblocking(path: str, flags: int) -> int:
     return os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, 'O_CLOEXEC', 0))
+
+
+def open_for_append(path: str, what: str = 'file') -> TextIO:
+    """Open ``path`` (created when missing) for appending UTF-8 text, only as a regular file.
+
+    What ``open(path, 'a')`` does with what may be put there while a run goes on: a FIFO blocks
+    the open until a reader comes (a run that never ends its epoch), a symbolic link is written
+    through (lines appended to whatever file it names). Here the open does not follow a link
+    and does not block, and the open descriptor must be a regular file.
+
+    Args:
+        path: The file.
+        what: What the file is for, first word of the messages. Defaults to ``'file'``.
+
+    Raises:
+        UnsafeFileError: a link, FIFO, device, socket or folder is there, or it cannot be
+            opened (the reason in brackets).
+    """
+    flags = (os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK | os.O_NOCTTY
+             | getattr(os, 'O_NOFOLLOW', 0) | getattr(os, 'O_CLOEXEC', 0))
+    try:  # FileIO owns the descriptor from the start (see open_regular_file)
+        raw = io.FileIO(path, 'ab', opener=lambda name, _: os.open(name, flags, 0o666))
+    except OSError as exc:
+        if os.path.islink(path):  # O_NOFOLLOW: ELOOP
+            raise UnsafeFileError(
+                f'{what} {_named(path)} is a symbolic link: it is not written through (it could '
+                'name any file); remove the link') from None
+        if exc.errno in (errno.ENXIO, errno.EISDIR):  # a FIFO without reader, a folder
+            mode = stat.S_IFDIR if exc.errno == errno.EISDIR else stat.S_IFIFO
+            raise _not_regular(path, mode, what, 'written') from None
+        raise UnsafeFileError(f'{what} {path} cannot be written ({exc.strerror or exc})'
+                              ) from None
+    try:
+        fd = raw.fileno()
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):  # a FIFO with a reader, a device
+            raise _not_regular(path, mode, what, 'written')
+        fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
+        return io.TextIOWrapper(io.BufferedWriter(raw), encoding='utf-8')
+    except BaseException:
+        raw.close()
+        raise
 
 
 def read_regular_bytearray(path: str, max_bytes: int, what: str = 'file',

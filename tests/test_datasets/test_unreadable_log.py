@@ -10,6 +10,7 @@ from mmengine.registry import DefaultScope
 from resnest_mm.datasets import CustomDataset
 from resnest_mm.datasets.unreadable_log import UnreadableLog, attach_unreadable_log
 from tests.helpers.images import write_image_folder
+from tests.helpers.timeouts import ends_within
 
 
 def _dataset(root):
@@ -48,23 +49,52 @@ def test_records_cross_processes_as_plain_data_and_make_the_list(tmp_path):
 
 # --- writes that fail: one sentence naming the file, nothing uncounted -------------------------
 
-def test_a_record_on_a_full_disk_is_a_sentence_naming_its_file(tmp_path):
-    """The record file is a link to ``/dev/full`` (every write: ENOSPC). Before: a bare
-    ``OSError`` traceback naming no file."""
+def test_a_record_past_the_file_size_limit_is_a_sentence_naming_its_file(tmp_path):
+    """Writes fail as on a full disk (``RLIMIT_FSIZE``: every byte past the limit is refused,
+    EFBIG). Before: a bare ``OSError`` traceback naming no file."""
+    import os
+    import resource
+    import signal
+
+    from resnest_mm.utils.errors import ExplainedOSError
+    folder = tmp_path / 'rank0'
+    record = folder / f'{os.getpid()}.tsv'
+    log = UnreadableLog(str(folder))
+    limits = resource.getrlimit(resource.RLIMIT_FSIZE)
+    previous = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG, not the signal's kill
+    try:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (0, limits[1]))
+        with pytest.raises(ExplainedOSError) as failed:
+            log.record('/data/a.JPEG', 'truncated')
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, limits)
+        signal.signal(signal.SIGXFSZ, previous)
+    assert str(failed.value) == (
+        f'could not record the unreadable image /data/a.JPEG in {record} (File too large): the '
+        'run stops rather than lose count of it. Free space on that disk (or choose another '
+        '--work-dir), then continue with tools/train.py CONFIG --resume')
+
+
+@pytest.mark.parametrize('kind', ['fifo', 'link'])
+def test_a_record_file_swapped_for_a_fifo_or_a_link_is_refused_at_once(tmp_path, kind):
+    """Before: the worker blocked for ever opening a FIFO, or appended through a link."""
     import os
 
     from resnest_mm.utils.errors import ExplainedOSError
     folder = tmp_path / 'rank0'
     folder.mkdir()
     record = folder / f'{os.getpid()}.tsv'
-    os.symlink('/dev/full', record)
-    log = UnreadableLog(str(folder))
-    with pytest.raises(ExplainedOSError) as failed:
-        log.record('/data/a.JPEG', 'truncated')
-    assert str(failed.value) == (
-        f'could not record the unreadable image /data/a.JPEG in {record} (No space left on '
-        'device): the run stops rather than lose count of it. Free space on that disk (or '
-        'choose another --work-dir), then continue with tools/train.py CONFIG --resume')
+    target = tmp_path / 'elsewhere'
+    target.write_text('')
+    if kind == 'fifo':
+        os.mkfifo(record)
+    else:
+        os.symlink(target, record)
+    with ends_within(10), pytest.raises(ExplainedOSError) as failed:
+        UnreadableLog(str(folder)).record('/data/a.JPEG', 'truncated')
+    assert ('is a FIFO (named pipe), not a regular file: it is not written' if kind == 'fifo'
+            else 'is a symbolic link: it is not written through') in str(failed.value)
+    assert target.read_text() == ''
 
 
 def _unreadable_folder(root):
@@ -118,3 +148,16 @@ def test_a_list_that_cannot_be_written_when_the_data_set_gives_up_keeps_its_sent
         f'({tmp_path}/file/list.txt cannot be written: {tmp_path}/file refuses new files (File '
         f'exists); make it writable, or write elsewhere), they are recorded in '
         f'{tmp_path}/records. Check the data with tools/misc/verify_dataset.py')
+
+
+def test_a_fifo_among_the_records_is_refused_when_they_are_read(tmp_path):
+    """Before: reading the records at the epoch's end blocked for ever on it."""
+    import os
+
+    from resnest_mm.utils.safe_open import UnsafeFileError
+    folder = tmp_path / 'rank0'
+    log = UnreadableLog(str(folder))
+    log.record('/data/a.JPEG', 'truncated')
+    os.mkfifo(folder / '1.tsv')
+    with ends_within(10), pytest.raises(UnsafeFileError, match=r'record file .*1\.tsv is a FIFO'):
+        log.recorded()

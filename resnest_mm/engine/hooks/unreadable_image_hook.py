@@ -9,10 +9,11 @@ from typing import Dict, List, Optional
 from mmengine.dist import all_gather_object, broadcast_object_list, get_rank, is_main_process
 from mmengine.hooks import Hook
 
-from ...datasets.unreadable_log import UnreadableLog, attach_unreadable_log
+from ...datasets.unreadable_log import UnreadableLog, attach_unreadable_log, complete_lines
 from ...registry import HOOKS
 from ...utils import UnwritableError, check_writable_folder
 from ...utils.errors import ExplainedOSError, ExplainedRuntimeError, ExplainedValueError
+from ...utils.safe_open import UnsafeFileError, open_for_append
 from ..loops import bare_model
 
 LIST = 'unreadable_images.txt'  # the run's list, in the work dir
@@ -101,12 +102,10 @@ class UnreadableImageHook(Hook):
     def _collect(self) -> List[str]:
         lines: List[str] = []
         for path in sorted(glob.glob(os.path.join(self._folder or '', '*.tsv'))):
-            with open(path, encoding='utf-8') as f:
-                f.seek(self._offsets.get(path, 0))
-                chunk = f.read()
-            complete = chunk[:chunk.rfind('\n') + 1]  # a line still being written waits
-            self._offsets[path] = self._offsets.get(path, 0) + len(complete.encode('utf-8'))
-            lines += complete.split('\n')[:-1]  # entries are escaped: one per line
+            new = complete_lines(path, self._offsets.get(path, 0))  # entries are escaped
+            self._offsets[path] = self._offsets.get(path, 0) + sum(
+                len(line.encode('utf-8')) + 1 for line in new)
+            lines += new
         return lines
 
     def _report(self, runner, mode: str, dataset) -> None:
@@ -133,17 +132,19 @@ class UnreadableImageHook(Hook):
         failure = [None]  # rank 0 writes; every rank stops alike when it cannot
         if is_main_process():
             try:
-                with open(listed, 'a', encoding='utf-8') as f:
+                with open_for_append(listed, 'unreadable-image list') as f:  # no FIFO, no link
                     f.writelines(f'{mode}\t{line}\n' for line in new)
             except OSError as exc:
                 named = 'them all' if len(new) <= self.show else f'the first {self.show}'
                 command = getattr(runner, 'continue_command', None) or \
                     'tools/train.py CONFIG --resume'
+                # a link or FIFO put there mid-run says what to do itself
+                fix = 'Remove what is there' if isinstance(exc, UnsafeFileError) else \
+                    'Free space on that disk (or choose another --work-dir)'
                 failure[0] = (
                     f'{len(new)} unreadable image(s) of this {mode} epoch could not be added to '
                     f'{listed} ({exc.strerror or exc}); the log above counts them and names '
-                    f'{named}. Free space on that disk (or choose another --work-dir), then '
-                    f'continue with {command}')
+                    f'{named}. {fix}, then continue with {command}')
         broadcast_object_list(failure)
         if failure[0] is not None:
             raise ExplainedOSError(failure[0])

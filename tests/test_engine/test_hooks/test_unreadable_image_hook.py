@@ -224,10 +224,10 @@ def test_a_folder_of_unreadable_files_ends_in_a_sentence_with_the_list_written(t
 
 class FindsUnreadableFiles(Hook):
     """Records two unreadable files as the loading transforms do after the first iteration,
-    and then links the run's list to ``fill`` when given (``/dev/full``: a full disk)."""
+    and then puts ``swap`` (a callable given the list's path) where the run's list goes."""
 
-    def __init__(self, fill=None) -> None:
-        self.fill = fill
+    def __init__(self, swap=None) -> None:
+        self.swap = swap
 
     def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
         if batch_idx == 0:
@@ -235,31 +235,43 @@ class FindsUnreadableFiles(Hook):
                        'UnreadableImageHook'}
             log.record('/data/a/cut.JPEG', '/data/a/cut.JPEG: truncated JPEG')
             log.record('/data/b/empty.JPEG', '/data/b/empty.JPEG: empty file')
-            if self.fill:
-                os.symlink(self.fill, os.path.join(runner.work_dir, 'unreadable_images.txt'))
+            if self.swap:
+                self.swap(os.path.join(runner.work_dir, 'unreadable_images.txt'))
 
 
-def _toy(work_dir, fill=None):
+def _toy(work_dir, swap=None):
     from tests.helpers.toy_runner import make_runner
-    return make_runner(str(work_dir), custom_hooks=[FindsUnreadableFiles(fill)],
+    return make_runner(str(work_dir), custom_hooks=[FindsUnreadableFiles(swap)],
                        default_hooks=dict(unreadable_images=dict(
                            type='UnreadableImageHook', max_fraction=0.5)))
 
 
-def test_a_list_that_cannot_be_written_stops_with_its_name_and_keeps_the_counts(tmp_path):
-    """``unreadable_images.txt`` becomes a link to ``/dev/full`` mid-run (every write: ENOSPC,
-    as on a full disk). Before: the runner's generic disk-full sentence, naming neither the
-    list nor how many files were unreadable (the count was to be logged after the write)."""
-    with pytest.raises(ExplainedOSError) as failed:
-        _toy(tmp_path, fill='/dev/full').train()
+def test_a_list_swapped_for_a_fifo_mid_run_stops_with_its_name_and_keeps_the_counts(tmp_path):
+    """``unreadable_images.txt`` becomes a FIFO mid-run (checked when the run started). Before:
+    the epoch's end blocked for ever opening it to append."""
+    with ends_within(60), pytest.raises(ExplainedOSError) as failed:
+        _toy(tmp_path, swap=os.mkfifo).train()
+    listed = f'{tmp_path}/unreadable_images.txt'
     assert str(failed.value) == (
-        f'2 unreadable image(s) of this train epoch could not be added to {tmp_path}/'
-        'unreadable_images.txt (No space left on device); the log above counts them and names '
-        'them all. Free space on that disk (or choose another --work-dir), then continue with '
+        f'2 unreadable image(s) of this train epoch could not be added to {listed} '
+        f'(unreadable-image list {listed} is a FIFO (named pipe), not a regular file: it is not '
+        'written (writing it could block or never end); put the real file there); the log above '
+        'counts them and names them all. Remove what is there, then continue with '
         'tools/train.py CONFIG --resume')
     log = next(tmp_path.glob('*/*.log')).read_text()
     assert '2 unreadable image(s) in this train epoch, 2 of 16 in this data set so far' in log
     assert '/data/a/cut.JPEG: truncated JPEG' in log and '/data/b/empty.JPEG: empty file' in log
+
+
+def test_a_list_swapped_for_a_link_mid_run_is_not_written_through(tmp_path):
+    """Before: the lines were appended to whatever file the link named (a shell's rc file
+    would run them)."""
+    target = tmp_path / 'elsewhere.txt'
+    target.write_text('untouched\n')
+    work = tmp_path / 'work'
+    with pytest.raises(ExplainedOSError, match=r'is a symbolic link: it is not written through'):
+        _toy(work, swap=lambda path: os.symlink(target, path)).train()
+    assert target.read_text() == 'untouched\n'
 
 
 def test_a_fifo_list_is_refused_when_the_run_starts(tmp_path):
