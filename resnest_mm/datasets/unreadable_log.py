@@ -86,10 +86,8 @@ class UnreadableLog:
         this rank writes no list."""
         if not self.list_path:
             return None
-        lines: List[str] = []
-        if os.path.isfile(self.list_path):
-            with open(self.list_path, encoding='utf-8') as f:
-                lines = f.read().split('\n')[:-1]
+        # read as a regular file only: a FIFO swapped in after the check would block for ever
+        lines = complete_lines(self.list_path) if os.path.isfile(self.list_path) else []
         known = {line.split('\t')[1] for line in lines if line.count('\t') >= 2}
         lines += [f'{mode}\t{entry}' for entry in self.recorded()
                   if entry.split('\t', 1)[0] not in known]
