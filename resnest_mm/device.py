@@ -225,6 +225,14 @@ def cpu_native_bf16() -> bool:
     return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
+@functools.cache
+def cpu_uint8_resize() -> bool:
+    """Whether this CPU resizes uint8 images with PyTorch's vectorised uint8 antialiasing kernel
+    (AVX2 or AVX-512), the one torchvision 0.17+ takes there; elsewhere torchvision resizes in
+    float and rounds."""
+    return torch.backends.cpu.get_cpu_capability() in ('AVX2', 'AVX512')
+
+
 def needs_loss_scaling(dtype: Optional[torch.dtype] = None) -> bool:
     """Whether AMP in ``dtype`` (default: :func:`amp_dtype`) needs a gradient scaler."""
     return (dtype or amp_dtype()) == torch.float16

@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from mmengine.logging import print_log
 
 from ..utils.errors import ExplainedOSError, RaisedInWorker
 from ..utils.escape import escape_name
 from ..utils.fileio import atomic_write
-from ..utils.safe_open import open_for_append, read_regular_file
+from ..utils.safe_open import open_for_append, open_regular_file
 
 # a record file's bound when read back (an entry is a few hundred bytes)
 MAX_RECORD_BYTES = 1 << 30
@@ -76,7 +76,7 @@ class UnreadableLog:
         entries: Dict[str, str] = {}
         for name in sorted(os.listdir(self.folder)):
             if name.endswith('.tsv'):
-                for line in complete_lines(os.path.join(self.folder, name)):
+                for line in complete_lines(os.path.join(self.folder, name))[0]:
                     entries.setdefault(line.split('\t', 1)[0], line)
         return list(entries.values())
 
@@ -87,7 +87,7 @@ class UnreadableLog:
         if not self.list_path:
             return None
         # read as a regular file only: a FIFO swapped in after the check would block for ever
-        lines = complete_lines(self.list_path) if os.path.isfile(self.list_path) else []
+        lines = complete_lines(self.list_path)[0] if os.path.isfile(self.list_path) else []
         known = {line.split('\t')[1] for line in lines if line.count('\t') >= 2}
         lines += [f'{mode}\t{entry}' for entry in self.recorded()
                   if entry.split('\t', 1)[0] not in known]
@@ -96,16 +96,20 @@ class UnreadableLog:
         return self.list_path
 
 
-def complete_lines(record: str, offset: int = 0) -> List[str]:
+def complete_lines(record: str, offset: int = 0) -> Tuple[List[str], int]:
     """The complete lines of a record file from byte ``offset`` on (a line still being written
-    waits). Read as a regular file of bounded size: a FIFO or a device put in the records'
-    folder is refused in one sentence instead of blocking the epoch's end.
+    waits), and the offset after them. Opened as a regular file of bounded size: a FIFO or a
+    device put in the records' folder is refused in one sentence instead of blocking the
+    epoch's end.
 
     Raises:
         UnsafeFileError: not a regular file, or larger than ``MAX_RECORD_BYTES``.
     """
-    data = read_regular_file(record, MAX_RECORD_BYTES, 'record file')[offset:]
-    return data[:data.rfind(b'\n') + 1].decode('utf-8').split('\n')[:-1]
+    with open_regular_file(record, MAX_RECORD_BYTES, 'record file') as f:
+        f.seek(offset)
+        data = f.read(MAX_RECORD_BYTES)
+    complete = data[:data.rfind(b'\n') + 1]
+    return complete.decode('utf-8').split('\n')[:-1], offset + len(complete)
 
 
 def record_unreadable(log: Optional[UnreadableLog], path: str, reason: str) -> None:

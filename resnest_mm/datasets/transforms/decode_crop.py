@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from torchvision.transforms.v2 import functional as tv_functional
 
+from ... import device as devices
 from ...utils.errors import ExplainedValueError
 from ..decode import check_declared_size, decode_image, jpeg_header
 from ..image_header import displayed_size
@@ -27,7 +28,10 @@ def resize_hwc(image: np.ndarray, size: Tuple[int, int]) -> np.ndarray:
     height, width, channels = image.shape
     tensor = torch.from_numpy(np.ascontiguousarray(image))
     with torch.inference_mode():
-        if _NATIVE_UINT8:
+        # torchvision's choice (torchvision.transforms.v2.functional._geometry.
+        # _do_native_uint8_resize_on_cpu; 0.16 took the float path on AVX-512 too, within one
+        # grey level); ARM, where 0.17+ also takes the uint8 path, keeps calling torchvision
+        if devices.cpu_uint8_resize():
             # torchvision's own call on such a CPU, without its per-call checks (0.01 ms): a
             # 1CHW view whose batch stride is the image's size, so that the kernel writes its
             # output channels-last, in HWC order, with no repacking (pytorch#68430)
@@ -38,13 +42,6 @@ def resize_hwc(image: np.ndarray, size: Tuple[int, int]) -> np.ndarray:
         else:  # torchvision then resizes in float and rounds
             out = tv_functional.resize(tensor.permute(2, 0, 1), list(size), antialias=True)
     return np.ascontiguousarray(out.permute(1, 2, 0).numpy())
-
-
-# torchvision (0.17+) resizes uint8 images in uint8 on these CPUs (AVX2 kernel), in float
-# elsewhere (torchvision.transforms.v2.functional._geometry._do_native_uint8_resize_on_cpu;
-# 0.16 took the float path on AVX-512 too, within one grey level); ARM, where 0.17+ also takes
-# the uint8 path, keeps calling torchvision
-_NATIVE_UINT8 = torch.backends.cpu.get_cpu_capability() in ('AVX2', 'AVX512')
 
 
 class DecodeCrop(LoadImageRobust):

@@ -102,10 +102,8 @@ class UnreadableImageHook(Hook):
     def _collect(self) -> List[str]:
         lines: List[str] = []
         for path in sorted(glob.glob(os.path.join(self._folder or '', '*.tsv'))):
-            new = complete_lines(path, self._offsets.get(path, 0))  # entries are escaped
-            self._offsets[path] = self._offsets.get(path, 0) + sum(
-                len(line.encode('utf-8')) + 1 for line in new)
-            lines += new
+            new, self._offsets[path] = complete_lines(path, self._offsets.get(path, 0))
+            lines += new  # entries are escaped: one per line
         return lines
 
     def _report(self, runner, mode: str, dataset) -> None:

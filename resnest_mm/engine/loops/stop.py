@@ -21,7 +21,6 @@ from mmengine.dist import barrier, broadcast_object_list
 
 from ...utils.checkpoint_io import CheckpointError, verify
 from ...utils.errors import ExplainedError
-from ...utils.mmengine_private import shutdown_loader_workers
 from .checkpoints import (
     ITER_TEMPLATE,
     SAVED_KEY,
@@ -91,7 +90,7 @@ def stop(runner, signum: int, validating: Optional[int] = None) -> NoReturn:
     hub.update_info(STOP_KEY, None, resumed=False)
     if runner.distributed:
         barrier()  # rank 0 writes; no rank may exit (and get the step killed) before
-    _shutdown_data_workers(runner)
+    # (ResNeStRunner.train ends the loader workers as this error leaves it)
     raise StoppedBySignalError(_message(runner, signum, iters_done, validating, path), signum)
 
 
@@ -148,12 +147,3 @@ def _message(runner, signum: int, iters_done: int, validating: Optional[int],
     runner.logger.info(message)
     return message
 
-
-def _shutdown_data_workers(runner) -> None:
-    """End the data loader workers now, not seconds after the process exits: torch's
-    DataLoader has no public close, and persistent workers outlive their epoch."""
-    loaders = [runner.train_dataloader]
-    if runner.val_loop is not None:  # built by Runner.train when the run validates
-        loaders.append(runner.val_loop.dataloader)
-    for loader in loaders:
-        shutdown_loader_workers(loader)
